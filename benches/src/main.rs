@@ -1,0 +1,2 @@
+//! Side-by-side benchmarks (placeholder).
+fn main() {}

@@ -1,0 +1,2 @@
+//! spindle-http: a strict HTTP/1.1 server on the spindle runtime.
+#![forbid(unsafe_code)]

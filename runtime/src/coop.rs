@@ -1,0 +1,80 @@
+//! Cooperative scheduling budget: why an always-ready task cannot starve its neighbours.
+//!
+//! A future that is always ready (a socket with data queued, a channel that is never empty)
+//! would otherwise be polled forever by one `poll` call of its task. Each time the executor polls
+//! a task it gives the task a budget of [`BUDGET`] units ([`budget`]); every leaf resource (socket
+//! read/write, channel receive, semaphore acquire, sleep) spends one unit through
+//! [`poll_proceed`] before doing work. When the budget is spent, `poll_proceed` wakes the task and
+//! returns `Pending`, so the task goes to the back of the run queue and the rest get a turn.
+//!
+//! Talks to: `executor` (sets the budget around each poll) and every leaf future (spends it).
+//! Invariant: the budget is per thread and only meaningful while a task is being polled; outside
+//! a task poll it is unconstrained, so `block_on` and foreign threads never see spurious `Pending`.
+
+use std::cell::Cell;
+use std::task::{Context, Poll};
+
+/// Units a task may spend in one poll before it is made to yield (tokio uses the same number).
+pub(crate) const BUDGET: u8 = 128;
+
+thread_local! {
+    /// `None`: not inside a budgeted poll. `Some(n)`: n units left.
+    static CURRENT: Cell<Option<u8>> = const { Cell::new(None) };
+}
+
+/// Runs `f` (one poll of a task) with a fresh budget, restoring the previous one afterwards.
+pub(crate) fn budget<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<u8>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|c| c.set(self.0));
+        }
+    }
+    let prev = CURRENT.with(|c| c.replace(Some(BUDGET)));
+    let _restore = Restore(prev);
+    f()
+}
+
+/// Spends one unit of budget; when none is left, schedules the task again and returns `Pending`.
+pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
+    CURRENT.with(|c| match c.get() {
+        None => Poll::Ready(()),
+        Some(0) => {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+        Some(n) => {
+            c.set(Some(n - 1));
+            Poll::Ready(())
+        }
+    })
+}
+
+/// True when the current poll has run out of budget (used by loops that want to stop early).
+#[allow(dead_code)]
+pub(crate) fn has_budget_remaining() -> bool {
+    CURRENT.with(|c| c.get() != Some(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    #[test]
+    fn budget_runs_out_and_is_restored() {
+        let mut cx = Context::from_waker(Waker::noop());
+        // Outside a budgeted poll, always ready.
+        for _ in 0..1000 {
+            assert!(poll_proceed(&mut cx).is_ready());
+        }
+        budget(|| {
+            for _ in 0..BUDGET {
+                assert!(poll_proceed(&mut cx).is_ready());
+            }
+            assert!(poll_proceed(&mut cx).is_pending());
+            assert!(!has_budget_remaining());
+        });
+        assert!(poll_proceed(&mut cx).is_ready());
+    }
+}

@@ -1,0 +1,1 @@
+//! STUB during bring-up: the executor.

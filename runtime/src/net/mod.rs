@@ -1,0 +1,1 @@
+//! STUB: TCP networking on the reactor. The helper that owns `net/` and `reactor/` replaces this.

@@ -1,0 +1,1 @@
+//! STUB: async synchronization primitives. The helper that owns `sync/` replaces this.
