@@ -21,3 +21,8 @@ impl TimeDriver {
     /// Fires every pending timer (runtime shutdown), so no task waits on a timer that will never run.
     pub(crate) fn shutdown(&self) {}
 }
+
+/// STUB: waits until `duration` has passed (the real `Sleep` future replaces this).
+pub async fn sleep(duration: std::time::Duration) {
+    let _ = duration;
+}
