@@ -314,7 +314,10 @@ mod tests {
         assert_eq!(d.process_at(start + Duration::from_millis(11)), 1);
         assert_eq!(wakes(&count), 1);
         assert_eq!(d.next_deadline(), None);
-        assert_eq!(d.poll_timer(&mut key, deadline, start, &waker), TimerPoll::Fired);
+        assert_eq!(
+            d.poll_timer(&mut key, deadline, start, &waker),
+            TimerPoll::Fired
+        );
         d.remove_timer(key.unwrap()); // key was set by the first poll
         assert_eq!(d.pending(), 0);
     }
@@ -327,9 +330,18 @@ mod tests {
         let (_c, waker) = counter();
         let (mut a, mut b, mut c) = (None, None, None);
         let at = |ms| start + Duration::from_millis(ms);
-        assert_eq!(d.poll_timer(&mut a, at(50), start, &waker), TimerPoll::Pending { earlier: true });
-        assert_eq!(d.poll_timer(&mut b, at(60), start, &waker), TimerPoll::Pending { earlier: false });
-        assert_eq!(d.poll_timer(&mut c, at(20), start, &waker), TimerPoll::Pending { earlier: true });
+        assert_eq!(
+            d.poll_timer(&mut a, at(50), start, &waker),
+            TimerPoll::Pending { earlier: true }
+        );
+        assert_eq!(
+            d.poll_timer(&mut b, at(60), start, &waker),
+            TimerPoll::Pending { earlier: false }
+        );
+        assert_eq!(
+            d.poll_timer(&mut c, at(20), start, &waker),
+            TimerPoll::Pending { earlier: true }
+        );
     }
 
     /// Removing a timer cancels it: it never wakes and the next deadline moves on.
@@ -360,7 +372,10 @@ mod tests {
         d.process_at(start + Duration::from_millis(5));
         assert!(!d.reset_timer(k, start));
         assert_eq!(wakes(&count), 1);
-        assert_eq!(d.poll_timer(&mut key, start, start, &waker), TimerPoll::Fired);
+        assert_eq!(
+            d.poll_timer(&mut key, start, start, &waker),
+            TimerPoll::Fired
+        );
     }
 
     /// Shutdown fires every pending timer, and timers registered afterwards fire at once.
@@ -379,6 +394,9 @@ mod tests {
         assert_eq!(d.next_deadline(), None);
         let mut late = None;
         let far = start + Duration::from_secs(3600);
-        assert_eq!(d.poll_timer(&mut late, far, start, &waker), TimerPoll::Fired);
+        assert_eq!(
+            d.poll_timer(&mut late, far, start, &waker),
+            TimerPoll::Fired
+        );
     }
 }

@@ -7,8 +7,8 @@
 //! handed out in increasing order and never before their time.
 
 use std::future::poll_fn;
-use std::pin::Pin;
 use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -120,7 +120,9 @@ impl Interval {
         }
         let due = self.delay.deadline();
         let now = Instant::now();
-        let on_time = due.checked_add(self.period).unwrap_or_else(|| far_future(due));
+        let on_time = due
+            .checked_add(self.period)
+            .unwrap_or_else(|| far_future(due));
         // A tick is missed when the next one is already due by the time this one is handed out.
         let next = if now >= on_time {
             self.missed_tick_behavior
@@ -135,7 +137,9 @@ impl Interval {
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
         let now = Instant::now();
-        let next = now.checked_add(self.period).unwrap_or_else(|| far_future(now));
+        let next = now
+            .checked_add(self.period)
+            .unwrap_or_else(|| far_future(now));
         self.delay.reset(next);
     }
 

@@ -298,7 +298,10 @@ impl<T> Wheel<T> {
     /// Links idle entry `key` into the list its deadline belongs to (see INVARIANT (placement)).
     fn link(&mut self, key: usize) {
         let when = self.entries[key].when;
-        debug_assert!(when > self.elapsed, "linking a deadline that is already due");
+        debug_assert!(
+            when > self.elapsed,
+            "linking a deadline that is already due"
+        );
         let place = place_for(self.elapsed, when);
         let head = *self.head_mut(place);
         if let Some(h) = head {
@@ -393,7 +396,11 @@ mod tests {
             (5, u64::MAX, Place::Overflow),
         ];
         for &(elapsed, when, expected) in cases {
-            assert_eq!(place_for(elapsed, when), expected, "elapsed {elapsed}, when {when}");
+            assert_eq!(
+                place_for(elapsed, when),
+                expected,
+                "elapsed {elapsed}, when {when}"
+            );
         }
     }
 
@@ -413,7 +420,12 @@ mod tests {
         sorted.sort();
         // Step to each deadline: the tick before it fires nothing, the deadline fires exactly it.
         for (d, v) in sorted {
-            assert_eq!(poll_values(&mut wheel, d - 1), Vec::<u32>::new(), "early at {}", d - 1);
+            assert_eq!(
+                poll_values(&mut wheel, d - 1),
+                Vec::<u32>::new(),
+                "early at {}",
+                d - 1
+            );
             assert_eq!(poll_values(&mut wheel, d), vec![v], "deadline {d}");
         }
         assert_eq!(wheel.pending(), 0);
@@ -440,16 +452,20 @@ mod tests {
             // (elapsed reached by polling, deadline, expected next_expiration)
             (0, 7, 7),
             (10, 20, 20),
-            (60, 70, 64),        // level 1: the 64..128 block cascades at 64
-            (0, 5000, 4096),     // level 2: slot 1 starts at 4096
-            (100, 4100, 4096),   // level 2 from a later elapsed
+            (60, 70, 64),          // level 1: the 64..128 block cascades at 64
+            (0, 5000, 4096),       // level 2: slot 1 starts at 4096
+            (100, 4100, 4096),     // level 2 from a later elapsed
             (0, 1 << 36, 1 << 36), // overflow: the next span starts at 2^36
         ];
         for &(elapsed, when, expected) in cases {
             let mut wheel = Wheel::new();
             wheel.poll(elapsed, |_, _: &mut u32| {});
             add(&mut wheel, 0, when);
-            assert_eq!(wheel.next_expiration(), Some(expected), "elapsed {elapsed}, when {when}");
+            assert_eq!(
+                wheel.next_expiration(),
+                Some(expected),
+                "elapsed {elapsed}, when {when}"
+            );
             assert!(expected <= when);
         }
     }
@@ -556,6 +572,7 @@ mod tests {
         let mut model: BTreeSet<(u64, usize)> = BTreeSet::new();
         let mut keys: Vec<usize> = Vec::new();
         let mut now = 0u64;
+        let mut total_fired = 0;
         for step in 0..20_000u32 {
             match next() % 4 {
                 0 | 1 => {
@@ -578,13 +595,22 @@ mod tests {
                     now += next() % (1 << (next() % 40));
                     let mut fired = Vec::new();
                     wheel.poll(now, |key, _| fired.push(key));
-                    let due: Vec<(u64, usize)> =
-                        model.iter().copied().take_while(|&(w, _)| w <= now).collect();
+                    let due: Vec<(u64, usize)> = model
+                        .iter()
+                        .copied()
+                        .take_while(|&(w, _)| w <= now)
+                        .collect();
                     // Same set; and deadline order (equal deadlines may come in any order).
                     let mut expected: Vec<usize> = due.iter().map(|&(_, k)| k).collect();
-                    let fired_when: Vec<u64> =
-                        fired.iter().map(|k| due.iter().find(|d| d.1 == *k).unwrap().0).collect(); // every fired key is in `due`, checked next
-                    assert!(fired_when.windows(2).all(|w| w[0] <= w[1]), "order at step {step}");
+                    let fired_when: Vec<u64> = fired
+                        .iter()
+                        .map(|k| due.iter().find(|d| d.1 == *k).unwrap().0)
+                        .collect(); // every fired key is in `due`, checked next
+                    assert!(
+                        fired_when.windows(2).all(|w| w[0] <= w[1]),
+                        "order at step {step}"
+                    );
+                    total_fired += fired.len();
                     fired.sort();
                     expected.sort();
                     assert_eq!(fired, expected, "step {step}, now {now}");
@@ -595,9 +621,14 @@ mod tests {
             }
             assert_eq!(wheel.pending(), model.len());
             if let (Some(next_exp), Some(&(first, _))) = (wheel.next_expiration(), model.first()) {
-                assert!(next_exp <= first && next_exp > now, "next_expiration at step {step}");
+                assert!(
+                    next_exp <= first && next_exp > now,
+                    "next_expiration at step {step}"
+                );
             }
         }
+        // The mix really exercised firing, not just scheduling.
+        assert!(total_fired > 1000, "only {total_fired} fired");
     }
 
     /// Keys stay valid after firing: the entry is idle until removed, and removal frees the key.
