@@ -188,6 +188,7 @@ impl<T> Wheel<T> {
     }
 
     /// Whether entry `key` is scheduled (has not fired, been cancelled, or been refused).
+    #[cfg(test)]
     pub(crate) fn is_scheduled(&self, key: usize) -> bool {
         self.entries[key].place != Place::Idle
     }
