@@ -236,7 +236,7 @@ impl TimeDriver {
     /// Whole milliseconds from `start` to `deadline`, rounded up (never fire early).
     fn tick_ceil(&self, deadline: Instant) -> u64 {
         let until = deadline.saturating_duration_since(self.start);
-        let ms = until.as_millis() + u128::from(until.subsec_nanos() % 1_000_000 != 0);
+        let ms = until.as_nanos().div_ceil(1_000_000);
         u64::try_from(ms).unwrap_or(u64::MAX)
     }
 }

@@ -223,11 +223,8 @@ impl<T> Wheel<T> {
     /// 4. Repeat; at the end `elapsed = now`.
     pub(crate) fn poll(&mut self, now: u64, mut fire: impl FnMut(usize, &mut T)) -> usize {
         let mut fired = 0;
-        loop {
-            // 1. The earliest slot (or the overflow list), if it is due.
-            let Some(start) = self.next_expiration() else {
-                break;
-            };
+        // 1. The earliest slot (or the overflow list), if it is due.
+        while let Some(start) = self.next_expiration() {
             if start > now {
                 break;
             }
