@@ -39,6 +39,9 @@ use std::time::{Duration, Instant};
 
 use crate::loom::{Arc, Condvar, Mutex, MutexGuard};
 
+/// Makes the name of each new pool thread.
+pub(crate) type ThreadNameFn = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
+
 /// A job for the pool: a boxed closure. Dropping it unrun must be harmless (it cancels its task).
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -61,8 +64,9 @@ struct Shared {
     max_threads: usize,
     /// How long an idle thread waits for a job before it retires.
     keep_alive: Duration,
-    /// Names each new thread (the builder's `thread_name`).
-    thread_name: Arc<dyn Fn() -> String + Send + Sync>,
+    /// Names each new thread (the builder's `thread_name`). A std `Arc`: it is read-only
+    /// configuration, not synchronization state, and loom's `Arc` cannot hold a `dyn Fn`.
+    thread_name: ThreadNameFn,
 }
 
 /// The mutable part of [`Shared`].
@@ -88,11 +92,7 @@ thread_local! {
 
 impl BlockingPool {
     /// A pool with no threads yet. `max_threads` is clamped to at least one.
-    pub(crate) fn new(
-        max_threads: usize,
-        keep_alive: Duration,
-        thread_name: Arc<dyn Fn() -> String + Send + Sync>,
-    ) -> Self {
+    pub(crate) fn new(max_threads: usize, keep_alive: Duration, thread_name: ThreadNameFn) -> Self {
         BlockingPool {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
@@ -286,5 +286,6 @@ impl fmt::Debug for BlockingPool {
     }
 }
 
-#[cfg(test)]
+// The pool is not modelled under loom (no clock), so its tests use real threads only.
+#[cfg(all(test, not(loom)))]
 mod tests;

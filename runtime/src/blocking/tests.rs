@@ -30,7 +30,11 @@ fn within(body: impl FnOnce() + Send + 'static) {
 
 /// A pool with thread names `test-blocking`.
 fn pool(max: usize, keep_alive: Duration) -> BlockingPool {
-    BlockingPool::new(max, keep_alive, Arc::new(|| "test-blocking".to_string()))
+    BlockingPool::new(
+        max,
+        keep_alive,
+        std::sync::Arc::new(|| "test-blocking".to_string()),
+    )
 }
 
 /// A gate that jobs wait at until the test opens it.

@@ -249,7 +249,8 @@ fn fire_due(wheel: &mut Wheel<TimerState>, now_tick: u64, wakers: &mut Vec<Waker
     })
 }
 
-#[cfg(test)]
+// Real locks and real wakers: not a loom model.
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
