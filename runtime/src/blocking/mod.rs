@@ -140,6 +140,7 @@ impl BlockingPool {
             // queued jobs (cancelling their tasks) rather than leave them waiting forever.
             let mut state = self.shared.state.lock();
             state.threads -= 1;
+            self.shared.all_exited.notify_all(); // a waiting `shutdown` re-checks the count
             let orphans = if state.threads == 0 {
                 std::mem::take(&mut state.queue)
             } else {

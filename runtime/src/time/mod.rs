@@ -1,4 +1,4 @@
-//! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval`], and the wheel behind them.
+//! Timers: [`sleep()`], [`sleep_until`], [`timeout()`], [`interval()`], and the wheel behind them.
 //!
 //! A [`Sleep`] registers its deadline with its runtime's `TimeDriver`, which keeps every pending
 //! deadline in a hierarchical timing wheel (six levels of 64 slots, one millisecond per slot on

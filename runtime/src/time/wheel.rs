@@ -59,7 +59,12 @@ enum Place {
     /// Not in any list: never scheduled, cancelled, or already fired.
     Idle,
     /// In slot `slot` of level `level`.
-    Slot { level: u8, slot: u8 },
+    Slot {
+        /// `0..LEVELS`.
+        level: u8,
+        /// `0..SLOTS`: the deadline's base-64 digit at `level`.
+        slot: u8,
+    },
     /// In the overflow list (deadline beyond the top level's reach).
     Overflow,
 }
