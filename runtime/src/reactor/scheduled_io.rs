@@ -170,6 +170,14 @@ pub(crate) struct ReadyEvent {
     pub(crate) tick: usize,
 }
 
+impl ReadyEvent {
+    /// True when the snapshot includes a closed side or an error: waiting for another edge is
+    /// pointless, the socket will not become "more ready" than this.
+    pub(crate) fn is_final(&self) -> bool {
+        !(self.ready & (Ready::READ_CLOSED | Ready::WRITE_CLOSED | Ready::ERROR)).is_empty()
+    }
+}
+
 /// Bit of the readiness word set once the reactor shuts down.
 const SHUTDOWN: usize = 1 << 8;
 /// Position of the tick in the readiness word.

@@ -223,7 +223,7 @@ mod tests {
         ];
         for (t, table) in tables.iter().enumerate() {
             let mut regs = Registrations::default();
-            let mut tokens = [None::<(Token, Arc<ScheduledIo>)>; 4];
+            let mut tokens: [Option<(Token, Arc<ScheduledIo>)>; 4] = Default::default();
             for (s, step) in table.iter().enumerate() {
                 match *step {
                     Insert(name) => {
