@@ -204,3 +204,143 @@ impl ReactorCore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+    use std::sync::Arc as StdArc;
+    use std::task::{Context, Wake};
+
+    /// A waker that counts how often it was woken.
+    struct CountingWaker(StdAtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: StdArc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn counting_waker() -> (StdArc<CountingWaker>, Waker) {
+        let counter = StdArc::new(CountingWaker(StdAtomicUsize::new(0)));
+        (counter.clone(), Waker::from(counter))
+    }
+
+    fn woken(counter: &CountingWaker) -> usize {
+        counter.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Turns until `done()` holds, failing after a generous deadline instead of hanging.
+    fn turn_until(core: &mut ReactorCore, reactor: &Reactor, mut done: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "reactor did not deliver the event in 5 s"
+            );
+            core.turn(reactor, Some(Duration::from_millis(100)))
+                .unwrap();
+        }
+    }
+
+    /// Real epoll: a byte written to one end of a socket pair wakes the task waiting to read the
+    /// other end, and only that task's read waiter.
+    #[test]
+    fn readiness_flows_from_epoll_to_the_waker() {
+        let (reactor, mut core) = Reactor::new().unwrap();
+        let (mut a, mut b) = mio::net::UnixStream::pair().unwrap();
+        let (token, io) = reactor
+            .register(&mut a, Interest::READABLE | Interest::WRITABLE)
+            .unwrap();
+        // The fresh socket is writable at once; wait until that initial edge has been recorded.
+        turn_until(&mut core, &reactor, || {
+            io.ready_now(Direction::Write).unwrap().is_some()
+        });
+
+        let (reads, read_waker) = counting_waker();
+        assert!(io
+            .poll_ready(&mut Context::from_waker(&read_waker), Direction::Read)
+            .is_pending());
+        b.write_all(b"x").unwrap();
+        turn_until(&mut core, &reactor, || woken(&reads) == 1);
+        assert!(io.ready_now(Direction::Read).unwrap().is_some());
+        reactor.deregister(&mut a, token);
+    }
+
+    /// An event queued for a registration whose slot was freed and reused must not wake the new
+    /// owner of the slot: the generation in the token no longer matches.
+    #[test]
+    fn stale_event_does_not_wake_the_slot_reuser() {
+        let (reactor, mut core) = Reactor::new().unwrap();
+        let (mut old, mut old_peer) = mio::net::UnixStream::pair().unwrap();
+        let (old_token, _old_io) = reactor.register(&mut old, Interest::READABLE).unwrap();
+        // Free the slot while the socket stays in epoll under its old token: exactly the state of a
+        // registration dropped after epoll_wait returned its event but before the event was dispatched.
+        reactor.registrations.lock().remove(old_token).unwrap();
+
+        let (mut new, mut new_peer) = mio::net::UnixStream::pair().unwrap();
+        let (new_token, new_io) = reactor.register(&mut new, Interest::READABLE).unwrap();
+        let (old_key, old_gen) = token::decode(old_token);
+        let (new_key, new_gen) = token::decode(new_token);
+        assert_eq!(old_key, new_key, "the slot is reused");
+        assert_ne!(old_gen, new_gen, "with a new generation");
+
+        let (wakes, waker) = counting_waker();
+        assert!(new_io
+            .poll_ready(&mut Context::from_waker(&waker), Direction::Read)
+            .is_pending());
+        // Make the OLD socket readable; its event carries the old token.
+        old_peer.write_all(b"stale").unwrap();
+        core.turn(&reactor, Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(woken(&wakes), 0, "a stale event woke the new registration");
+        assert!(new_io.ready_now(Direction::Read).unwrap().is_none());
+
+        // The new registration still works.
+        new_peer.write_all(b"fresh").unwrap();
+        turn_until(&mut core, &reactor, || woken(&wakes) == 1);
+        let _ = reactor.registry.deregister(&mut old);
+        reactor.deregister(&mut new, new_token);
+    }
+
+    /// `unpark` from another thread ends a turn that would otherwise block forever.
+    #[test]
+    fn unpark_interrupts_a_blocked_turn() {
+        let (reactor, mut core) = Reactor::new().unwrap();
+        let reactor = StdArc::new(reactor);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let poller = {
+            let reactor = reactor.clone();
+            std::thread::spawn(move || {
+                core.turn(&reactor, None).unwrap();
+                done_tx.send(()).unwrap();
+            })
+        };
+        reactor.unpark();
+        done_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("turn(None) did not return after unpark");
+        poller.join().unwrap();
+    }
+
+    /// Shutdown wakes every waiter, turns their polls into errors, and refuses new registrations.
+    #[test]
+    fn shutdown_wakes_waiters_and_refuses_registrations() {
+        let (reactor, _core) = Reactor::new().unwrap();
+        let (mut a, _b) = mio::net::UnixStream::pair().unwrap();
+        let (_token, io) = reactor.register(&mut a, Interest::READABLE).unwrap();
+        let (reads, read_waker) = counting_waker();
+        assert!(io
+            .poll_ready(&mut Context::from_waker(&read_waker), Direction::Read)
+            .is_pending());
+
+        reactor.shutdown();
+        assert_eq!(woken(&reads), 1);
+        assert!(matches!(
+            io.poll_ready(&mut Context::from_waker(Waker::noop()), Direction::Read),
+            std::task::Poll::Ready(Err(_))
+        ));
+        let (mut c, _d) = mio::net::UnixStream::pair().unwrap();
+        assert!(reactor.register(&mut c, Interest::READABLE).is_err());
+    }
+}
