@@ -453,8 +453,9 @@ mod tests {
     /// window limits how many buffers go into one call.
     #[test]
     fn io_cursor_table() {
-        // (buffers, window size, advances, expected pending bytes after each advance)
-        let cases: &[(&[&[u8]], usize, &[usize], &[&[u8]])] = &[
+        /// (buffers, window size, advances, expected pending bytes after each advance)
+        type Case<'a> = (&'a [&'a [u8]], usize, &'a [usize], &'a [&'a [u8]]);
+        let cases: &[Case<'_>] = &[
             (&[b"ab", b"cd"], 64, &[1, 2, 1], &[b"bcd", b"d", b""]),
             (
                 &[b"", b"abc", b"", b"de"],
