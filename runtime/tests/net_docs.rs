@@ -19,5 +19,8 @@ fn reactor_doc_quotes_the_compiled_echo_example() {
         .nth(1)
         .and_then(|rest| rest.split("```").next())
         .expect("the example section has no rust code block");
-    assert_eq!(quoted, example, "docs/reactor.md quotes an outdated examples/echo_server.rs");
+    assert_eq!(
+        quoted, example,
+        "docs/reactor.md quotes an outdated examples/echo_server.rs"
+    );
 }
