@@ -147,10 +147,11 @@ impl<T> Inner<T> {
     /// Wakes the receiver's waker. Caller: the sender, right after its RMW that set `TX_DONE`
     /// replaced a state with `RX_WAKER_SET`.
     fn wake_rx(&self) {
-        // SAFETY: rule 2 — the bit was set when we set TX_DONE, so the receiver will not write
-        // the cell again (it checks TX_DONE before writing); we only read it.
         self.rx_waker.with(|w| {
-            if let Some(w) = unsafe { &*w } {
+            // SAFETY: rule 2 — the bit was set when we set TX_DONE, so the receiver will not write
+            // the cell again (it checks TX_DONE before writing); we only read it.
+            let waker = unsafe { &*w };
+            if let Some(w) = waker {
                 w.wake_by_ref();
             }
         });
@@ -159,9 +160,11 @@ impl<T> Inner<T> {
     /// Wakes the sender's waker. Caller: the receiver, right after its RMW that set `RX_CLOSED`
     /// replaced a state with `TX_WAKER_SET` and without `TX_DONE`.
     fn wake_tx(&self) {
-        // SAFETY: rule 3 — mirror of `wake_rx`.
         self.tx_waker.with(|w| {
-            if let Some(w) = unsafe { &*w } {
+            // SAFETY: rule 3 — the mirror of `wake_rx`: TX_WAKER_SET was set when we set
+            // RX_CLOSED, so the sender will not write the cell again; we only read it.
+            let waker = unsafe { &*w };
+            if let Some(w) = waker {
                 w.wake_by_ref();
             }
         });
