@@ -47,9 +47,17 @@ impl Runtime {
             reactor,
             reactor_core: parking_lot::Mutex::new(core),
             time: TimeDriver::new(),
-            blocking: BlockingPool::new(512, std::time::Duration::from_secs(10), Arc::new(|| "spindle-blocking".into())),
+            blocking: BlockingPool::new(
+                512,
+                std::time::Duration::from_secs(10),
+                Arc::new(|| "spindle-blocking".into()),
+            ),
         };
-        Ok(Runtime { handle: Handle { inner: Arc::new(shared) } })
+        Ok(Runtime {
+            handle: Handle {
+                inner: Arc::new(shared),
+            },
+        })
     }
 
     /// Runs `fut` to completion on this thread.
