@@ -1,33 +1,57 @@
-//! STUB during bring-up: `Runtime`, `Builder`, `Handle`. The core owner replaces the bodies.
+//! Putting the parts together: [`Runtime`], [`Builder`] and [`Handle`].
+//!
+//! A runtime is one [`Shared`] value (scheduler, reactor, timers, blocking pool, the list of
+//! live tasks) behind an `Arc`, plus the worker threads that run its loop. [`Handle`] is that
+//! `Arc`; every task keeps one, so it can reschedule itself from any thread.
+//!
+//! ```text
+//!   Runtime ──owns──► worker threads ──each runs──► executor::multi_thread::run_worker
+//!      │                                                   │ parks on
+//!      └──► Handle = Arc<Shared> ◄── every task, waker, TcpStream, Sleep
+//!              ├── sched:    executor::Scheduler  (queues, idle workers)
+//!              ├── owned:    task::OwnedTasks     (every live task, for shutdown)
+//!              ├── reactor:  reactor::Reactor     (+ reactor_core: the epoll half, one owner at a time)
+//!              ├── time:     time::TimeDriver     (the timing wheel)
+//!              └── blocking: blocking::BlockingPool
+//! ```
+//!
+//! Shutdown (on drop or [`Runtime::shutdown_timeout`]): stop the workers, cancel every task
+//! still alive (their destructors run), fire the timers, close the reactor, then wait a bounded
+//! time for blocking threads.
 
+mod builder;
 pub(crate) mod context;
+mod handle;
 
+pub use builder::Builder;
+pub use handle::{EnterGuard, Handle};
+
+use std::fmt;
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
+use std::thread::JoinHandle as ThreadHandle;
+use std::time::Duration;
 
 use crate::blocking::BlockingPool;
+use crate::executor::{multi_thread, Scheduler};
 use crate::reactor::{Reactor, ReactorCore};
+use crate::task::{JoinHandle, OwnedTasks};
 use crate::time::TimeDriver;
 
-/// A spindle runtime: worker threads, a reactor, timers and a blocking pool.
-#[derive(Debug)]
-pub struct Runtime {
-    handle: Handle,
-}
-
-/// A cheap, clonable reference to a runtime, usable from any thread to spawn onto it.
-#[derive(Debug, Clone)]
-pub struct Handle {
-    pub(crate) inner: Arc<Shared>,
-}
+/// How long dropping a [`Runtime`] waits for blocking-pool threads that are still running a
+/// closure. They cannot be interrupted; after this they are left running detached.
+/// Use [`Runtime::shutdown_timeout`] to choose another bound.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything one runtime shares between its threads.
-#[derive(Debug)]
 pub(crate) struct Shared {
+    /// The task queues and idle-worker bookkeeping.
+    pub(crate) sched: Scheduler,
+    /// Every live task, so that shutdown can cancel them.
+    pub(crate) owned: OwnedTasks,
     /// Registrations and the poller's waker (any thread).
     pub(crate) reactor: Reactor,
-    /// The epoll half; held by at most one parked worker at a time (`try_lock`).
+    /// The epoll half; held by at most one parked thread at a time (`try_lock`).
     pub(crate) reactor_core: parking_lot::Mutex<ReactorCore>,
     /// Every pending timer.
     pub(crate) time: TimeDriver,
@@ -35,51 +59,171 @@ pub(crate) struct Shared {
     pub(crate) blocking: BlockingPool,
 }
 
-/// Configures a [`Runtime`].
-#[derive(Debug)]
-pub struct Builder {}
-
-impl Runtime {
-    /// A multi-thread runtime with one worker per core.
-    pub fn new() -> io::Result<Runtime> {
-        let (reactor, core) = Reactor::new()?;
-        let shared = Shared {
-            reactor,
-            reactor_core: parking_lot::Mutex::new(core),
-            time: TimeDriver::new(),
-            blocking: BlockingPool::new(
-                512,
-                std::time::Duration::from_secs(10),
-                Arc::new(|| "spindle-blocking".into()),
-            ),
-        };
-        Ok(Runtime {
-            handle: Handle {
-                inner: Arc::new(shared),
-            },
-        })
-    }
-
-    /// Runs `fut` to completion on this thread.
-    pub fn block_on<F: Future>(&self, _fut: F) -> F::Output {
-        todo!()
-    }
-
-    /// The runtime's handle.
-    pub fn handle(&self) -> &Handle {
-        &self.handle
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("sched", &self.sched)
+            .finish_non_exhaustive()
     }
 }
 
-impl Handle {
-    /// The handle of the runtime this thread is in. Panics outside a runtime.
-    #[track_caller]
-    pub fn current() -> Handle {
-        context::expect_current("Handle::current")
+/// A spindle runtime: an executor, a reactor, timers and a blocking pool, ready to run futures.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let rt = spindle::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// let out = rt.block_on(async {
+///     let a = spindle::spawn(async { 1 });
+///     let b = spindle::task::spawn_blocking(|| 2);
+///     spindle::time::sleep(Duration::from_millis(1)).await;
+///     a.await.unwrap() + b.await.unwrap()
+/// });
+/// assert_eq!(out, 3);
+/// ```
+pub struct Runtime {
+    /// The shared state.
+    handle: Handle,
+    /// Worker threads to join at shutdown (empty for the current-thread flavour).
+    threads: Vec<ThreadHandle<()>>,
+    /// Set once shutdown has run, so `Drop` after `shutdown_timeout` does nothing.
+    shut_down: bool,
+}
+
+impl Runtime {
+    /// A multi-thread runtime with one worker per core (`Builder::new_multi_thread().build()`).
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new_multi_thread().build()
     }
 
-    /// Wakes the thread parked in the reactor so it recomputes its timeout (a timer moved earlier).
-    pub(crate) fn unpark_driver(&self) {
-        self.inner.reactor.unpark();
+    /// Runs `future` to completion on the current thread and returns its output: the entry
+    /// point of a program (asyncio's `asyncio.run`). Tasks it spawns run on the workers (or,
+    /// for a current-thread runtime, on this thread while it waits).
+    ///
+    /// Panics if called from inside a runtime's worker or another `block_on` (that would stall
+    /// the very thread that has to make progress).
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.handle.block_on(future)
     }
+
+    /// Spawns a task from outside the runtime (see [`spawn`](crate::spawn)).
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// Runs a blocking closure on the blocking pool (see [`spawn_blocking`](crate::task::spawn_blocking)).
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle.spawn_blocking(f)
+    }
+
+    /// The runtime's handle, to spawn onto it from other threads.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Makes this the current runtime of the thread until the guard drops, so that
+    /// `spindle::spawn` and `time::sleep` work from plain code.
+    pub fn enter(&self) -> EnterGuard {
+        self.handle.enter()
+    }
+
+    /// Shuts down, waiting at most `timeout` for blocking-pool threads still running a closure.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let rt = spindle::Runtime::new().unwrap();
+    /// rt.spawn_blocking(|| std::thread::sleep(Duration::from_secs(2)));
+    /// let start = Instant::now();
+    /// rt.shutdown_timeout(Duration::from_millis(10));
+    /// assert!(start.elapsed() < Duration::from_secs(2));
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
+        self.shutdown(timeout);
+    }
+
+    /// Shuts down without waiting for blocking-pool threads at all.
+    pub fn shutdown_background(self) {
+        self.shutdown_timeout(Duration::ZERO)
+    }
+
+    /// The shutdown sequence, numbered as in the module docs.
+    fn shutdown(&mut self, timeout: Duration) {
+        if std::mem::replace(&mut self.shut_down, true) {
+            return;
+        }
+        let shared = &self.handle.inner;
+        // 1. Stop the workers and wait for them to leave their loops.
+        match &shared.sched {
+            Scheduler::MultiThread(mt) => mt.shutdown(&self.handle),
+            Scheduler::CurrentThread(ct) => ct.shutdown(),
+        }
+        let me = std::thread::current().id();
+        for t in self.threads.drain(..) {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+        // 2. Cancel every task still alive, inside the runtime's context (a destructor may
+        //    spawn, which then sees the closed list and cancels the new task too).
+        {
+            let _enter = context::enter(self.handle.clone());
+            shared.owned.close_and_shutdown_all::<Handle>();
+            if let Scheduler::MultiThread(mt) = &shared.sched {
+                mt.drain_injector();
+            }
+        }
+        // 3. Nothing waits on timers or sockets any more: release them.
+        shared.time.shutdown();
+        shared.reactor.shutdown();
+        // 4. Blocking closures cannot be interrupted: wait for them, but only so long.
+        shared.blocking.shutdown(Some(timeout));
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown(DEFAULT_SHUTDOWN_TIMEOUT);
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("threads", &self.threads.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the worker threads of a freshly built multi-thread runtime. On error the threads
+/// already started are in `rt.threads`, and dropping `rt` stops them.
+fn start_workers(
+    rt: &mut Runtime,
+    name: &builder::ThreadNameFn,
+    stack: Option<usize>,
+) -> io::Result<()> {
+    let n = rt.handle.multi_thread().num_workers();
+    for index in 0..n {
+        let core = rt
+            .handle
+            .multi_thread()
+            .take_core(index)
+            .expect("each core is taken exactly once, here");
+        let handle = rt.handle.clone();
+        let mut b = std::thread::Builder::new().name(name(Some(index)));
+        if let Some(size) = stack {
+            b = b.stack_size(size);
+        }
+        rt.threads
+            .push(b.spawn(move || multi_thread::run_worker(handle, core))?);
+    }
+    Ok(())
 }

@@ -1,23 +1,252 @@
-//! STUB during bring-up: tasks, `spawn`, `JoinHandle`, `JoinError`.
+//! Tasks: a spawned future, the references to it, and the functions users call to make one.
+//!
+//! A task is one heap cell (`raw.rs`) holding the future, a state word with a reference count
+//! (`state.rs`), and a join waker slot. Several parties own references to it, each through a
+//! small wrapper type that releases its reference when dropped:
+//!
+//! | owner | type | created | released |
+//! |---|---|---|---|
+//! | the runtime's owned-task list | [`Task`] | at spawn | at completion, or shutdown |
+//! | a run-queue entry | [`Notified`] | at spawn, and by each wake of an idle task | when the poll ends |
+//! | the user | [`JoinHandle`] | at spawn | when awaited to the end, or dropped |
+//! | each `Waker` clone | `Waker` | `clone` | `drop` / `wake` |
+//!
+//! The lifecycle, and which transition of `state.rs` moves it along:
+//!
+//! ```text
+//!            spawn                   pop from queue            poll -> Pending
+//!   (new) ──────────► QUEUED ───────────────────────► RUNNING ─────────────────► IDLE
+//!                        ▲     transition_to_running    │  │   transition_to_idle   │
+//!                        │                              │  │                         │ wake
+//!                        └──────────────────────────────┼──┼─────────────────────────┘
+//!                           woken while running:        │  │ poll -> Ready / panic / cancelled
+//!                           re-queued after the poll    │  ▼
+//!                                                       │ COMPLETE ──► JoinHandle takes the output
+//! ```
+//!
+//! Talks to: the executor through the [`Schedule`] trait, the blocking pool through
+//! [`spawn_blocking`], and `coop` (each poll runs with a fresh budget).
 
+mod join;
+mod owned;
+pub(crate) mod raw;
+pub(crate) mod state;
+mod waker;
+
+#[cfg(test)]
+mod tests;
+
+pub use join::{JoinError, JoinHandle};
+pub(crate) use owned::OwnedTasks;
+
+use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-/// An owned permission to await a spawned task's output.
-#[derive(Debug)]
-pub struct JoinHandle<T> {
-    _p: PhantomData<T>,
+use raw::RawTask;
+
+use crate::runtime::context;
+
+/// What a task needs from the scheduler it belongs to.
+pub(crate) trait Schedule: Send + Sync + Sized + 'static {
+    /// Puts a woken task into a run queue.
+    fn schedule(&self, task: Notified<Self>);
+
+    /// The task woke itself while running (a yield): queue it behind the others.
+    fn yield_now(&self, task: Notified<Self>) {
+        self.schedule(task)
+    }
+
+    /// The task completed: take it out of the owned-task list and return that list's reference.
+    fn release(&self, task: &Task<Self>) -> Option<Task<Self>>;
 }
 
-/// Why a task did not produce its output.
-#[derive(Debug)]
-pub struct JoinError {}
+/// A reference to a task owned by the runtime's owned-task list (or by a shutdown in progress).
+pub(crate) struct Task<S: 'static> {
+    /// The task; this value owns one of its references.
+    raw: RawTask,
+    _scheduler: PhantomData<S>,
+}
 
-/// Spawns `fut` onto the current runtime.
-pub fn spawn<F>(_fut: F) -> JoinHandle<F::Output>
+/// A reference owned by a run-queue entry: the permission to poll the task once.
+pub(crate) struct Notified<S: 'static>(pub(crate) Task<S>);
+
+// SAFETY: a Task is a counted reference to a cell whose contents are Send (checked at spawn);
+// all cross-thread access follows the state-word protocol.
+unsafe impl<S> Send for Task<S> {}
+// SAFETY: `&Task` only exposes atomic operations on the header.
+unsafe impl<S> Sync for Task<S> {}
+
+impl<S: 'static> Task<S> {
+    /// Wraps a reference that the caller owns.
+    pub(crate) fn from_raw(raw: RawTask) -> Task<S> {
+        Task {
+            raw,
+            _scheduler: PhantomData,
+        }
+    }
+
+    /// Gives up ownership of the reference without releasing it.
+    pub(crate) fn into_raw(self) -> RawTask {
+        ManuallyDrop::new(self).raw
+    }
+
+    pub(crate) fn raw(&self) -> RawTask {
+        self.raw
+    }
+
+    /// Cancels the task now if nobody is running it (consumes this reference).
+    pub(crate) fn shutdown(self) {
+        self.into_raw().shutdown();
+    }
+}
+
+impl<S: 'static> Notified<S> {
+    /// Polls the task once on this thread, consuming the queue entry.
+    pub(crate) fn run(self) {
+        self.0.into_raw().poll();
+    }
+
+    /// Cancels the task now (shutdown, or a blocking job that will never run).
+    pub(crate) fn shutdown(self) {
+        self.0.shutdown();
+    }
+}
+
+impl<S: 'static> Drop for Task<S> {
+    fn drop(&mut self) {
+        if self.raw.state().ref_dec() {
+            self.raw.dealloc();
+        }
+    }
+}
+
+impl<S> fmt::Debug for Task<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("ptr", &self.raw.header_ptr())
+            .field("state", self.raw.state())
+            .finish()
+    }
+}
+
+impl<S> fmt::Debug for Notified<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Notified").field(&self.0).finish()
+    }
+}
+
+/// Allocates a task: the owned-list reference, the first queue entry, and the join handle.
+pub(crate) fn new_task<F, S>(
+    future: F,
+    scheduler: S,
+) -> (Task<S>, Notified<S>, JoinHandle<F::Output>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Schedule,
+{
+    let raw = RawTask::new(future, scheduler);
+    // The initial state carries exactly these three references (see `state.rs`).
+    (
+        Task::from_raw(raw),
+        Notified(Task::from_raw(raw)),
+        JoinHandle::new(raw),
+    )
+}
+
+/// Spawns a future onto the current runtime and returns a handle to its output.
+///
+/// The task starts running at once on some worker (it does not wait for the handle to be
+/// awaited), like `asyncio.create_task`. Panics if called outside a runtime.
+///
+/// ```
+/// let rt = spindle::Runtime::new().unwrap();
+/// let sum = rt.block_on(async {
+///     let handles: Vec<_> = (1..=10).map(|i| spindle::spawn(async move { i * i })).collect();
+///     let mut sum = 0;
+///     for h in handles {
+///         sum += h.await.unwrap();
+///     }
+///     sum
+/// });
+/// assert_eq!(sum, 385);
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    todo!()
+    // Borrow the handle rather than clone it when we can: spawn is hot.
+    match context::with_current(|h| h.spawn(future)) {
+        Some(handle) => handle,
+        None => panic!("spindle::spawn must be called from within a spindle runtime"),
+    }
+}
+
+/// Runs a blocking closure on the runtime's blocking thread pool and returns a handle to its result.
+///
+/// This is asyncio's `run_in_executor` and FastAPI's plain `def` route: work that would block a
+/// worker thread (file I/O, CPU-heavy code, a synchronous library) goes to a separate pool that
+/// grows on demand up to `Builder::max_blocking_threads` (default 512) threads. A panic in the
+/// closure becomes a [`JoinError`] with `is_panic()`. Once started, the closure cannot be aborted.
+///
+/// ```
+/// let rt = spindle::Runtime::new().unwrap();
+/// let n = rt.block_on(async {
+///     spindle::task::spawn_blocking(|| {
+///         std::thread::sleep(std::time::Duration::from_millis(5)); // blocking is fine here
+///         40 + 2
+///     })
+///     .await
+///     .unwrap()
+/// });
+/// assert_eq!(n, 42);
+/// ```
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    context::expect_current("spindle::task::spawn_blocking").spawn_blocking(f)
+}
+
+/// Gives the other tasks on this worker a turn, then resumes (asyncio's `await asyncio.sleep(0)`).
+///
+/// The task wakes itself and returns `Pending` once; the executor sees it was woken while
+/// running and puts it at the back of the run queue.
+///
+/// ```
+/// let rt = spindle::Runtime::new().unwrap();
+/// rt.block_on(async {
+///     for _ in 0..3 {
+///         spindle::task::yield_now().await;
+///     }
+/// });
+/// ```
+pub async fn yield_now() {
+    /// Pending exactly once.
+    struct YieldNow {
+        /// Whether we already returned `Pending`.
+        yielded: bool,
+    }
+
+    impl Future for YieldNow {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.yielded {
+                return Poll::Ready(());
+            }
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    YieldNow { yielded: false }.await
 }

@@ -1,0 +1,140 @@
+//! The current-thread scheduler: one thread runs everything, like asyncio's event loop.
+//!
+//! There are no worker threads. The thread inside `Runtime::block_on` runs the main future,
+//! the spawned tasks, the reactor and the timers, in turn. Tasks spawned or woken from other
+//! threads are queued and the loop is unparked. Tasks spawned while nobody is in `block_on`
+//! wait in the queue until somebody is.
+//!
+//! Talks to: `task` (runs entries), `park` (sleeps on the reactor), `runtime` (shared state).
+//! Invariant: only the thread holding `driver` runs tasks, so tasks of this runtime never run
+//! in parallel with each other.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc as StdArc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use super::park::Parker;
+use crate::loom::{AtomicBool, Mutex, Ordering};
+use crate::runtime::{context, Handle};
+use crate::task::Notified;
+
+/// State of one current-thread runtime.
+pub(crate) struct CurrentThread {
+    /// Every runnable task, in FIFO order (spawns, local and remote wakes alike).
+    queue: Mutex<VecDeque<Notified<Handle>>>,
+    /// How a waker on another thread wakes the loop (and how the loop sleeps).
+    parker: Parker,
+    /// Held by the thread inside `block_on`: one loop at a time.
+    driver: Mutex<()>,
+    /// Poll the reactor without sleeping every this many tasks.
+    event_interval: u32,
+    /// Set by shutdown: newly queued tasks are cancelled instead.
+    shutdown: AtomicBool,
+}
+
+impl CurrentThread {
+    pub(crate) fn new(event_interval: u32) -> CurrentThread {
+        CurrentThread {
+            queue: Mutex::new(VecDeque::new()),
+            parker: Parker::new(),
+            driver: Mutex::new(()),
+            event_interval: event_interval.max(1),
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    /// Queues a task and wakes the loop.
+    pub(crate) fn schedule(&self, handle: &Handle, task: Notified<Handle>) {
+        if self.shutdown.load(Ordering::Acquire) {
+            task.shutdown();
+            return;
+        }
+        self.queue.lock().push_back(task);
+        self.parker.unpark(&handle.inner);
+    }
+
+    pub(crate) fn shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        let drained: Vec<_> = self.queue.lock().drain(..).collect();
+        drop(drained);
+    }
+
+    fn pop(&self) -> Option<Notified<Handle>> {
+        self.queue.lock().pop_front()
+    }
+
+    /// Runs `future` to completion on this thread, running the runtime's tasks meanwhile.
+    ///
+    /// The loop:
+    /// 1. If the main future was woken, poll it; return its output when ready.
+    /// 2. Run up to `event_interval` queued tasks.
+    /// 3. If the queue ran dry and the main future is not woken, park on the reactor (timeout:
+    ///    the next timer); otherwise poll the reactor and timers without sleeping.
+    pub(crate) fn block_on<F: Future>(&self, handle: &Handle, future: F) -> F::Output {
+        let _driver = self.driver.lock();
+        let _enter = context::enter(handle.clone());
+        let main_woken = StdArc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            handle: handle.clone(),
+        });
+        let waker = Waker::from(main_woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            // 1.
+            if main_woken.woken.swap(false, Ordering::AcqRel) {
+                if let Poll::Ready(out) = crate::coop::budget(|| future.as_mut().poll(&mut cx)) {
+                    return out;
+                }
+            }
+            // 2.
+            let mut ran_dry = false;
+            for _ in 0..self.event_interval {
+                match self.pop() {
+                    Some(task) => task.run(),
+                    None => {
+                        ran_dry = true;
+                        break;
+                    }
+                }
+            }
+            // 3.
+            if ran_dry && !main_woken.woken.load(Ordering::Acquire) {
+                self.parker.park(&handle.inner);
+            } else {
+                Parker::poll_driver_now(&handle.inner);
+            }
+        }
+    }
+}
+
+/// The waker of the main future in `block_on`: sets a flag and unparks the loop.
+struct MainWaker {
+    /// Set by `wake`, cleared by the loop before it polls the main future.
+    woken: AtomicBool,
+    /// To reach the parker.
+    handle: Handle,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: StdArc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &StdArc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.handle
+            .current_thread()
+            .parker
+            .unpark(&self.handle.inner);
+    }
+}
+
+impl std::fmt::Debug for CurrentThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CurrentThread")
+            .field("queued", &self.queue.lock().len())
+            .finish_non_exhaustive()
+    }
+}

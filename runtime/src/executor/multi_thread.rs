@@ -1,0 +1,438 @@
+//! The multi-thread scheduler: N workers, each with a local queue, stealing from one another.
+//!
+//! This is `uvicorn --workers N` inside one process: every worker runs the same loop and any
+//! worker can run any task. Where a task goes when it is woken:
+//!
+//! ```text
+//!   wake on a worker thread ──► that worker's LIFO slot ──(old occupant)──► its local deque (FIFO)
+//!   wake / spawn from outside ──► the global injector                           │
+//!                                          │                      stolen by idle workers (half)
+//!                                          ▼                                    ▼
+//!                               every worker, every 61 ticks  ◄──  a worker with nothing to do
+//! ```
+//!
+//! The LIFO slot runs a just-woken task next (its data is hot in cache: the ping-pong of a
+//! request and its response); a chain of LIFO runs is capped so that the deque is not starved.
+//! Talks to: `task` (runs `Notified` entries), `idle` (who to wake), `park` (sleeping on the
+//! reactor or a condvar), `runtime` (the shared state and configuration).
+
+use std::cell::{Cell, RefCell};
+use std::ptr;
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+
+use super::idle::Idle;
+use super::park::Parker;
+use crate::loom::{AtomicBool, Mutex, Ordering};
+use crate::runtime::{context, Handle};
+use crate::task::Notified;
+
+/// How many tasks in a row may come from the LIFO slot before the deque gets a turn.
+const MAX_LIFO_CHAIN: u32 = 3;
+
+/// A queue entry of this scheduler.
+type Entry = Notified<Handle>;
+
+/// State shared by all workers of one runtime.
+pub(crate) struct MultiThread {
+    /// Tasks spawned or woken from outside any worker of this runtime.
+    injector: Injector<Entry>,
+    /// One per worker (by index): how others steal from its local deque.
+    stealers: Box<[Stealer<Entry>]>,
+    /// One per worker (by index): how others wake it.
+    parkers: Box<[Parker]>,
+    /// Searching / parked accounting; decides whom a push wakes.
+    idle: Idle,
+    /// The per-worker state, waiting to be claimed by the worker threads at start.
+    cores: Mutex<Vec<Box<Core>>>,
+    /// Set once by `shutdown`; workers leave their loop when they see it.
+    shutdown: AtomicBool,
+    /// Check the injector before local work every this many ticks (fairness for remote tasks).
+    global_queue_interval: u32,
+    /// Poll the reactor and timers without sleeping every this many ticks (I/O fairness).
+    event_interval: u32,
+}
+
+/// The state only its own worker thread touches.
+pub(crate) struct Core {
+    /// Which worker this is (index into `stealers` / `parkers`).
+    index: usize,
+    /// The task woken most recently on this worker; run next unless the chain cap is hit.
+    lifo: Option<Entry>,
+    /// How many tasks in a row came from `lifo`.
+    lifo_chain: u32,
+    /// This worker's FIFO deque; the owner pops the front, thieves steal batches.
+    local: Worker<Entry>,
+    /// Loop iterations, for the periodic global-queue and driver checks.
+    tick: u32,
+    /// Whether this worker counts in `Idle`'s searching number.
+    searching: bool,
+    /// Picks steal victims.
+    rand: FastRand,
+}
+
+/// What a worker thread keeps in its thread-local while it runs.
+struct WorkerContext {
+    /// The runtime this worker belongs to.
+    handle: Handle,
+    /// INVARIANT: borrowed only in short sections, never across a task poll, so that a wake
+    /// from inside a poll can push onto the LIFO slot.
+    core: RefCell<Option<Box<Core>>>,
+}
+
+thread_local! {
+    /// Points at the `WorkerContext` on this worker thread's stack while `run` executes; null elsewhere.
+    static WORKER: Cell<*const WorkerContext> = const { Cell::new(ptr::null()) };
+}
+
+/// True on a thread that is currently a worker of some multi-thread runtime.
+pub(crate) fn on_worker_thread() -> bool {
+    WORKER.with(|w| !w.get().is_null())
+}
+
+impl MultiThread {
+    pub(crate) fn new(
+        num_workers: usize,
+        global_queue_interval: u32,
+        event_interval: u32,
+    ) -> MultiThread {
+        let mut cores = Vec::with_capacity(num_workers);
+        let mut stealers = Vec::with_capacity(num_workers);
+        for index in 0..num_workers {
+            let local = Worker::new_fifo();
+            stealers.push(local.stealer());
+            cores.push(Box::new(Core {
+                index,
+                lifo: None,
+                lifo_chain: 0,
+                local,
+                tick: 0,
+                searching: false,
+                rand: FastRand::new(index as u64 + 1),
+            }));
+        }
+        MultiThread {
+            injector: Injector::new(),
+            stealers: stealers.into_boxed_slice(),
+            parkers: (0..num_workers).map(|_| Parker::new()).collect(),
+            idle: Idle::new(num_workers),
+            cores: Mutex::new(cores),
+            shutdown: AtomicBool::new(false),
+            global_queue_interval: global_queue_interval.max(1),
+            event_interval: event_interval.max(1),
+        }
+    }
+
+    pub(crate) fn num_workers(&self) -> usize {
+        self.parkers.len()
+    }
+
+    /// Queues a task: onto this worker's LIFO slot / deque when called on one of our workers,
+    /// else onto the injector. `is_yield` sends it to the back of the deque instead of the LIFO slot.
+    pub(crate) fn schedule(&self, handle: &Handle, task: Entry, is_yield: bool) {
+        let leftover = WORKER.with(|w| {
+            let ctx = w.get();
+            if ctx.is_null() {
+                return Some(task);
+            }
+            // SAFETY: a non-null WORKER points at the WorkerContext on this thread's stack in
+            // `run`, which outlives every use on this thread (it is reset before `run` returns).
+            let ctx = unsafe { &*ctx };
+            if !Handle::ptr_eq(&ctx.handle, handle) {
+                return Some(task); // a worker of another runtime
+            }
+            let Ok(mut core) = ctx.core.try_borrow_mut() else {
+                return Some(task);
+            };
+            let Some(core) = core.as_mut() else {
+                return Some(task);
+            };
+            let pushed_to_deque = if is_yield {
+                core.local.push(task);
+                true
+            } else if let Some(prev) = core.lifo.replace(task) {
+                core.local.push(prev);
+                true
+            } else {
+                false
+            };
+            if pushed_to_deque {
+                // Others can steal it now; wake one if nobody is searching.
+                self.notify_parked(handle);
+            }
+            None
+        });
+        if let Some(task) = leftover {
+            self.injector.push(task);
+            self.notify_parked(handle);
+        }
+    }
+
+    /// Wakes one parked worker, if the no-thundering-herd rules (see `idle.rs`) say so.
+    fn notify_parked(&self, handle: &Handle) {
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.parkers[index].unpark(&handle.inner);
+        }
+    }
+
+    /// Starts the shutdown: every worker leaves its loop at its next check.
+    pub(crate) fn shutdown(&self, handle: &Handle) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        for parker in self.parkers.iter() {
+            parker.unpark(&handle.inner);
+        }
+    }
+
+    /// Drops every task still in the injector (after the workers stopped).
+    pub(crate) fn drain_injector(&self) {
+        loop {
+            match self.injector.steal() {
+                Steal::Success(task) => drop(task),
+                Steal::Empty => break,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    /// Takes the core of worker `index` for the thread that will run it.
+    pub(crate) fn take_core(&self, index: usize) -> Option<Box<Core>> {
+        let mut cores = self.cores.lock();
+        let pos = cores.iter().position(|c| c.index == index)?;
+        Some(cores.swap_remove(pos))
+    }
+}
+
+/// The body of a worker thread.
+///
+/// The loop, step by step:
+/// 1. Leave if the runtime is shutting down.
+/// 2. Every `event_interval` ticks, poll the reactor and timers without sleeping, so I/O and
+///    timers make progress even when every worker is busy.
+/// 3. Take a task from local sources: every `global_queue_interval` ticks the injector first;
+///    otherwise the LIFO slot (unless the chain cap is hit), the local deque, then the injector.
+/// 4. None local: become a searcher (if allowed) and steal half of a random victim's deque.
+/// 5. Found one: stop searching (waking another searcher if we were the last), run it.
+/// 6. Nothing anywhere: park (on the reactor or a condvar), then loop.
+pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
+    let ctx = WorkerContext {
+        handle: handle.clone(),
+        core: RefCell::new(Some(core)),
+    };
+    let _enter = context::enter(handle.clone());
+    WORKER.with(|w| w.set(&ctx));
+    /// Clears the thread-local even if a task's destructor panics out of the loop.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            WORKER.with(|w| w.set(ptr::null()));
+        }
+    }
+    let _reset = Reset;
+
+    let shared = handle.multi_thread();
+    loop {
+        // 1.
+        if shared.shutdown.load(Ordering::Acquire) {
+            break;
+        }
+        // 2. and 3.
+        let (task, maintenance) = {
+            let mut core = ctx.core.borrow_mut();
+            let core = core
+                .as_mut()
+                .expect("the core stays in the context while running");
+            core.tick = core.tick.wrapping_add(1);
+            let maintenance = core.tick % shared.event_interval == 0;
+            (next_local_task(shared, core), maintenance)
+        };
+        if maintenance {
+            Parker::poll_driver_now(&handle.inner);
+        }
+        // 4.
+        let task = task.or_else(|| {
+            let mut core = ctx.core.borrow_mut();
+            steal_work(shared, core.as_mut().expect("core present"))
+        });
+        match task {
+            // 5.
+            Some(task) => {
+                let was_last_searcher = {
+                    let mut core = ctx.core.borrow_mut();
+                    let core = core.as_mut().expect("core present");
+                    core.searching && {
+                        core.searching = false;
+                        shared.idle.transition_from_searching()
+                    }
+                };
+                if was_last_searcher {
+                    shared.notify_parked(&handle);
+                }
+                task.run();
+            }
+            // 6.
+            None => park(shared, &ctx),
+        }
+    }
+
+    // Leaving: drop the queue entries this worker holds. The tasks themselves stay in the
+    // owned-task list, which the runtime cancels after every worker has stopped.
+    let core = ctx.core.borrow_mut().take();
+    if let Some(mut core) = core {
+        drop(core.lifo.take());
+        while core.local.pop().is_some() {}
+    }
+}
+
+/// Step 3 of the loop: the next task from this worker's own sources (and the injector).
+fn next_local_task(shared: &MultiThread, core: &mut Core) -> Option<Entry> {
+    if core.tick % shared.global_queue_interval == 0 {
+        if let Some(task) = pop_injector(shared, core) {
+            core.lifo_chain = 0;
+            return Some(task);
+        }
+    }
+    if let Some(task) = core.lifo.take() {
+        if core.lifo_chain < MAX_LIFO_CHAIN {
+            core.lifo_chain += 1;
+            return Some(task);
+        }
+        // Chain cap reached: the LIFO task waits its turn at the back of the deque.
+        core.local.push(task);
+    }
+    core.lifo_chain = 0;
+    core.local.pop().or_else(|| pop_injector(shared, core))
+}
+
+/// Moves a batch from the injector into the local deque and returns one task of it.
+fn pop_injector(shared: &MultiThread, core: &mut Core) -> Option<Entry> {
+    loop {
+        match shared.injector.steal_batch_and_pop(&core.local) {
+            Steal::Success(task) => return Some(task),
+            Steal::Empty => return None,
+            Steal::Retry => continue,
+        }
+    }
+}
+
+/// Step 4: steal about half of a random victim's deque, then try the injector once more.
+fn steal_work(shared: &MultiThread, core: &mut Core) -> Option<Entry> {
+    if !core.searching {
+        if !shared.idle.transition_to_searching() {
+            return None;
+        }
+        core.searching = true;
+    }
+    let n = shared.stealers.len();
+    let start = core.rand.next_below(n as u32) as usize;
+    for i in 0..n {
+        let victim = (start + i) % n;
+        if victim == core.index {
+            continue;
+        }
+        loop {
+            match shared.stealers[victim].steal_batch_and_pop(&core.local) {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => break,
+                Steal::Retry => continue,
+            }
+        }
+    }
+    pop_injector(shared, core)
+}
+
+/// Step 6: sleep until there may be work.
+fn park(shared: &MultiThread, ctx: &WorkerContext) {
+    let (index, was_searching) = {
+        let mut core = ctx.core.borrow_mut();
+        let core = core.as_mut().expect("core present");
+        let s = core.searching;
+        core.searching = false;
+        (core.index, s)
+    };
+    // 1. Announce ourselves asleep. If we were the last searcher, a push may have skipped
+    //    waking anyone because we were searching: look once more and pass the baton on.
+    if shared.idle.transition_to_parked(index, was_searching) && has_visible_work(shared) {
+        shared.notify_parked(&ctx.handle);
+    }
+    // 2. Sleep until notified, or until the reactor/timers gave this worker something to run.
+    loop {
+        shared.parkers[index].park(&ctx.handle.inner);
+        if shared.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+        let has_local = {
+            let core = ctx.core.borrow();
+            let core = core.as_ref().expect("core present");
+            core.lifo.is_some() || !core.local.is_empty()
+        };
+        if !shared.idle.is_parked(index) {
+            // Woken by `notify_parked`: it counted us awake and searching.
+            ctx.core
+                .borrow_mut()
+                .as_mut()
+                .expect("core present")
+                .searching = true;
+            return;
+        }
+        if has_local || !shared.injector.is_empty() {
+            // Woken by our own reactor turn or a timer (tasks landed in our queues), or work
+            // is waiting globally: get up on our own.
+            if !shared.idle.transition_from_parked(index) {
+                // Raced with a notify that just counted us as searching.
+                ctx.core
+                    .borrow_mut()
+                    .as_mut()
+                    .expect("core present")
+                    .searching = true;
+            }
+            return;
+        }
+        // Spurious: sleep again.
+    }
+}
+
+/// Whether any queue that a woken worker could take from holds a task.
+fn has_visible_work(shared: &MultiThread) -> bool {
+    !shared.injector.is_empty() || shared.stealers.iter().any(|s| !s.is_empty())
+}
+
+/// A tiny xorshift generator for picking steal victims (quality is irrelevant, speed is not).
+#[derive(Debug)]
+struct FastRand {
+    /// INVARIANT: never zero (xorshift's fixed point).
+    state: u64,
+}
+
+impl FastRand {
+    fn new(seed: u64) -> FastRand {
+        FastRand {
+            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+        }
+    }
+
+    fn next_below(&mut self, n: u32) -> u32 {
+        let mut x = self.state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.state = x;
+        ((x >> 32) * n as u64 >> 32) as u32
+    }
+}
+
+impl std::fmt::Debug for MultiThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiThread")
+            .field("workers", &self.num_workers())
+            .field("idle", &self.idle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,204 @@
+//! Putting an idle thread to sleep, and waking it: on the reactor, or on a condition variable.
+//!
+//! A thread with nothing to run calls [`Parker::park`]. If the reactor is free it takes it and
+//! sleeps inside `epoll_wait` (timeout: the next timer deadline), so it is woken by I/O, by a
+//! timer, or by `mio::Waker`. If another thread already owns the reactor it sleeps on its own
+//! condition variable instead. [`Parker::unpark`] wakes it from whichever of the two it chose.
+//!
+//! ```text
+//!   state: EMPTY ──park──► PARKED_DRIVER ──(epoll returns)──► EMPTY
+//!            │   └──park──► PARKED_CONDVAR ─(notified)───────► EMPTY
+//!            └──unpark──► NOTIFIED ──(next park returns at once)──► EMPTY
+//! ```
+//!
+//! Invariant: a notification is never lost. `unpark` always leaves `NOTIFIED` behind; `park`
+//! consumes it before sleeping (returning at once) or after waking. A spurious return from
+//! `park` is allowed: callers re-check their queues in a loop.
+
+use std::time::{Duration, Instant};
+
+use crate::loom::{AtomicUsize, Condvar, Mutex, Ordering};
+use crate::runtime::Shared;
+
+/// Not parked and no pending notification.
+const EMPTY: usize = 0;
+/// Sleeping on the condvar.
+const PARKED_CONDVAR: usize = 1;
+/// Sleeping in the reactor (`epoll_wait`).
+const PARKED_DRIVER: usize = 2;
+/// Woken (or about to be): the next `park` returns immediately.
+const NOTIFIED: usize = 3;
+
+/// One per thread that may park (each worker; the `block_on` thread of a current-thread runtime).
+#[derive(Debug)]
+pub(crate) struct Parker {
+    /// One of the four constants above.
+    state: AtomicUsize,
+    /// Guards the PARKED_CONDVAR -> wake handshake so a `notify_one` cannot slip in before `wait`.
+    mutex: Mutex<()>,
+    /// Where a thread that did not get the reactor sleeps.
+    condvar: Condvar,
+}
+
+impl Parker {
+    pub(crate) fn new() -> Parker {
+        Parker {
+            state: AtomicUsize::new(EMPTY),
+            mutex: Mutex::new(()),
+            condvar: Condvar::new(),
+        }
+    }
+
+    /// Sleeps until unparked, or (when this thread owns the reactor) until I/O or a timer is due.
+    pub(crate) fn park(&self, shared: &Shared) {
+        // A pending notification: consume it and return. (SeqCst throughout this type: it is
+        // the handshake between the parking thread and any unparker; clarity over nanoseconds.)
+        if self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return;
+        }
+        match shared.reactor_core.try_lock() {
+            Some(mut core) => {
+                if self
+                    .state
+                    .compare_exchange(EMPTY, PARKED_DRIVER, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_err()
+                {
+                    // Notified in between.
+                    self.state.store(EMPTY, Ordering::SeqCst);
+                    return;
+                }
+                let timeout = shared.time.next_deadline().map(timeout_until);
+                if let Err(e) = core.turn(&shared.reactor, timeout) {
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        eprintln!("spindle: reactor poll failed: {e}");
+                    }
+                }
+                drop(core);
+                // Fire due timers before running anything, so their tasks are queued now.
+                shared.time.process_at(Instant::now());
+                self.state.swap(EMPTY, Ordering::SeqCst);
+            }
+            None => self.park_condvar(),
+        }
+    }
+
+    /// Drives I/O and timers without sleeping, if the reactor is free (periodic maintenance of a busy worker).
+    pub(crate) fn poll_driver_now(shared: &Shared) {
+        if let Some(mut core) = shared.reactor_core.try_lock() {
+            let _ = core.turn(&shared.reactor, Some(Duration::ZERO));
+        }
+        shared.time.process_at(Instant::now());
+    }
+
+    /// Sleeps on the condvar until unparked (the path of a thread that did not get the reactor).
+    pub(crate) fn park_condvar(&self) {
+        let mut guard = self.mutex.lock();
+        if self
+            .state
+            .compare_exchange(EMPTY, PARKED_CONDVAR, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            self.state.store(EMPTY, Ordering::SeqCst);
+            return;
+        }
+        loop {
+            self.condvar.wait(&mut guard);
+            if self
+                .state
+                .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return;
+            }
+            // Spurious wake-up: sleep again.
+        }
+    }
+
+    /// Wakes the thread if it sleeps, or makes its next `park` return at once.
+    pub(crate) fn unpark(&self, shared: &Shared) {
+        self.unpark_with(|| shared.reactor.unpark());
+    }
+
+    /// `unpark`, with the way to interrupt a reactor sleep passed in (so models can run it alone).
+    pub(crate) fn unpark_with(&self, wake_driver: impl FnOnce()) {
+        match self.state.swap(NOTIFIED, Ordering::SeqCst) {
+            EMPTY | NOTIFIED => {}
+            PARKED_CONDVAR => {
+                // Taking the lock orders us after the sleeper's `wait` began (it holds the lock
+                // from its CAS until it is inside `wait`), so the notify cannot be missed.
+                drop(self.mutex.lock());
+                self.condvar.notify_one();
+            }
+            PARKED_DRIVER => wake_driver(),
+            other => unreachable!("invalid parker state {other}"),
+        }
+    }
+}
+
+/// How long to sleep to reach `deadline`, rounded UP to a whole millisecond (epoll's unit), so
+/// the thread never wakes just before a timer is due and spins.
+fn timeout_until(deadline: Instant) -> Duration {
+    let d = deadline.saturating_duration_since(Instant::now());
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(ms.min(u64::MAX as u128) as u64)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_up_to_whole_milliseconds() {
+        let now = Instant::now();
+        assert_eq!(
+            timeout_until(now - Duration::from_millis(5)),
+            Duration::ZERO
+        );
+        let t = timeout_until(now + Duration::from_micros(10_300));
+        assert!(
+            t == Duration::from_millis(11) || t == Duration::from_millis(10),
+            "{t:?}"
+        );
+    }
+}
+
+/// loom models: the park/unpark handshake never loses a wake-up, in any interleaving.
+/// Run with `scripts/loom.sh`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::loom::Arc;
+
+    /// An unpark racing a park (on the condvar path) always ends the park.
+    #[test]
+    fn unpark_before_or_during_park_is_never_lost() {
+        loom::model(|| {
+            let parker = Arc::new(Parker::new());
+            let p = parker.clone();
+            let t = loom::thread::spawn(move || p.unpark_with(|| unreachable!("no reactor here")));
+            parker.park_condvar();
+            t.join().unwrap();
+        });
+    }
+
+    /// Two unparks and two parks: the second park also returns (a notification is a token,
+    /// not a count, but each park after an unpark consumes one).
+    #[test]
+    fn park_twice_with_two_unparks() {
+        loom::model(|| {
+            let parker = Arc::new(Parker::new());
+            let p = parker.clone();
+            let t = loom::thread::spawn(move || {
+                p.unpark_with(|| unreachable!());
+            });
+            parker.park_condvar();
+            t.join().unwrap();
+            parker.unpark_with(|| unreachable!());
+            parker.park_condvar();
+        });
+    }
+}

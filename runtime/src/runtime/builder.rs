@@ -1,0 +1,206 @@
+//! [`Builder`]: choosing the flavour and the knobs of a runtime.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{start_workers, Handle, Runtime, Shared};
+use crate::blocking::BlockingPool;
+use crate::executor::{current_thread::CurrentThread, multi_thread::MultiThread, Scheduler};
+use crate::reactor::Reactor;
+use crate::task::OwnedTasks;
+use crate::time::TimeDriver;
+
+/// Names a runtime thread: `Some(i)` for worker `i`, `None` for a blocking-pool thread.
+pub(crate) type ThreadNameFn = Arc<dyn Fn(Option<usize>) -> String + Send + Sync>;
+
+/// Which scheduler to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    MultiThread,
+    CurrentThread,
+}
+
+/// Configures and builds a [`Runtime`], like `tokio::runtime::Builder`.
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = spindle::Builder::new_multi_thread()
+///     .worker_threads(2)
+///     .max_blocking_threads(16)
+///     .thread_keep_alive(Duration::from_secs(1))
+///     .thread_name("my-app")
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+pub struct Builder {
+    /// Multi-thread or current-thread.
+    flavor: Flavor,
+    /// Number of workers; `None`: one per core.
+    worker_threads: Option<usize>,
+    /// Cap on blocking-pool threads.
+    max_blocking_threads: usize,
+    /// How long an idle blocking thread waits for work before it exits.
+    keep_alive: Duration,
+    /// Thread names.
+    thread_name: ThreadNameFn,
+    /// Stack size of runtime threads; `None`: the std default.
+    stack_size: Option<usize>,
+    /// Ticks between checks of the global queue.
+    global_queue_interval: u32,
+    /// Ticks between non-blocking polls of the reactor and timers.
+    event_interval: u32,
+}
+
+impl Builder {
+    /// A work-stealing runtime with several worker threads.
+    pub fn new_multi_thread() -> Builder {
+        Builder::with_flavor(Flavor::MultiThread)
+    }
+
+    /// A runtime whose only thread is the one inside `block_on` (asyncio's model).
+    pub fn new_current_thread() -> Builder {
+        Builder::with_flavor(Flavor::CurrentThread)
+    }
+
+    fn with_flavor(flavor: Flavor) -> Builder {
+        Builder {
+            flavor,
+            worker_threads: None,
+            max_blocking_threads: 512,
+            keep_alive: Duration::from_secs(10),
+            thread_name: Arc::new(|index| match index {
+                Some(i) => format!("spindle-worker-{i}"),
+                None => "spindle-blocking".to_string(),
+            }),
+            stack_size: None,
+            global_queue_interval: 61,
+            event_interval: 61,
+        }
+    }
+
+    /// Number of worker threads (multi-thread flavour). Default: the number of cores. Panics on 0.
+    #[track_caller]
+    pub fn worker_threads(&mut self, n: usize) -> &mut Builder {
+        assert!(n > 0, "worker_threads must be at least 1");
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// Most threads the blocking pool may run at once. Default 512. Panics on 0.
+    #[track_caller]
+    pub fn max_blocking_threads(&mut self, n: usize) -> &mut Builder {
+        assert!(n > 0, "max_blocking_threads must be at least 1");
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long an idle blocking thread lives. Default 10 s.
+    pub fn thread_keep_alive(&mut self, d: Duration) -> &mut Builder {
+        self.keep_alive = d;
+        self
+    }
+
+    /// Names every runtime thread `name` (workers get `name-<index>`).
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Builder {
+        let name: String = name.into();
+        self.thread_name = Arc::new(move |index| match index {
+            Some(i) => format!("{name}-{i}"),
+            None => name.clone(),
+        });
+        self
+    }
+
+    /// Names threads with a function of their role: `Some(i)` for worker `i`, `None` for blocking threads.
+    pub fn thread_name_fn(
+        &mut self,
+        f: impl Fn(Option<usize>) -> String + Send + Sync + 'static,
+    ) -> &mut Builder {
+        self.thread_name = Arc::new(f);
+        self
+    }
+
+    /// Stack size for runtime threads.
+    pub fn thread_stack_size(&mut self, bytes: usize) -> &mut Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Ticks between checks of the global queue before local work (default 61). Panics on 0.
+    #[track_caller]
+    pub fn global_queue_interval(&mut self, ticks: u32) -> &mut Builder {
+        assert!(ticks > 0, "global_queue_interval must be at least 1");
+        self.global_queue_interval = ticks;
+        self
+    }
+
+    /// Ticks between non-blocking polls of I/O and timers on a busy worker (default 61). Panics on 0.
+    #[track_caller]
+    pub fn event_interval(&mut self, ticks: u32) -> &mut Builder {
+        assert!(ticks > 0, "event_interval must be at least 1");
+        self.event_interval = ticks;
+        self
+    }
+
+    /// I/O and timers are always on in spindle; this exists so tokio-shaped code reads the same.
+    pub fn enable_all(&mut self) -> &mut Builder {
+        self
+    }
+
+    /// Builds the runtime and, for the multi-thread flavour, starts its workers.
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        let (reactor, reactor_core) = Reactor::new()?;
+        let sched = match self.flavor {
+            Flavor::MultiThread => {
+                let n = self
+                    .worker_threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                Scheduler::MultiThread(MultiThread::new(
+                    n,
+                    self.global_queue_interval,
+                    self.event_interval,
+                ))
+            }
+            Flavor::CurrentThread => {
+                Scheduler::CurrentThread(CurrentThread::new(self.event_interval))
+            }
+        };
+        let name = self.thread_name.clone();
+        let shared = Shared {
+            sched,
+            owned: OwnedTasks::new(),
+            reactor,
+            reactor_core: parking_lot::Mutex::new(reactor_core),
+            time: TimeDriver::new(),
+            blocking: BlockingPool::new(
+                self.max_blocking_threads,
+                self.keep_alive,
+                Arc::new(move || name(None)),
+            ),
+        };
+        let mut rt = Runtime {
+            handle: Handle {
+                inner: Arc::new(shared),
+            },
+            threads: Vec::new(),
+            shut_down: false,
+        };
+        if self.flavor == Flavor::MultiThread {
+            start_workers(&mut rt, &self.thread_name, self.stack_size)?;
+        }
+        Ok(rt)
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("flavor", &self.flavor)
+            .field("worker_threads", &self.worker_threads)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("keep_alive", &self.keep_alive)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,275 @@
+//! [`Handle`]: a clonable reference to a runtime, and how tasks are handed to its scheduler.
+//!
+//! Every task's cell stores a `Handle` as its scheduler (`impl Schedule for Handle` below), so
+//! a waker on any thread can push the task back onto the right runtime's queues.
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use super::{context, Shared};
+use crate::executor::{
+    current_thread::CurrentThread, multi_thread, multi_thread::MultiThread, Scheduler,
+};
+use crate::task::{self, JoinHandle, Notified, Schedule, Task};
+
+/// A cheap, clonable reference to a runtime: spawn onto it from any thread.
+///
+/// ```
+/// let rt = spindle::Runtime::new().unwrap();
+/// let handle = rt.handle().clone();
+/// let from_thread = std::thread::spawn(move || handle.spawn(async { 7 }))
+///     .join()
+///     .unwrap();
+/// assert_eq!(rt.block_on(from_thread).unwrap(), 7);
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    /// The runtime's shared state.
+    pub(crate) inner: Arc<Shared>,
+}
+
+/// Returned by [`Handle::enter`] / [`Runtime::enter`](crate::Runtime::enter): the runtime stays
+/// current on this thread until it is dropped.
+#[derive(Debug)]
+pub struct EnterGuard {
+    /// Restores the previous context on drop.
+    _guard: context::EnterGuard,
+}
+
+thread_local! {
+    /// True while this thread is inside a `block_on` (nested ones would deadlock).
+    static IN_BLOCK_ON: Cell<bool> = const { Cell::new(false) };
+}
+
+impl Handle {
+    /// The handle of the runtime this thread runs in. Panics outside a runtime.
+    #[track_caller]
+    pub fn current() -> Handle {
+        context::expect_current("Handle::current")
+    }
+
+    /// The handle of the runtime this thread runs in, or `None`.
+    pub fn try_current() -> Option<Handle> {
+        context::current_handle()
+    }
+
+    /// Spawns a task onto this runtime (see [`spawn`](crate::spawn)).
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, notified, join) = task::new_task(future, self.clone());
+        if let Some(notified) = self.inner.owned.bind(task, notified) {
+            self.schedule(notified);
+        }
+        join
+    }
+
+    /// Runs a blocking closure on this runtime's blocking pool (see [`spawn_blocking`](crate::task::spawn_blocking)).
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (task, notified, join) = task::new_task(BlockingTask { f: Some(f) }, BlockingSchedule);
+        // Blocking tasks are not in the owned list (shutdown cannot interrupt them): release
+        // the reference that the list would have held.
+        drop(task);
+        let job = BlockingJob {
+            task: Some(notified),
+            handle: self.clone(),
+        };
+        self.inner.blocking.spawn(Box::new(move || job.run()));
+        join
+    }
+
+    /// Runs `future` to completion on this thread (see [`Runtime::block_on`](crate::Runtime::block_on)).
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        if multi_thread::on_worker_thread() || IN_BLOCK_ON.with(Cell::get) {
+            panic!(
+                "cannot block_on from inside a runtime worker or another block_on: \
+                 it would stall the thread that must make progress; await the future instead"
+            );
+        }
+        IN_BLOCK_ON.with(|b| b.set(true));
+        /// Clears the flag even if the future panics.
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                IN_BLOCK_ON.with(|b| b.set(false));
+            }
+        }
+        let _reset = Reset;
+        match &self.inner.sched {
+            Scheduler::CurrentThread(ct) => ct.block_on(self, future),
+            Scheduler::MultiThread(_) => {
+                let _enter = context::enter(self.clone());
+                block_on_thread(future)
+            }
+        }
+    }
+
+    /// Makes this the current runtime of the thread until the guard drops.
+    pub fn enter(&self) -> EnterGuard {
+        EnterGuard {
+            _guard: context::enter(self.clone()),
+        }
+    }
+
+    /// Whether two handles refer to the same runtime.
+    pub(crate) fn ptr_eq(a: &Handle, b: &Handle) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+
+    /// The multi-thread scheduler. Panics on a current-thread runtime (a bug in the caller).
+    pub(crate) fn multi_thread(&self) -> &MultiThread {
+        match &self.inner.sched {
+            Scheduler::MultiThread(mt) => mt,
+            Scheduler::CurrentThread(_) => unreachable!("not a multi-thread runtime"),
+        }
+    }
+
+    /// The current-thread scheduler. Panics on a multi-thread runtime (a bug in the caller).
+    pub(crate) fn current_thread(&self) -> &CurrentThread {
+        match &self.inner.sched {
+            Scheduler::CurrentThread(ct) => ct,
+            Scheduler::MultiThread(_) => unreachable!("not a current-thread runtime"),
+        }
+    }
+
+    /// Wakes the thread parked in the reactor so it recomputes its timeout (a timer moved earlier).
+    pub(crate) fn unpark_driver(&self) {
+        self.inner.reactor.unpark();
+    }
+}
+
+impl Schedule for Handle {
+    fn schedule(&self, task: Notified<Self>) {
+        match &self.inner.sched {
+            Scheduler::MultiThread(mt) => mt.schedule(self, task, false),
+            Scheduler::CurrentThread(ct) => ct.schedule(self, task),
+        }
+    }
+
+    fn yield_now(&self, task: Notified<Self>) {
+        match &self.inner.sched {
+            Scheduler::MultiThread(mt) => mt.schedule(self, task, true),
+            Scheduler::CurrentThread(ct) => ct.schedule(self, task),
+        }
+    }
+
+    fn release(&self, task: &Task<Self>) -> Option<Task<Self>> {
+        self.inner.owned.remove(task)
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("sched", &self.inner.sched)
+            .finish()
+    }
+}
+
+/// Polls `future` on this (non-worker) thread, sleeping with `thread::park` between wake-ups.
+fn block_on_thread<F: Future>(future: F) -> F::Output {
+    /// Wakes the blocked thread.
+    struct ThreadWaker {
+        /// The thread inside `block_on`.
+        thread: std::thread::Thread,
+        /// Set by `wake`, so a wake before `park` is not lost (park/unpark also has a token,
+        /// but spurious unparks from elsewhere must not make us re-poll needlessly).
+        woken: std::sync::atomic::AtomicBool,
+    }
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref()
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            // Release pairs with the Acquire swap in the loop below.
+            self.woken.store(true, std::sync::atomic::Ordering::Release);
+            self.thread.unpark();
+        }
+    }
+
+    let tw = Arc::new(ThreadWaker {
+        thread: std::thread::current(),
+        woken: std::sync::atomic::AtomicBool::new(false),
+    });
+    let waker = Waker::from(tw.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        while !tw.woken.swap(false, std::sync::atomic::Ordering::Acquire) {
+            std::thread::park();
+        }
+    }
+}
+
+/// The future behind `spawn_blocking`: runs the closure in its first (and only) poll.
+struct BlockingTask<F> {
+    /// Taken on the first poll.
+    f: Option<F>,
+}
+
+// Nothing in `BlockingTask` is structurally pinned: the closure is moved out, never polled.
+impl<F> Unpin for BlockingTask<F> {}
+
+impl<F: FnOnce() -> R, R> Future for BlockingTask<F> {
+    type Output = R;
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
+        let f = self.f.take().expect("a blocking task is polled once");
+        Poll::Ready(f())
+    }
+}
+
+/// The scheduler of blocking tasks. A blocking task is queued once (to the pool) and never
+/// returns `Pending`, so it is never woken and never rescheduled.
+struct BlockingSchedule;
+
+impl Schedule for BlockingSchedule {
+    fn schedule(&self, task: Notified<Self>) {
+        // Unreachable by the argument above; cancel rather than run a closure on a wrong thread.
+        debug_assert!(false, "blocking tasks are never rescheduled");
+        task.shutdown();
+    }
+
+    fn release(&self, _task: &Task<Self>) -> Option<Task<Self>> {
+        None
+    }
+}
+
+/// The job handed to the blocking pool. If the pool drops it without running it (shutdown),
+/// the task is cancelled so its `JoinHandle` does not wait forever.
+struct BlockingJob {
+    /// The queue entry; `None` once run.
+    task: Option<Notified<BlockingSchedule>>,
+    /// Entered while the closure runs, so it can `spawn` onto the runtime.
+    handle: Handle,
+}
+
+impl BlockingJob {
+    fn run(mut self) {
+        let _enter = context::enter(self.handle.clone());
+        if let Some(task) = self.task.take() {
+            task.run();
+        }
+    }
+}
+
+impl Drop for BlockingJob {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.shutdown();
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The runtime's list of every live task, so that shutdown can drop them all.
+//!
+//! A task that waits on a socket or a timer is referenced only by wakers; if the runtime shut
+//! down by just emptying its run queues, such tasks (and everything their futures own) would
+//! leak. `OwnedTasks` keeps one reference to every task from `spawn` until it completes; shutdown
+//! closes the list and cancels whatever is still in it, so every future's destructor runs.
+//!
+//! The list is sharded: each spawn picks a shard by a per-thread counter, so two workers spawning
+//! at once rarely take the same lock. A task remembers its `(key, shard)` in `Header::owner_id`.
+//!
+//! Invariants:
+//! - INVARIANT: a task is in the list from `bind` until `remove` (at completion) or `close_and_shutdown_all`;
+//!   the list's entry owns one task reference.
+//! - INVARIANT: once a shard is closed no task is added to it; `bind` cancels the task instead.
+
+use std::cell::Cell;
+
+use slab::Slab;
+
+use super::raw::{self, RawTask};
+use super::{Notified, Schedule, Task};
+use crate::loom::Mutex;
+
+/// Number of shards; a power of two so the shard index is a mask of `owner_id`.
+const SHARDS: usize = 16;
+
+/// Every live task of one runtime.
+pub(crate) struct OwnedTasks {
+    /// INVARIANT: each slab entry is a task reference owned by the list.
+    shards: Box<[Mutex<Shard>]>,
+}
+
+/// One lock's worth of the list.
+struct Shard {
+    /// The tasks, by slab key.
+    tasks: Slab<RawTask>,
+    /// Set at shutdown; no more tasks may be added.
+    closed: bool,
+}
+
+thread_local! {
+    /// Per-thread round-robin position, so threads spread their spawns over different shards.
+    static NEXT_SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+fn pick_shard() -> usize {
+    NEXT_SHARD.with(|n| {
+        let mut v = n.get();
+        if v == usize::MAX {
+            // First spawn on this thread: start from an address-derived spot.
+            v = (n as *const Cell<usize> as usize) >> 6;
+        }
+        n.set(v.wrapping_add(1));
+        v % SHARDS
+    })
+}
+
+impl OwnedTasks {
+    pub(crate) fn new() -> OwnedTasks {
+        OwnedTasks {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        tasks: Slab::new(),
+                        closed: false,
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds a freshly created task. Returns its first queue entry, or `None` if the runtime is
+    /// shutting down (the task is then cancelled at once and its `JoinHandle` reports that).
+    pub(crate) fn bind<S: Schedule>(
+        &self,
+        task: Task<S>,
+        notified: Notified<S>,
+    ) -> Option<Notified<S>> {
+        let shard_index = pick_shard();
+        let mut shard = self.shards[shard_index].lock();
+        if shard.closed {
+            drop(shard);
+            drop(notified);
+            task.shutdown();
+            return None;
+        }
+        let raw = task.into_raw();
+        let key = shard.tasks.insert(raw);
+        raw::set_owner_id(raw, key * SHARDS + shard_index);
+        Some(notified)
+    }
+
+    /// Takes a completing task out of the list, returning the list's reference.
+    pub(crate) fn remove<S: Schedule>(&self, task: &Task<S>) -> Option<Task<S>> {
+        let id = raw::owner_id(task.raw());
+        if id == usize::MAX {
+            return None; // never bound (a blocking task)
+        }
+        let mut shard = self.shards[id % SHARDS].lock();
+        match shard.tasks.get(id / SHARDS) {
+            Some(&raw) if raw == task.raw() => {
+                shard.tasks.remove(id / SHARDS);
+                Some(Task::from_raw(raw))
+            }
+            // Already taken by shutdown.
+            _ => None,
+        }
+    }
+
+    /// Closes every shard and cancels every task still listed (their futures are dropped here,
+    /// on the calling thread). Safe to call more than once.
+    pub(crate) fn close_and_shutdown_all<S: Schedule>(&self) {
+        for shard in self.shards.iter() {
+            shard.lock().closed = true;
+        }
+        for shard in self.shards.iter() {
+            loop {
+                // Take tasks out one batch at a time and cancel them with the lock released:
+                // a future's destructor may spawn (and find the list closed) or wake other tasks.
+                let batch: Vec<RawTask> = {
+                    let mut shard = shard.lock();
+                    let keys: Vec<usize> = shard.tasks.iter().map(|(k, _)| k).take(64).collect();
+                    keys.into_iter().map(|k| shard.tasks.remove(k)).collect()
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                for raw in batch {
+                    Task::<S>::from_raw(raw).shutdown();
+                }
+            }
+        }
+    }
+
+    /// Number of live tasks (for tests and metrics).
+    #[allow(dead_code)]
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().tasks.len()).sum()
+    }
+}
+
+impl std::fmt::Debug for OwnedTasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedTasks").finish_non_exhaustive()
+    }
+}
