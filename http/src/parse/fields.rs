@@ -272,7 +272,11 @@ mod tests {
     /// Names are split at the colon and values trimmed; malformed lines get precise errors.
     #[test]
     fn field_lines() {
-        let table: &[(&str, Result<(&str, &str), ParseError>)] = &[
+        type Row = (
+            &'static str,
+            Result<(&'static str, &'static str), ParseError>,
+        );
+        let table: &[Row] = &[
             ("Host: a", Ok(("Host", "a"))),
             ("Host:a", Ok(("Host", "a"))),
             ("X:  \t a b \t ", Ok(("X", "a b"))),
@@ -310,7 +314,8 @@ mod tests {
     /// Content-Length: digits only, no overflow, identical repeats accepted.
     #[test]
     fn content_length_values() {
-        let table: &[(&[&str], Result<Option<u64>, ParseError>)] = &[
+        type Row = (&'static [&'static str], Result<Option<u64>, ParseError>);
+        let table: &[Row] = &[
             (&["0"], Ok(Some(0))),
             (&["007"], Ok(Some(7))),
             (&["5, 5"], Ok(Some(5))),
