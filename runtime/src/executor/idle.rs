@@ -200,7 +200,10 @@ mod loom_tests {
 
             // The work is visible; somebody must have been woken for it (or worker 0 saw it).
             assert!(woken.load(Ordering::SeqCst) >= 1 || saw_work);
-            assert!(woken.load(Ordering::SeqCst) >= 1, "a sleeper was woken for the task");
+            assert!(
+                woken.load(Ordering::SeqCst) >= 1,
+                "a sleeper was woken for the task"
+            );
         });
     }
 }

@@ -160,7 +160,10 @@ fn join_handle_races_completion() {
         match first {
             Poll::Ready(Ok(7)) => {}
             Poll::Pending => {
-                assert!(flag.0.load(Ordering::SeqCst), "completion must wake the JoinHandle");
+                assert!(
+                    flag.0.load(Ordering::SeqCst),
+                    "completion must wake the JoinHandle"
+                );
                 assert!(matches!(poll_join(&mut join, &waker), Poll::Ready(Ok(7))));
             }
             other => panic!("unexpected {other:?}"),
