@@ -28,7 +28,9 @@ fn with_deadline<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T
 /// Parse a whole request (head, then body) as a connection would; return the body or the error.
 fn request(input: &[u8]) -> Result<Vec<u8>, ParseError> {
     let limits = Limits::default();
-    let head = RequestParser::new(limits).parse(input)?.expect("the vectors are complete heads");
+    let head = RequestParser::new(limits)
+        .parse(input)?
+        .expect("the vectors are complete heads");
     let mut decoder = BodyDecoder::new(head.body_framing(), &limits);
     let mut rest = &input[head.consumed()..];
     let mut body = Vec::new();
@@ -51,25 +53,79 @@ fn head_vectors_are_refused() {
     with_deadline(|| {
         let h = "POST / HTTP/1.1\r\nHost: h\r\n";
         let table: &[(&str, ParseError)] = &[
-            ("Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX", ParseError::ContentLengthWithTransferEncoding),
-            ("Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n", ParseError::ContentLengthWithTransferEncoding),
-            ("Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n", ParseError::ChunkedNotFinal),
-            ("Transfer-Encoding: xchunked\r\n\r\n", ParseError::ChunkedNotFinal),
-            ("Transfer-Encoding : chunked\r\n\r\n", ParseError::WhitespaceBeforeColon),
+            (
+                "Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX",
+                ParseError::ContentLengthWithTransferEncoding,
+            ),
+            (
+                "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n",
+                ParseError::ContentLengthWithTransferEncoding,
+            ),
+            (
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n",
+                ParseError::ChunkedNotFinal,
+            ),
+            (
+                "Transfer-Encoding: xchunked\r\n\r\n",
+                ParseError::ChunkedNotFinal,
+            ),
+            (
+                "Transfer-Encoding : chunked\r\n\r\n",
+                ParseError::WhitespaceBeforeColon,
+            ),
             // The empty first line is already refused, before the fold is seen.
-            ("Transfer-Encoding:\r\n chunked\r\n\r\n", ParseError::InvalidTransferEncoding),
-            ("X: y\r\n Transfer-Encoding: chunked\r\n\r\n", ParseError::ObsFold),
-            ("Transfer-Encoding: \x0bchunked\r\n\r\n", ParseError::InvalidFieldValue),
-            ("Transfer-Encoding: chunked\x00\r\n\r\n", ParseError::InvalidFieldValue),
-            ("Transfer-Encoding: \"chunked\"\r\n\r\n", ParseError::InvalidTransferEncoding),
-            ("Transfer-Encoding: chunked, chunked\r\n\r\n", ParseError::ChunkedRepeated),
-            ("Transfer_Encoding: chunked\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n", ParseError::ConflictingContentLength),
-            ("Content-Length: 5\r\nContent-Length: 0\r\n\r\n", ParseError::ConflictingContentLength),
-            ("Content-Length: 0, 5\r\n\r\n", ParseError::ConflictingContentLength),
-            ("Content-Length: +5\r\n\r\n", ParseError::InvalidContentLength),
-            ("Content-Length: 0x5\r\n\r\n", ParseError::InvalidContentLength),
-            ("Content-Length: 5 0\r\n\r\n", ParseError::InvalidContentLength),
-            ("Content-Length\t: 5\r\n\r\n", ParseError::WhitespaceBeforeColon),
+            (
+                "Transfer-Encoding:\r\n chunked\r\n\r\n",
+                ParseError::InvalidTransferEncoding,
+            ),
+            (
+                "X: y\r\n Transfer-Encoding: chunked\r\n\r\n",
+                ParseError::ObsFold,
+            ),
+            (
+                "Transfer-Encoding: \x0bchunked\r\n\r\n",
+                ParseError::InvalidFieldValue,
+            ),
+            (
+                "Transfer-Encoding: chunked\x00\r\n\r\n",
+                ParseError::InvalidFieldValue,
+            ),
+            (
+                "Transfer-Encoding: \"chunked\"\r\n\r\n",
+                ParseError::InvalidTransferEncoding,
+            ),
+            (
+                "Transfer-Encoding: chunked, chunked\r\n\r\n",
+                ParseError::ChunkedRepeated,
+            ),
+            (
+                "Transfer_Encoding: chunked\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n",
+                ParseError::ConflictingContentLength,
+            ),
+            (
+                "Content-Length: 5\r\nContent-Length: 0\r\n\r\n",
+                ParseError::ConflictingContentLength,
+            ),
+            (
+                "Content-Length: 0, 5\r\n\r\n",
+                ParseError::ConflictingContentLength,
+            ),
+            (
+                "Content-Length: +5\r\n\r\n",
+                ParseError::InvalidContentLength,
+            ),
+            (
+                "Content-Length: 0x5\r\n\r\n",
+                ParseError::InvalidContentLength,
+            ),
+            (
+                "Content-Length: 5 0\r\n\r\n",
+                ParseError::InvalidContentLength,
+            ),
+            (
+                "Content-Length\t: 5\r\n\r\n",
+                ParseError::WhitespaceBeforeColon,
+            ),
             ("Content-Length: 5\rX: y\r\n\r\n", ParseError::BareCr),
             ("Content-Length: 5\nX: y\r\n\r\n", ParseError::BareLf),
             ("Host: other\r\n\r\n", ParseError::MultipleHost),
@@ -81,7 +137,10 @@ fn head_vectors_are_refused() {
         }
         // Transfer-Encoding on HTTP/1.0, where a proxy may ignore it.
         let old = "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
-        assert_eq!(request(old.as_bytes()), Err(ParseError::TransferEncodingInHttp10));
+        assert_eq!(
+            request(old.as_bytes()),
+            Err(ParseError::TransferEncodingInHttp10)
+        );
     });
 }
 
