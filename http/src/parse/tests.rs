@@ -416,8 +416,14 @@ fn bytes_after_the_head_do_not_count() {
         let mut buf = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 40000\r\n\r\n".to_vec();
         let head_len = buf.len();
         buf.resize(head_len + 40000, b'x');
-        let limits = Limits { max_head_bytes: 1024, ..Limits::default() };
-        let head = RequestParser::new(limits).parse(&buf).unwrap().expect("complete head");
+        let limits = Limits {
+            max_head_bytes: 1024,
+            ..Limits::default()
+        };
+        let head = RequestParser::new(limits)
+            .parse(&buf)
+            .unwrap()
+            .expect("complete head");
         assert_eq!(head.consumed(), head_len);
         assert_eq!(head.body_framing(), BodyFraming::Length(40000));
     });
