@@ -27,7 +27,10 @@ fn with_deadline<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T
 }
 
 /// xorshift64*: a tiny deterministic generator (Vigna), enough to vary requests reproducibly.
-struct XorShift(u64);
+struct XorShift(
+    /// The generator state. INVARIANT: never 0 (xorshift would stay at 0 forever).
+    u64,
+);
 
 impl XorShift {
     fn next(&mut self) -> u64 {
@@ -60,10 +63,15 @@ impl XorShift {
 /// What httparse saw in a request.
 #[derive(Debug, PartialEq, Eq)]
 struct Seen {
+    /// The method as received.
     method: String,
+    /// The request-target as received.
     target: String,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1 (httparse's representation).
     minor_version: u8,
+    /// Names as received and values without surrounding whitespace, in order.
     headers: Vec<(String, Vec<u8>)>,
+    /// Bytes of the head, up to and including the blank line.
     consumed: usize,
 }
 
@@ -178,8 +186,11 @@ fn hand_written_corpus_agrees_with_httparse() {
 
 /// What the generator decided about the framing and persistence of a request.
 struct Plan {
+    /// The framing the generated headers imply.
     framing: BodyFraming,
+    /// Whether the generated version and `Connection` imply keep-alive.
     keep_alive: bool,
+    /// Whether an HTTP/1.1 request got `Expect: 100-continue`.
     expect_continue: bool,
 }
 

@@ -185,48 +185,20 @@ impl RequestParser {
     /// 4. judge the line according to the state, and move on to the next line.
     fn advance(&mut self, window: &[u8]) -> Result<Option<(usize, RequestLine)>, ParseError> {
         loop {
-            // 1. + 2.
-            #[cfg(test)]
-            let from = self.scanned;
-            let lf = match &mut self.state {
-                State::RequestLine { sp1, sp2 } => {
-                    match scan_request_line(window, self.scanned, sp1, sp2) {
-                        Some(lf) => lf,
-                        None => {
-                            #[cfg(test)]
-                            {
-                                self.examined += window.len() - from;
-                            }
-                            self.scanned = window.len();
-                            check_partial_target(window, *sp1, *sp2, &self.limits)?;
-                            return Ok(None);
-                        }
-                    }
+            // 1.
+            let Some(lf) = self.find_line_end(window) else {
+                // 2.
+                if let State::RequestLine { sp1, sp2 } = self.state {
+                    check_partial_target(window, sp1, sp2, &self.limits)?;
                 }
-                State::Fields(_) => match window[self.scanned..].iter().position(|&b| b == b'\n') {
-                    Some(i) => self.scanned + i,
-                    None => {
-                        #[cfg(test)]
-                        {
-                            self.examined += window.len() - from;
-                        }
-                        self.scanned = window.len();
-                        return Ok(None);
-                    }
-                },
-                State::Failed(e) => return Err(*e),
+                return Ok(None);
             };
-            #[cfg(test)]
-            {
-                self.examined += lf + 1 - from;
-            }
             // 3. The line is window[line_start..lf - 1], and window[lf - 1] must be CR.
             if lf == self.line_start || window[lf - 1] != b'\r' {
                 return Err(ParseError::BareLf);
             }
             let (start, end, next) = (self.line_start, lf - 1, lf + 1);
             self.line_start = next;
-            self.scanned = next;
             // 4.
             match &self.state {
                 State::RequestLine { .. } if start == end => {
@@ -254,6 +226,26 @@ impl RequestParser {
                 State::Failed(e) => return Err(*e),
             }
         }
+    }
+
+    /// Search `window` for the LF ending the current line, from where the previous search
+    /// stopped (on the request line, noting its first two SPs on the way). Afterwards `scanned`
+    /// is just past the LF, or at the end of the window if there is none yet.
+    fn find_line_end(&mut self, window: &[u8]) -> Option<usize> {
+        let from = self.scanned;
+        let found = match &mut self.state {
+            State::RequestLine { sp1, sp2 } => scan_request_line(window, from, sp1, sp2),
+            _ => window[from..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|i| from + i),
+        };
+        self.scanned = found.map_or(window.len(), |lf| lf + 1);
+        #[cfg(test)]
+        {
+            self.examined += self.scanned - from;
+        }
+        found
     }
 
     /// Build the [`RequestHead`] for the head `buf[..end]` and get ready for the next one.

@@ -407,3 +407,24 @@ fn many_fields_and_lookup() {
         );
     });
 }
+
+/// Bytes after the head (a body, the next request) do not count towards the head limit, even
+/// when the buffer holds far more than the limit.
+#[test]
+fn bytes_after_the_head_do_not_count() {
+    with_deadline(|| {
+        let mut buf = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 40000\r\n\r\n".to_vec();
+        let head_len = buf.len();
+        buf.resize(head_len + 40000, b'x');
+        let limits = Limits {
+            max_head_bytes: 1024,
+            ..Limits::default()
+        };
+        let head = RequestParser::new(limits)
+            .parse(&buf)
+            .unwrap()
+            .expect("complete head");
+        assert_eq!(head.consumed(), head_len);
+        assert_eq!(head.body_framing(), BodyFraming::Length(40000));
+    });
+}
