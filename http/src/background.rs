@@ -64,6 +64,8 @@ impl BackgroundTasks {
 
 impl fmt::Debug for BackgroundTasks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BackgroundTasks").field("jobs", &self.len()).finish()
+        f.debug_struct("BackgroundTasks")
+            .field("jobs", &self.len())
+            .finish()
     }
 }

@@ -147,7 +147,9 @@ impl Conn {
         let body = match &slot {
             None => Body::empty(),
             Some(slot) => Body::incoming(
-                self.io.take().expect("INVARIANT: io is home between requests"),
+                self.io
+                    .take()
+                    .expect("INVARIANT: io is home between requests"),
                 BodyDecoder::new(framing, &self.cfg.limits),
                 head.expects_continue() && version == Version::Http11,
                 self.cfg.body_timeout,
@@ -168,7 +170,9 @@ impl Conn {
             match returned {
                 Some(ret) => {
                     self.io = Some(ret.io);
-                    if !ret.done && (ret.failed || ret.continue_owed || !self.drain(ret.decoder).await) {
+                    if !ret.done
+                        && (ret.failed || ret.continue_owed || !self.drain(ret.decoder).await)
+                    {
                         keep_alive = false;
                     }
                 }
@@ -204,7 +208,10 @@ impl Conn {
     /// Step 1: the next request head, from the buffer or the socket.
     async fn read_head(&mut self) -> Result<RequestHead, HeadEnd> {
         loop {
-            let io = self.io.as_mut().expect("INVARIANT: io is home between requests");
+            let io = self
+                .io
+                .as_mut()
+                .expect("INVARIANT: io is home between requests");
             if !io.buf.is_empty() {
                 match self.parser.parse(io.buf.filled()) {
                     Ok(Some(head)) => {
@@ -220,7 +227,10 @@ impl Conn {
             if !self.flush().await {
                 return Err(HeadEnd::Close);
             }
-            let io = self.io.as_mut().expect("INVARIANT: io is home between requests");
+            let io = self
+                .io
+                .as_mut()
+                .expect("INVARIANT: io is home between requests");
             if io.buf.is_empty() {
                 // Idle between requests: free the buffers, then wait for the next byte.
                 io.buf.release_if_empty();
@@ -234,12 +244,20 @@ impl Conn {
                 .head_deadline
                 .get_or_insert_with(|| Instant::now() + self.cfg.header_timeout);
             let deadline = *deadline;
-            let io = self.io.as_mut().expect("INVARIANT: io is home between requests");
+            let io = self
+                .io
+                .as_mut()
+                .expect("INVARIANT: io is home between requests");
             let max = self.cfg.limits.max_head_bytes + 1;
             match spindle::time::timeout_at(deadline, io.buf.read_from(&io.stream, max)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadEnd::Close),
                 Ok(Ok(_)) => {}
-                Err(_) => return Err(HeadEnd::Reject(408, "the request head did not arrive in time")),
+                Err(_) => {
+                    return Err(HeadEnd::Reject(
+                        408,
+                        "the request head did not arrive in time",
+                    ))
+                }
             }
         }
     }
@@ -273,7 +291,9 @@ impl Conn {
         loop {
             loop {
                 let filled = io.buf.filled();
-                let Ok(p) = decoder.decode(filled) else { return false };
+                let Ok(p) = decoder.decode(filled) else {
+                    return false;
+                };
                 io.buf.consume(p.consumed);
                 drained += p.consumed;
                 if p.done {
@@ -286,7 +306,8 @@ impl Conn {
             if drained > self.cfg.max_drain_bytes {
                 return false;
             }
-            match spindle::time::timeout_at(deadline, io.buf.read_from(&io.stream, 64 * 1024)).await {
+            match spindle::time::timeout_at(deadline, io.buf.read_from(&io.stream, 64 * 1024)).await
+            {
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return false,
             }
@@ -295,7 +316,8 @@ impl Conn {
 
     /// Queues a response with a complete body. Returns whether the connection stays open.
     fn queue_full(&mut self, resp: &Response, body: &[u8], ex: Exchange) -> bool {
-        let (frame, keep_alive) = writer::write_head(&mut self.out, resp, BodyKind::Full(body.len()), ex);
+        let (frame, keep_alive) =
+            writer::write_head(&mut self.out, resp, BodyKind::Full(body.len()), ex);
         if let BodyFrame::Length(_) = frame {
             self.out.extend_from_slice(body);
         }
@@ -375,9 +397,11 @@ async fn run_handler(app: &App, req: Request) -> Response {
         Err(_) => return internal_error(),
     };
     let mut fut = fut;
-    poll_fn(move |cx: &mut Context<'_>| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-        Ok(p) => p,
-        Err(_) => Poll::Ready(internal_error()),
+    poll_fn(move |cx: &mut Context<'_>| {
+        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(p) => p,
+            Err(_) => Poll::Ready(internal_error()),
+        }
     })
     .await
 }

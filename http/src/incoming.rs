@@ -150,7 +150,9 @@ impl Body {
 
 impl From<Vec<u8>> for Body {
     fn from(b: Vec<u8>) -> Body {
-        Body { kind: Kind::Full(b) }
+        Body {
+            kind: Kind::Full(b),
+        }
     }
 }
 
@@ -179,19 +181,29 @@ impl Incoming {
         if self.done {
             return None;
         }
-        let io = self.io.as_mut().expect("INVARIANT: io is present until drop");
+        let io = self
+            .io
+            .as_mut()
+            .expect("INVARIANT: io is present until drop");
         // 2.
         if self.continue_owed {
             self.continue_owed = false;
             let write = io.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
             match spindle::time::timeout(self.read_timeout, write).await {
                 Ok(Ok(())) => {}
-                _ => return Some(Err(self.fail(HttpError::new(400, "could not send 100 Continue")))),
+                _ => {
+                    return Some(Err(
+                        self.fail(HttpError::new(400, "could not send 100 Continue"))
+                    ))
+                }
             }
         }
         loop {
             // 3.
-            let io = self.io.as_mut().expect("INVARIANT: io is present until drop");
+            let io = self
+                .io
+                .as_mut()
+                .expect("INVARIANT: io is present until drop");
             let filled = io.buf.filled();
             match self.decoder.decode(filled) {
                 Err(e) => return Some(Err(self.fail(HttpError::from(e)))),
@@ -213,11 +225,22 @@ impl Incoming {
             let read = io.buf.read_from(&io.stream, self.max_buffer);
             match spindle::time::timeout(self.read_timeout, read).await {
                 Ok(Ok(0)) => {
-                    return Some(Err(self.fail(HttpError::new(400, "the client closed the connection before the body ended"))))
+                    return Some(Err(self.fail(HttpError::new(
+                        400,
+                        "the client closed the connection before the body ended",
+                    ))))
                 }
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Some(Err(self.fail(HttpError::new(400, format!("reading the body failed: {e}"))))),
-                Err(_) => return Some(Err(self.fail(HttpError::new(408, "timed out reading the request body")))),
+                Ok(Err(e)) => {
+                    return Some(Err(
+                        self.fail(HttpError::new(400, format!("reading the body failed: {e}")))
+                    ))
+                }
+                Err(_) => {
+                    return Some(Err(
+                        self.fail(HttpError::new(408, "timed out reading the request body"))
+                    ))
+                }
             }
         }
     }

@@ -55,7 +55,11 @@ impl ReadBuf {
 
     /// Reads once from `stream`, appending. `Ok(0)` means the peer closed its side.
     /// Never grows past `max_len` unconsumed bytes plus one read chunk.
-    pub(crate) async fn read_from(&mut self, stream: &TcpStream, max_len: usize) -> io::Result<usize> {
+    pub(crate) async fn read_from(
+        &mut self,
+        stream: &TcpStream,
+        max_len: usize,
+    ) -> io::Result<usize> {
         if self.end == self.data.len() {
             if self.start > 0 {
                 // Move the unconsumed tail to the front instead of growing.
@@ -67,7 +71,9 @@ impl ReadBuf {
                 let grow = if self.data.is_empty() {
                     READ_CHUNK
                 } else {
-                    self.data.len().min(max_len.saturating_sub(self.data.len()).max(READ_CHUNK))
+                    self.data
+                        .len()
+                        .min(max_len.saturating_sub(self.data.len()).max(READ_CHUNK))
                 };
                 self.data.resize(self.data.len() + grow, 0);
             }

@@ -1,4 +1,16 @@
-//! spindle-http: a strict HTTP/1.1 server on the spindle runtime.
+//! spindle-http: a strict HTTP/1.1 server (Uvicorn + Starlette + FastAPI, in Rust) on the
+//! spindle runtime.
+//!
+//! ```no_run
+//! use spindle_http::{App, Request, Response, Server};
+//!
+//! let app = App::new()
+//!     .get("/", |_req: Request| async { "Hello, World!" })
+//!     .get("/users/{id}", |req: Request| async move {
+//!         Response::text(format!("user {}", req.param("id").unwrap_or("?")))
+//!     });
+//! Server::bind("127.0.0.1:8080").workers(2).serve(app).unwrap();
+//! ```
 //!
 //! | module | what it is |
 //! |---|---|
@@ -6,6 +18,13 @@
 //! | [`body`] | body framing: `Content-Length` and chunked decoders |
 //! | [`error`] | [`ParseError`], each rejection with its status code |
 //! | [`limits`] | [`Limits`], the sizes a client may not exceed |
+//! | `request`, `incoming` | [`Request`] and its lazily read [`Body`] |
+//! | `response`, `writer` | [`Response`] and how it is framed on the wire |
+//! | `app`, `router`, `middleware` | routing, handlers (async and blocking), middleware |
+//! | `conn` | the per-connection loop: read, parse, dispatch, write, keep alive |
+//! | `server` | [`Server`]: listeners, accept loop, connection limit, graceful shutdown |
+//!
+//! `docs/http.md` in the repository walks a request through all of them.
 #![forbid(unsafe_code)]
 
 pub mod body;
@@ -13,6 +32,27 @@ pub mod error;
 pub mod limits;
 pub mod parse;
 
+mod app;
+mod background;
+mod conn;
+mod date;
+mod extract;
+mod http_error;
+mod incoming;
+mod io;
+mod request;
+mod response;
+mod server;
+mod shutdown;
+mod writer;
+
+pub use app::{App, BoxFuture};
+pub use background::BackgroundTasks;
 pub use error::ParseError;
+pub use http_error::HttpError;
+pub use incoming::Body;
 pub use limits::Limits;
 pub use parse::{BodyFraming, Method, RequestHead, RequestParser, TargetForm, Version};
+pub use request::Request;
+pub use response::{reason_phrase, BodySender, ClientGone, IntoResponse, Response, ResponseBody};
+pub use server::{RunningServer, Server, ServerConfig};

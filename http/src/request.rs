@@ -102,7 +102,9 @@ impl Request {
 
     /// The query string as decoded `(name, value)` pairs, in order (`+` is a space, `%XX` decoded).
     pub fn query_pairs(&self) -> Vec<(String, String)> {
-        self.query().map(crate::extract::query_pairs).unwrap_or_default()
+        self.query()
+            .map(crate::extract::query_pairs)
+            .unwrap_or_default()
     }
 
     /// The first value of query parameter `name`, decoded.
@@ -124,7 +126,10 @@ impl Request {
 
     /// The value of cookie `name`.
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.cookies().into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.cookies()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
     }
 
     /// The client's address.
@@ -160,13 +165,15 @@ impl Request {
     /// The whole body as UTF-8 text (400 if it is not UTF-8).
     pub async fn text(&mut self) -> Result<String, HttpError> {
         let bytes = self.bytes().await?;
-        String::from_utf8(bytes).map_err(|_| HttpError::new(400, "the request body is not valid UTF-8"))
+        String::from_utf8(bytes)
+            .map_err(|_| HttpError::new(400, "the request body is not valid UTF-8"))
     }
 
     /// The whole body parsed as JSON into `T` (422 with the parser's message if it does not fit).
     #[cfg(feature = "json")]
     pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, HttpError> {
         let bytes = self.bytes().await?;
-        serde_json::from_slice(&bytes).map_err(|e| HttpError::new(422, format!("invalid JSON: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| HttpError::new(422, format!("invalid JSON: {e}")))
     }
 }

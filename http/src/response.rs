@@ -111,7 +111,9 @@ impl Response {
             Ok(body) => Response::new(200)
                 .with_header("content-type", "application/json")
                 .with_body(body),
-            Err(e) => Response::text(format!("could not serialize the response: {e}")).with_status(500),
+            Err(e) => {
+                Response::text(format!("could not serialize the response: {e}")).with_status(500)
+            }
         }
     }
 
@@ -148,7 +150,11 @@ impl Response {
     }
 
     /// Adds a header field (names are sent as given; use lowercase).
-    pub fn with_header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Response {
+    pub fn with_header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Response {
         self.headers.push((name.into(), value.into()));
         self
     }

@@ -49,7 +49,12 @@ pub(crate) enum BodyKind {
 
 /// Appends the status line and header fields. Returns the framing of the body and whether the
 /// connection stays open after this response.
-pub(crate) fn write_head(out: &mut Vec<u8>, resp: &Response, body: BodyKind, ex: Exchange) -> (BodyFrame, bool) {
+pub(crate) fn write_head(
+    out: &mut Vec<u8>,
+    resp: &Response,
+    body: BodyKind,
+    ex: Exchange,
+) -> (BodyFrame, bool) {
     let status = resp.status();
     let bodyless_status = (100..200).contains(&status) || status == 204 || status == 304;
     let mut keep_alive = ex.keep_alive
@@ -115,8 +120,12 @@ pub(crate) fn write_head(out: &mut Vec<u8>, resp: &Response, body: BodyKind, ex:
 /// A handler-supplied field is written only if it cannot break the framing (no CR/LF, a token name).
 fn valid_field(name: &str, value: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-        && value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && value
+            .bytes()
+            .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// Appends one chunk of a chunked body.
@@ -148,9 +157,24 @@ fn push_u64(out: &mut Vec<u8>, mut v: u64) {
 mod tests {
     use super::*;
 
-    fn head(resp: &Response, body: BodyKind, version: Version, is_head: bool, keep_alive: bool) -> (String, BodyFrame, bool) {
+    fn head(
+        resp: &Response,
+        body: BodyKind,
+        version: Version,
+        is_head: bool,
+        keep_alive: bool,
+    ) -> (String, BodyFrame, bool) {
         let mut out = Vec::new();
-        let (frame, ka) = write_head(&mut out, resp, body, Exchange { version, is_head, keep_alive });
+        let (frame, ka) = write_head(
+            &mut out,
+            resp,
+            body,
+            Exchange {
+                version,
+                is_head,
+                keep_alive,
+            },
+        );
         (String::from_utf8(out).unwrap(), frame, ka)
     }
 
@@ -159,19 +183,121 @@ mod tests {
         use BodyFrame::*;
         use Version::*;
         // (status, body, version, HEAD?, keep-alive in) -> frame, keep-alive out, must contain, must not contain
-        type Row = (u16, BodyKind, Version, bool, bool, BodyFrame, bool, &'static [&'static str], &'static [&'static str]);
+        type Row = (
+            u16,
+            BodyKind,
+            Version,
+            bool,
+            bool,
+            BodyFrame,
+            bool,
+            &'static [&'static str],
+            &'static [&'static str],
+        );
         let table: &[Row] = &[
-            (200, BodyKind::Full(5), Http11, false, true, Length(5), true, &["content-length: 5\r\n"], &["connection:"]),
-            (200, BodyKind::Full(5), Http11, true, true, None, true, &["content-length: 5\r\n"], &[]),
-            (204, BodyKind::Full(0), Http11, false, true, None, true, &[], &["content-length"]),
-            (304, BodyKind::Full(9), Http11, false, true, None, true, &[], &["content-length"]),
-            (200, BodyKind::Stream, Http11, false, true, Chunked, true, &["transfer-encoding: chunked\r\n"], &["content-length"]),
-            (200, BodyKind::Stream, Http10, false, true, UntilClose, false, &["connection: close\r\n"], &["transfer-encoding", "content-length"]),
-            (200, BodyKind::Full(2), Http10, false, true, Length(2), true, &["connection: keep-alive\r\n"], &[]),
-            (200, BodyKind::Full(2), Http11, false, false, Length(2), false, &["connection: close\r\n"], &[]),
-            (404, BodyKind::Full(0), Http11, false, true, Length(0), true, &["HTTP/1.1 404 Not Found\r\n", "content-length: 0\r\n"], &[]),
+            (
+                200,
+                BodyKind::Full(5),
+                Http11,
+                false,
+                true,
+                Length(5),
+                true,
+                &["content-length: 5\r\n"],
+                &["connection:"],
+            ),
+            (
+                200,
+                BodyKind::Full(5),
+                Http11,
+                true,
+                true,
+                None,
+                true,
+                &["content-length: 5\r\n"],
+                &[],
+            ),
+            (
+                204,
+                BodyKind::Full(0),
+                Http11,
+                false,
+                true,
+                None,
+                true,
+                &[],
+                &["content-length"],
+            ),
+            (
+                304,
+                BodyKind::Full(9),
+                Http11,
+                false,
+                true,
+                None,
+                true,
+                &[],
+                &["content-length"],
+            ),
+            (
+                200,
+                BodyKind::Stream,
+                Http11,
+                false,
+                true,
+                Chunked,
+                true,
+                &["transfer-encoding: chunked\r\n"],
+                &["content-length"],
+            ),
+            (
+                200,
+                BodyKind::Stream,
+                Http10,
+                false,
+                true,
+                UntilClose,
+                false,
+                &["connection: close\r\n"],
+                &["transfer-encoding", "content-length"],
+            ),
+            (
+                200,
+                BodyKind::Full(2),
+                Http10,
+                false,
+                true,
+                Length(2),
+                true,
+                &["connection: keep-alive\r\n"],
+                &[],
+            ),
+            (
+                200,
+                BodyKind::Full(2),
+                Http11,
+                false,
+                false,
+                Length(2),
+                false,
+                &["connection: close\r\n"],
+                &[],
+            ),
+            (
+                404,
+                BodyKind::Full(0),
+                Http11,
+                false,
+                true,
+                Length(0),
+                true,
+                &["HTTP/1.1 404 Not Found\r\n", "content-length: 0\r\n"],
+                &[],
+            ),
         ];
-        for (i, &(status, body, version, is_head, ka_in, frame, ka_out, has, hasnt)) in table.iter().enumerate() {
+        for (i, &(status, body, version, is_head, ka_in, frame, ka_out, has, hasnt)) in
+            table.iter().enumerate()
+        {
             let resp = Response::new(status).with_header("x-a", "1");
             let (text, f, ka) = head(&resp, body, version, is_head, ka_in);
             assert_eq!((f, ka), (frame, ka_out), "row {i}: {text}");
@@ -181,7 +307,11 @@ mod tests {
             for s in hasnt.iter() {
                 assert!(!text.contains(s), "row {i}: unexpected {s:?} in {text:?}");
             }
-            assert!(text.ends_with("\r\n\r\n") && text.contains("x-a: 1\r\n") && text.contains("date: "));
+            assert!(
+                text.ends_with("\r\n\r\n")
+                    && text.contains("x-a: 1\r\n")
+                    && text.contains("date: ")
+            );
         }
     }
 
@@ -195,7 +325,12 @@ mod tests {
             .with_header("x-evil", "a\r\nset-cookie: b");
         let (text, frame, ka) = head(&resp, BodyKind::Full(2), Version::Http11, false, true);
         assert_eq!((frame, ka), (BodyFrame::Length(2), false));
-        assert!(!text.contains("999") && !text.contains("chunked") && !text.contains("x-evil") && !text.contains("bad"));
+        assert!(
+            !text.contains("999")
+                && !text.contains("chunked")
+                && !text.contains("x-evil")
+                && !text.contains("bad")
+        );
         assert!(text.contains("connection: close\r\n"));
     }
 

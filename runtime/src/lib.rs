@@ -14,6 +14,7 @@
 //! | [`net`] | non-blocking [`net::TcpListener`] and [`net::TcpStream`] | `asyncio.start_server` |
 //! | [`sync`] | `oneshot`, `mpsc`, an async `Mutex`, `Semaphore`, `Notify` | `asyncio.Queue`, `Lock` |
 //! | [`future`] | [`join!`], [`future::join_all`], [`future::select`] | `asyncio.gather` |
+//! | [`signal`] | waiting for SIGINT / SIGTERM | `loop.add_signal_handler` |
 //! | [`runtime`] | [`Runtime`], [`Builder`], [`Handle`]: how the parts are put together | `asyncio.run` |
 //!
 //! Start with `docs/runtime.md` in the repository for the reading order.
@@ -40,6 +41,7 @@ pub(crate) mod blocking;
 pub mod future;
 pub mod net;
 pub mod runtime;
+pub mod signal;
 pub mod sync;
 pub mod task;
 pub mod time;
