@@ -42,6 +42,7 @@ struct Barrier {
 }
 
 impl Barrier {
+    /// A barrier for `n` tasks.
     fn new(n: usize) -> Self {
         Barrier {
             arrived: AtomicUsize::new(0),
@@ -50,6 +51,7 @@ impl Barrier {
         }
     }
 
+    /// Waits until all `n` tasks have called `wait`.
     async fn wait(&self) {
         // Create the `Notified` *before* counting ourselves in: a `notify_waiters` that happens
         // between the count and the `.await` still reaches us, so no wake-up can slip through.

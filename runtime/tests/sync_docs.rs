@@ -14,7 +14,10 @@ fn doc_quotes_match_the_code() {
     while let Some(at) = rest.find(marker) {
         rest = &rest[at + marker.len()..];
         let (path, after) = rest.split_once(" -->").expect("unterminated quote marker");
-        let body_start = after.find("```rust\n").expect("a ```rust block after the marker") + 8;
+        let body_start = after
+            .find("```rust\n")
+            .expect("a ```rust block after the marker")
+            + 8;
         let body_len = after[body_start..].find("```").expect("closing ```");
         let body = &after[body_start..body_start + body_len];
         let source = std::fs::read_to_string(root.join(path))

@@ -317,6 +317,16 @@ impl<T> Sender<T> {
     }
 
     /// Sends `value` if there is room right now, without waiting.
+    ///
+    /// ```
+    /// use spindle::sync::mpsc::{self, TrySendError};
+    ///
+    /// let (tx, mut rx) = mpsc::channel(1);
+    /// tx.try_send(1).unwrap();
+    /// assert!(matches!(tx.try_send(2), Err(TrySendError::Full(2)))); // the value comes back
+    /// assert_eq!(rx.try_recv(), Ok(1));
+    /// tx.try_send(2).unwrap(); // room again
+    /// ```
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         // The INVARIANT on `capacity`: bounded channels have one.
         let capacity = self.tx.chan.capacity.as_ref().unwrap();
