@@ -96,7 +96,8 @@ struct Chan<T> {
     state: Mutex<State<T>>,
     /// Bounded channels: one permit per free slot. `None` for unbounded channels.
     /// INVARIANT: `Some` exactly for channels made by [`channel`], the only ones with [`Sender`]s.
-    /// INVARIANT: free permits + queued messages + sends between acquire and push == the capacity.
+    /// INVARIANT (while the receiver lives): free permits + queued messages + sends between their
+    /// acquire and their push == the capacity.
     capacity: Option<Semaphore>,
 }
 
