@@ -6,9 +6,9 @@
 //!
 //! 1. Naive: everyone takes the *left* fork, then the right one. We force the worst schedule — all
 //!    five have reached for their first fork before anyone reaches for the second — and the table
-//!    deadlocks: a cycle of five tasks, each holding one lock and waiting for the next. A watchdog on
-//!    a plain std thread notices (through a oneshot and `select`), and we abort the stuck tasks;
-//!    because `Mutex::lock` is cancellation-safe, every fork is free again afterwards.
+//!    deadlocks: a cycle of five tasks, each holding one lock and waiting for the next.
+//!    `time::timeout` around "everyone has eaten" notices, and we abort the stuck tasks; because
+//!    `Mutex::lock` is cancellation-safe, every fork is free again afterwards.
 //! 2. Fixed (resource ordering): everyone takes the *lower-numbered* fork first. Philosopher 4 now
 //!    reaches for fork 0 before fork 4, so the wait-for graph can never close into a cycle. Same
 //!    worst-case schedule, and everyone eats.
@@ -22,13 +22,14 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use spindle::future::{join_all, poll_fn, select, Either};
-use spindle::sync::{oneshot, Mutex, Notify};
+use spindle::future::{join_all, poll_fn};
+use spindle::sync::{Mutex, Notify};
+use spindle::time::timeout;
 
 /// Philosophers (and forks) at the table.
 const N: usize = 5;
 
-/// How long the watchdog waits before it calls it a deadlock. The fixed table needs microseconds.
+/// How long we wait before we call it a deadlock. The fixed table needs microseconds.
 const PATIENCE: Duration = Duration::from_secs(1);
 
 /// Everyone waits here until all `n` have arrived: used to force the worst-case schedule.
@@ -42,6 +43,7 @@ struct Barrier {
 }
 
 impl Barrier {
+    /// A barrier for `n` tasks.
     fn new(n: usize) -> Self {
         Barrier {
             arrived: AtomicUsize::new(0),
@@ -50,6 +52,7 @@ impl Barrier {
         }
     }
 
+    /// Waits until all `n` tasks have called `wait`.
     async fn wait(&self) {
         // Create the `Notified` *before* counting ourselves in: a `notify_waiters` that happens
         // between the count and the `.await` still reaches us, so no wake-up can slip through.
@@ -90,19 +93,8 @@ async fn philosopher(
     id
 }
 
-/// A oneshot that a plain std thread fires after `after`: a timeout that needs no timer wheel,
-/// only the fact that spindle's primitives accept wake-ups from any thread.
-fn watchdog(after: Duration) -> oneshot::Receiver<()> {
-    let (tx, rx) = oneshot::channel();
-    std::thread::spawn(move || {
-        std::thread::sleep(after);
-        let _ = tx.send(()); // fails harmlessly if dinner already ended
-    });
-    rx
-}
-
 /// Seats five philosophers who take their forks in the order `order_of(id)`, each as its own task,
-/// and returns who ate, or `None` if the watchdog fired first (a deadlock).
+/// and returns who ate, or `None` if they had not all eaten within `PATIENCE` (a deadlock).
 async fn dinner(order_of: fn(usize) -> [usize; 2]) -> Option<Vec<usize>> {
     let forks: Arc<Vec<Mutex<()>>> = Arc::new((0..N).map(|_| Mutex::new(())).collect());
     let barrier = Arc::new(Barrier::new(N));
@@ -117,15 +109,15 @@ async fn dinner(order_of: fn(usize) -> [usize; 2]) -> Option<Vec<usize>> {
         })
         .collect();
 
-    // Race "everyone finished" against the watchdog. `join_all` borrows the handles, so we keep
-    // them and can still abort the tasks if the watchdog wins.
-    let outcome = match select(join_all(handles.iter_mut()), watchdog(PATIENCE)).await {
-        Either::Left((ate, _watchdog)) => Some(
+    // Wait for everyone to finish, but not forever: `timeout` drops the inner future when time is
+    // up. `join_all` only borrows the handles, so we can still abort the tasks afterwards.
+    let outcome = match timeout(PATIENCE, join_all(handles.iter_mut())).await {
+        Ok(ate) => Some(
             ate.into_iter()
                 .map(|r| r.expect("philosopher panicked"))
                 .collect(),
         ),
-        Either::Right((_fired, _all_ate)) => None, // dropping `_all_ate` stops awaiting, not the tasks
+        Err(_elapsed) => None, // dropping the join_all stops *awaiting* the tasks, not the tasks
     };
     if outcome.is_none() {
         println!(

@@ -16,7 +16,10 @@ use loom::thread;
 use spindle::sync::oneshot;
 
 /// Wakes a parked loom thread.
-struct Unpark(thread::Thread);
+struct Unpark(
+    /// The loom thread blocked in `block_on`.
+    thread::Thread,
+);
 
 impl Wake for Unpark {
     fn wake(self: std::sync::Arc<Self>) {
@@ -40,7 +43,10 @@ fn block_on<F: Future>(fut: F) -> F::Output {
 }
 
 /// A waker that only counts; used to poll once with a *different* waker than `block_on`'s.
-struct Count(AtomicUsize);
+struct Count(
+    /// Wake-ups so far.
+    AtomicUsize,
+);
 
 impl Wake for Count {
     fn wake(self: std::sync::Arc<Self>) {
@@ -49,7 +55,10 @@ impl Wake for Count {
 }
 
 /// Counts drops, to check a value is dropped exactly once whoever ends up owning it.
-struct DropCounter(std::sync::Arc<AtomicUsize>);
+struct DropCounter(
+    /// Incremented on drop.
+    std::sync::Arc<AtomicUsize>,
+);
 
 impl Drop for DropCounter {
     fn drop(&mut self) {

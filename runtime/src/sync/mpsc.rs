@@ -96,7 +96,8 @@ struct Chan<T> {
     state: Mutex<State<T>>,
     /// Bounded channels: one permit per free slot. `None` for unbounded channels.
     /// INVARIANT: `Some` exactly for channels made by [`channel`], the only ones with [`Sender`]s.
-    /// INVARIANT: free permits + queued messages + sends between acquire and push == the capacity.
+    /// INVARIANT (while the receiver lives): free permits + queued messages + sends between their
+    /// acquire and their push == the capacity.
     capacity: Option<Semaphore>,
 }
 
@@ -317,6 +318,16 @@ impl<T> Sender<T> {
     }
 
     /// Sends `value` if there is room right now, without waiting.
+    ///
+    /// ```
+    /// use spindle::sync::mpsc::{self, TrySendError};
+    ///
+    /// let (tx, mut rx) = mpsc::channel(1);
+    /// tx.try_send(1).unwrap();
+    /// assert!(matches!(tx.try_send(2), Err(TrySendError::Full(2)))); // the value comes back
+    /// assert_eq!(rx.try_recv(), Ok(1));
+    /// tx.try_send(2).unwrap(); // room again
+    /// ```
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         // The INVARIANT on `capacity`: bounded channels have one.
         let capacity = self.tx.chan.capacity.as_ref().unwrap();

@@ -104,6 +104,17 @@ impl<T> Mutex<T> {
     }
 
     /// Takes the lock if it is free and nobody is waiting for it.
+    ///
+    /// ```
+    /// use spindle::sync::Mutex;
+    ///
+    /// let m = Mutex::new(1);
+    /// let mut guard = m.try_lock().unwrap();
+    /// *guard += 1;
+    /// assert!(m.try_lock().is_err()); // held
+    /// drop(guard);
+    /// assert_eq!(m.into_inner(), 2);
+    /// ```
     pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {
         match self.semaphore.try_acquire() {
             Ok(permit) => {

@@ -121,6 +121,21 @@ impl Notify {
 
     /// Wakes every task currently waiting (and every [`Notified`] created before this call).
     /// Stores no permit: a task that starts waiting afterwards waits for the next notification.
+    ///
+    /// ```
+    /// use std::pin::pin;
+    /// use std::task::{Context, Poll, Waker};
+    /// use std::future::Future;
+    /// use spindle::sync::Notify;
+    ///
+    /// let notify = Notify::new();
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// let mut early = pin!(notify.notified()); // created before the broadcast
+    /// notify.notify_waiters();
+    /// let mut late = pin!(notify.notified()); // created after it
+    /// assert_eq!(early.as_mut().poll(&mut cx), Poll::Ready(()));
+    /// assert_eq!(late.as_mut().poll(&mut cx), Poll::Pending); // no permit was stored
+    /// ```
     pub fn notify_waiters(&self) {
         let mut state = self.state.lock();
         state.generation += 1;

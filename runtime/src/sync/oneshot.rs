@@ -105,7 +105,8 @@ pub struct Sender<T> {
 
 /// The receiving half of a [`channel`]; `.await` it for the value.
 ///
-/// Resolves to `Err(RecvError)` if the sender is dropped without sending.
+/// Resolves to `Err(RecvError)` if the sender is dropped without sending. Polling it again after
+/// it resolved panics, as for most futures.
 pub struct Receiver<T> {
     /// The shared cell. INVARIANT: `None` once the receiver has produced its result.
     inner: Option<Arc<Inner<T>>>,
@@ -323,6 +324,16 @@ impl<T> Drop for Sender<T> {
 
 impl<T> Receiver<T> {
     /// Takes the value if it has arrived, without waiting.
+    ///
+    /// ```
+    /// use spindle::sync::oneshot::{self, TryRecvError};
+    ///
+    /// let (tx, mut rx) = oneshot::channel();
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// tx.send("done").unwrap();
+    /// assert_eq!(rx.try_recv(), Ok("done"));
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed)); // the one value was taken
+    /// ```
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let Some(inner) = &self.inner else {
             return Err(TryRecvError::Closed);

@@ -13,7 +13,10 @@ use std::thread::{self, Thread};
 use std::time::Duration;
 
 /// Wakes a parked thread.
-struct ThreadWaker(Thread);
+struct ThreadWaker(
+    /// The thread blocked in `block_on`.
+    Thread,
+);
 
 impl Wake for ThreadWaker {
     fn wake(self: Arc<Self>) {
@@ -47,11 +50,17 @@ pub(crate) fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> 
 
 /// A waker that counts how often it was woken.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct CountingWaker(Arc<Counter>);
+pub(crate) struct CountingWaker(
+    /// Shared with every waker made by [`CountingWaker::waker`].
+    Arc<Counter>,
+);
 
 /// The shared counter behind [`CountingWaker`].
 #[derive(Debug, Default)]
-pub(crate) struct Counter(AtomicUsize);
+pub(crate) struct Counter(
+    /// Wake-ups so far.
+    AtomicUsize,
+);
 
 impl Wake for Counter {
     fn wake(self: Arc<Self>) {
