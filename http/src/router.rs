@@ -655,7 +655,9 @@ mod tests {
     /// Bad patterns, bad methods and conflicts are refused with a message naming the problem.
     #[test]
     fn insert_errors() {
-        let cases: &[(&[(&str, &str)], &str, &str, &str)] = &[
+        /// Routes already there, then the method, pattern and error text of the new one.
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str, &'a str);
+        let cases: &[Case<'_>] = &[
             (&[], "GET", "users", "must start with `/`"),
             (&[], "GET", "/u/{}", "letters, digits"),
             (&[], "GET", "/u/{a-b}", "letters, digits"),

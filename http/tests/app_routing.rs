@@ -199,7 +199,9 @@ fn any_and_extension_methods() {
 /// a message naming the route.
 #[test]
 fn route_conflicts_panic_at_registration() {
-    let cases: Vec<(&str, Box<dyn FnOnce() -> App + std::panic::UnwindSafe>)> = vec![
+    /// Builds an app; expected to panic.
+    type Build = Box<dyn FnOnce() -> App + std::panic::UnwindSafe>;
+    let cases: Vec<(&str, Build)> = vec![
         (
             "already routed",
             Box::new(|| {
@@ -229,7 +231,8 @@ fn route_conflicts_panic_at_registration() {
 }
 
 /// A blocking handler runs on another thread than the caller (a blocking-pool thread), gets
-/// the body already in memory, and its return value becomes the response; a panic is a 500.
+/// its body as bytes in memory, and its return value becomes the response; a panic is a 500.
+/// (That the body is read *before* the function runs is proven on a socket in `app_server.rs`.)
 #[test]
 fn blocking_handlers_run_on_the_pool_with_the_body_read() {
     let seen: Arc<Mutex<Vec<ThreadId>>> = Arc::default();
