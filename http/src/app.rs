@@ -133,8 +133,15 @@ impl App {
     ///
     /// `path` is a pattern: static segments, `{name}` for one segment (read it with
     /// [`Request::param`]), and a last `{*name}` for the rest of the path. A static segment
-    /// wins over `{name}` at the same position. `HEAD` is served by the `GET` handler unless
-    /// it has its own route, and `OPTIONS` is answered with `Allow` unless it has its own.
+    /// wins over `{name}` at the same position (and if its branch fails further down, `{name}`
+    /// is tried). `/users` and `/users/` are different paths. Static segments are compared with
+    /// the path as received (percent-encoded); parameters are percent-decoded, and one that is
+    /// not UTF-8 once decoded makes the path not match (404).
+    ///
+    /// `method` is case-sensitive, as in HTTP. `HEAD` is served by the `GET` handler unless it
+    /// has its own route (the server drops the body), and `OPTIONS` is answered 204 with
+    /// `Allow` unless it has its own. A matching path without a route for the method is 405
+    /// with `Allow`.
     ///
     /// # Panics
     /// On a malformed pattern or method name, or if `method path` is already routed.

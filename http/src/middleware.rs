@@ -26,6 +26,8 @@ use crate::response::{IntoResponse, Response};
 ///
 /// `call` returns a boxed future that may borrow `self` (its configuration, a semaphore).
 /// Write one as a type when it has state or options; for a quick one, see [`from_fn`].
+/// Routing happens at the end of the chain, so path parameters ([`Request::param`]) are not
+/// set yet while a middleware looks at the request.
 ///
 /// ```
 /// use spindle_http::{App, BoxFuture, Middleware, Next, Request, Response};
@@ -159,6 +161,8 @@ enum Sink {
 /// Fields: the client address (`-` when unknown), the request line as received, the status,
 /// and the time until the response was produced (for a streamed body: until its head was
 /// ready, not until the last chunk). Add it first so that it times everything else.
+/// [`AccessLog::new`] writes to standard output from the worker thread, as Uvicorn does;
+/// a stdout that blocks (a full pipe) slows requests, so redirect it or use a custom sink.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
