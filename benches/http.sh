@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# http.sh: the HTTP comparison. Runs wrk against the spindle demo server, hyper and a minimal
+# tokio server, one at a time on loopback, and prints one table with req/s, p99 latency, server
+# CPU per 1,000 requests, and the ratios against tokio-minimal and hyper.
+#
+# Usage:   benches/http.sh                 (from anywhere; paths are relative to this file)
+# Needs:   cargo build --release -p spindle-bench -p spindle-demo   (a missing binary is skipped)
+#          wrk (installed with apt-get if absent)
+# Knobs (environment):
+#   DURATION=10s      length of each measured wrk run
+#   WARMUP=2s         untimed wrk run per server before measuring (0 to skip)
+#   CONNECTIONS=64    wrk -c
+#   PORT_BASE=18080   servers listen on PORT_BASE+1, +2, +3
+#   OUT_DIR=...       where raw wrk output and server logs go (default target/http-bench)
+#
+# For each server: start it, wait until it answers GET /, then for each workload
+# (keep-alive: one request per write; pipelined16: benches/pipeline.lua) sample the server's
+# CPU ticks (/proc/PID/stat utime+stime), run wrk, sample again. Servers are killed on exit.
+# Nothing here judges the numbers: docs/benchmarks.md says how to read them.
+
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/release
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONNECTIONS=${CONNECTIONS:-64}
+PORT_BASE=${PORT_BASE:-18080}
+OUT_DIR=${OUT_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/http-bench}
+CLK_TCK=$(getconf CLK_TCK)
+
+# The servers, in table order: name and command line (PORT is replaced by its port).
+SERVERS=(spindle hyper tokio-minimal)
+declare -A COMMAND=(
+    [spindle]="$BIN_DIR/spindle-demo --port PORT --workers 2"
+    [hyper]="$BIN_DIR/spindle-bench hyper-server --port PORT"
+    [tokio-minimal]="$BIN_DIR/spindle-bench tokio-minimal --port PORT"
+)
+WORKLOADS=(keep-alive pipelined16)
+
+# Results, keyed "server/workload". A missing key means the run was skipped or failed.
+declare -A RPS P99_MS CPU_MS_PER_1K
+
+# PIDs of servers this script started (and only those are killed).
+STARTED_PIDS=()
+cleanup() {
+    for pid in "${STARTED_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wrk is needed; install it if this machine does not have it.
+ensure_wrk() {
+    command -v wrk >/dev/null && return
+    echo "wrk not found; installing it with apt-get" >&2
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    $sudo apt-get install -y wrk >&2
+}
+
+# Prints "utime + stime" of process $1 in clock ticks, for all its threads.
+# The command name in field 2 may contain spaces, so fields are counted after its closing ')'.
+cpu_ticks() {
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) }
+    # After "pid (comm) " the fields start at 3 (state): utime is field 14, stime field 15.
+    awk '{ print $12 + $13 }' <<<"$stat"
+}
+
+# Succeeds once something on port $1 answers GET / with HTTP (any status).
+answers() {
+    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/"
+}
+
+# Waits up to 10 s for server PID $1 to answer on port $2; fails if it exits or never answers.
+wait_ready() {
+    for _ in $(seq 100); do
+        kill -0 "$1" 2>/dev/null || return 1
+        answers "$2" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Converts a wrk time such as 812.00us, 1.23ms or 2.01s to milliseconds.
+to_ms() {
+    awk -v t="$1" 'BEGIN {
+        n = t + 0; unit = t; sub(/^[0-9.]+/, "", unit)
+        f = (unit == "us") ? 0.001 : (unit == "ms") ? 1 : (unit == "s") ? 1000 : (unit == "m") ? 60000 : -1
+        if (f < 0) { print "nan" } else { printf "%.3f", n * f }
+    }'
+}
+
+# Runs one measured wrk run: server $1, workload $2, port $3, pid $4. Fills the result arrays.
+measure() {
+    local server=$1 workload=$2 port=$3 pid=$4
+    local out="$OUT_DIR/$server.$workload.wrk.txt"
+    local args=(-t1 "-c$CONNECTIONS" "-d$DURATION" --latency)
+    [ "$workload" = pipelined16 ] && args+=(-s "$SCRIPT_DIR/pipeline.lua")
+
+    local before after
+    before=$(cpu_ticks "$pid")
+    wrk "${args[@]}" "http://127.0.0.1:$port/" >"$out"
+    after=$(cpu_ticks "$pid") || { echo "  $server died during $workload" >&2; return 1; }
+
+    local requests rps p99
+    requests=$(awk '/ requests in / { print $1 }' "$out")
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    p99=$(awk '$1 == "99%" { print $2 }' "$out")
+    if [ -z "$requests" ] || [ -z "$rps" ] || [ -z "$p99" ] || [ "$requests" -eq 0 ]; then
+        echo "  $server/$workload: could not read wrk output, see $out" >&2
+        return 1
+    fi
+    # Errors make the numbers suspect; show them rather than hide them.
+    grep -E "Socket errors|Non-2xx" "$out" | sed "s|^|  $server/$workload: |" >&2 || true
+
+    RPS[$server/$workload]=$rps
+    P99_MS[$server/$workload]=$(to_ms "$p99")
+    # CPU ms per 1,000 requests = (ticks / CLK_TCK * 1000 ms) / (requests / 1000).
+    CPU_MS_PER_1K[$server/$workload]=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" \
+        'BEGIN { printf "%.3f", (t / hz * 1000) / (n / 1000) }')
+    echo "  $workload: $rps req/s, p99 $p99, $((after - before)) CPU ticks for $requests requests" >&2
+}
+
+# Starts server $1 on port $2, measures every workload, stops it.
+bench_server() {
+    local server=$1 port=$2
+    local cmd=${COMMAND[$server]//PORT/$port}
+    local binary=${cmd%% *}
+    if [ ! -x "$binary" ]; then
+        echo "SKIP $server: $binary not found (build it: cargo build --release -p spindle-bench -p spindle-demo)" >&2
+        return
+    fi
+    if answers "$port"; then
+        echo "SKIP $server: something already answers on port $port (set PORT_BASE)" >&2
+        return
+    fi
+
+    echo "$server: $cmd" >&2
+    $cmd >"$OUT_DIR/$server.log" 2>&1 &
+    local pid=$!
+    STARTED_PIDS+=("$pid")
+    if ! wait_ready "$pid" "$port"; then
+        echo "SKIP $server: it did not answer on port $port within 10 s (log: $OUT_DIR/$server.log)" >&2
+        kill "$pid" 2>/dev/null || true
+        return
+    fi
+
+    if [ "$WARMUP" != 0 ]; then
+        wrk -t1 "-c$CONNECTIONS" "-d$WARMUP" "http://127.0.0.1:$port/" >/dev/null
+    fi
+    for workload in "${WORKLOADS[@]}"; do
+        measure "$server" "$workload" "$port" "$pid" || true
+    done
+
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# Prints $1 / $2 with two decimals, or "-" when either is missing.
+ratio() {
+    if [ -z "${1:-}" ] || [ -z "${2:-}" ]; then echo "-"; return; fi
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
+
+print_table() {
+    echo
+    echo "wrk -t1 -c$CONNECTIONS -d$DURATION on 127.0.0.1; pipelined16 = 16 requests per write (p99 is per batch)"
+    echo "ratios are this row / the reference row of the same workload: req/s above 1 is better, CPU below 1 is better"
+    printf "%-14s %-12s %12s %10s %12s %14s %10s %14s %10s\n" \
+        server workload "req/s" "p99 ms" "CPU ms/1k" "rps/tokio-min" "rps/hyper" "cpu/tokio-min" "cpu/hyper"
+    local server workload key
+    for workload in "${WORKLOADS[@]}"; do
+        for server in "${SERVERS[@]}"; do
+            key=$server/$workload
+            [ -n "${RPS[$key]:-}" ] || { printf "%-14s %-12s %12s\n" "$server" "$workload" "(skipped)"; continue; }
+            printf "%-14s %-12s %12s %10s %12s %14s %10s %14s %10s\n" \
+                "$server" "$workload" "${RPS[$key]}" "${P99_MS[$key]}" "${CPU_MS_PER_1K[$key]}" \
+                "$(ratio "${RPS[$key]}" "${RPS[tokio-minimal/$workload]:-}")" \
+                "$(ratio "${RPS[$key]}" "${RPS[hyper/$workload]:-}")" \
+                "$(ratio "${CPU_MS_PER_1K[$key]}" "${CPU_MS_PER_1K[tokio-minimal/$workload]:-}")" \
+                "$(ratio "${CPU_MS_PER_1K[$key]}" "${CPU_MS_PER_1K[hyper/$workload]:-}")"
+        done
+    done
+}
+
+main() {
+    ensure_wrk
+    mkdir -p "$OUT_DIR"
+    local i=1
+    for server in "${SERVERS[@]}"; do
+        bench_server "$server" $((PORT_BASE + i))
+        i=$((i + 1))
+    done
+    print_table
+    echo "raw wrk output and server logs: $OUT_DIR" >&2
+}
+
+main "$@"
