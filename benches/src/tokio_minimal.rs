@@ -136,34 +136,44 @@ fn complete_request(buf: &[u8]) -> io::Result<Option<usize>> {
 mod tests {
     use super::*;
 
-    /// Framing decisions: (bytes, expected head length or None for "need more", or Err).
+    /// What `complete_request` should decide for an input.
+    #[derive(Debug, PartialEq)]
+    enum Expect {
+        /// `Ok(None)`: wait for more bytes.
+        NeedMore,
+        /// `Ok(Some(n))`: a complete head of `n` bytes.
+        Head(usize),
+        /// `Err(_)`: close the connection.
+        Close,
+    }
+
+    /// Framing decisions, one row per input.
     #[test]
     fn complete_request_table() {
+        use Expect::*;
         let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-        let cases: &[(&[u8], Result<Option<usize>, ()>)] = &[
-            (b"", Ok(None)),
-            (b"GET / HTTP/1.1\r\nHost", Ok(None)),
-            (get, Ok(Some(get.len()))),
+        let cases: &[(&[u8], Expect)] = &[
+            (b"", NeedMore),
+            (b"GET / HTTP/1.1\r\nHost", NeedMore),
+            (get, Head(get.len())),
             (
                 b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HT",
-                Ok(Some(get.len())),
+                Head(get.len()),
             ),
-            (
-                b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n",
-                Ok(Some(38)),
-            ),
-            (
-                b"POST / HTTP/1.1\r\ncontent-length: 5\r\n\r\nhello",
-                Err(()),
-            ),
+            (b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n", Head(38)),
+            (b"POST / HTTP/1.1\r\ncontent-length: 5\r\n\r\nhello", Close),
             (
                 b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-                Err(()),
+                Close,
             ),
-            (b"\x00\x01 garbage\r\n\r\n", Err(())),
+            (b"\x00\x01 garbage\r\n\r\n", Close),
         ];
         for (bytes, expected) in cases {
-            let got = complete_request(bytes).map_err(|_| ());
+            let got = match complete_request(bytes) {
+                Ok(None) => NeedMore,
+                Ok(Some(n)) => Head(n),
+                Err(_) => Close,
+            };
             assert_eq!(&got, expected, "input {:?}", String::from_utf8_lossy(bytes));
         }
     }
