@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # http.sh: the HTTP comparison. Runs wrk against the spindle demo server, hyper and a minimal
-# tokio server, one at a time on loopback, and prints one table with req/s, p99 latency, server
-# CPU per 1,000 requests, and the ratios against tokio-minimal and hyper.
+# tokio server on loopback, one wrk run at a time, and prints one table with req/s, p99 latency,
+# server CPU per 1,000 requests, and the ratios against tokio-minimal and hyper.
 #
 # Usage:   benches/http.sh                 (from anywhere; paths are relative to this file)
 # Needs:   cargo build --release -p spindle-bench -p spindle-demo   (a missing binary is skipped)
@@ -9,13 +9,16 @@
 # Knobs (environment):
 #   DURATION=10s      length of each measured wrk run
 #   WARMUP=2s         untimed wrk run per server before measuring (0 to skip)
+#   ROUNDS=3          measured runs per server and workload; the table shows the median
 #   CONNECTIONS=64    wrk -c
 #   PORT_BASE=18080   servers listen on PORT_BASE+1, +2, +3
 #   OUT_DIR=...       where raw wrk output and server logs go (default target/http-bench)
 #
-# For each server: start it, wait until it answers GET /, then for each workload
-# (keep-alive: one request per write; pipelined16: benches/pipeline.lua) sample the server's
-# CPU ticks (/proc/PID/stat utime+stime), run wrk, sample again. Servers are killed on exit.
+# Plan (numbered as in main): 1. start every server and wait until it answers GET /;
+# 2. warm each up; 3. ROUNDS rounds: for each workload (keep-alive: one request per write;
+# pipelined16: benches/pipeline.lua), for each server in an order that rotates every round,
+# sample the server's CPU ticks (/proc/PID/stat utime+stime), run wrk, sample again;
+# 4. stop the servers and print medians. Servers this script started are killed on any exit.
 # Nothing here judges the numbers: docs/benchmarks.md says how to read them.
 
 set -euo pipefail
@@ -25,6 +28,7 @@ ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/release
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 PORT_BASE=${PORT_BASE:-18080}
 OUT_DIR=${OUT_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/http-bench}
@@ -39,8 +43,12 @@ declare -A COMMAND=(
 )
 WORKLOADS=(keep-alive pipelined16)
 
-# Results, keyed "server/workload". A missing key means the run was skipped or failed.
+# Samples, keyed "server/workload": space-separated, one per round. The table shows medians.
+# A missing key means the server was skipped or every run failed.
 declare -A RPS P99_MS CPU_MS_PER_1K
+# Servers that started and answered, in table order, with their pid and port.
+RUNNING=()
+declare -A PID PORT
 
 # PIDs of servers this script started (and only those are killed).
 STARTED_PIDS=()
@@ -96,10 +104,17 @@ to_ms() {
     }'
 }
 
-# Runs one measured wrk run: server $1, workload $2, port $3, pid $4. Fills the result arrays.
+# Median of the numbers in $1 (space-separated); empty if there are none.
+median() {
+    tr ' ' '\n' <<<"$1" | sort -g |
+        awk 'NF { v[++n] = $1 } END { if (n == 0) exit; if (n % 2) print v[(n + 1) / 2]; else printf "%.3f\n", (v[n / 2] + v[n / 2 + 1]) / 2 }'
+}
+
+# One measured wrk run: server $1, workload $2, round $3. Appends to the sample lists.
 measure() {
-    local server=$1 workload=$2 port=$3 pid=$4
-    local out="$OUT_DIR/$server.$workload.wrk.txt"
+    local server=$1 workload=$2 round=$3
+    local port=${PORT[$server]} pid=${PID[$server]}
+    local out="$OUT_DIR/$server.$workload.round$round.wrk.txt"
     local args=(-t1 "-c$CONNECTIONS" "-d$DURATION" --latency)
     [ "$workload" = pipelined16 ] && args+=(-s "$SCRIPT_DIR/pipeline.lua")
 
@@ -119,16 +134,18 @@ measure() {
     # Errors make the numbers suspect; show them rather than hide them.
     grep -E "Socket errors|Non-2xx" "$out" | sed "s|^|  $server/$workload: |" >&2 || true
 
-    RPS[$server/$workload]=$rps
-    P99_MS[$server/$workload]=$(to_ms "$p99")
+    local key=$server/$workload cpu
     # CPU ms per 1,000 requests = (ticks / CLK_TCK * 1000 ms) / (requests / 1000).
-    CPU_MS_PER_1K[$server/$workload]=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" \
+    cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" \
         'BEGIN { printf "%.3f", (t / hz * 1000) / (n / 1000) }')
-    echo "  $workload: $rps req/s, p99 $p99, $((after - before)) CPU ticks for $requests requests" >&2
+    RPS[$key]+=" $rps"
+    P99_MS[$key]+=" $(to_ms "$p99")"
+    CPU_MS_PER_1K[$key]+=" $cpu"
+    echo "  round $round $server $workload: $rps req/s, p99 $p99, $cpu CPU ms/1k ($((after - before)) ticks, $requests requests)" >&2
 }
 
-# Starts server $1 on port $2, measures every workload, stops it.
-bench_server() {
+# Starts server $1 on port $2 and waits until it answers; on success adds it to RUNNING.
+start_server() {
     local server=$1 port=$2
     local cmd=${COMMAND[$server]//PORT/$port}
     local binary=${cmd%% *}
@@ -150,16 +167,9 @@ bench_server() {
         kill "$pid" 2>/dev/null || true
         return
     fi
-
-    if [ "$WARMUP" != 0 ]; then
-        wrk -t1 "-c$CONNECTIONS" "-d$WARMUP" "http://127.0.0.1:$port/" >/dev/null
-    fi
-    for workload in "${WORKLOADS[@]}"; do
-        measure "$server" "$workload" "$port" "$pid" || true
-    done
-
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    PID[$server]=$pid
+    PORT[$server]=$port
+    RUNNING+=("$server")
 }
 
 # Prints $1 / $2 with two decimals, or "-" when either is missing.
@@ -170,21 +180,23 @@ ratio() {
 
 print_table() {
     echo
-    echo "wrk -t1 -c$CONNECTIONS -d$DURATION on 127.0.0.1; pipelined16 = 16 requests per write (p99 is per batch)"
+    echo "wrk -t1 -c$CONNECTIONS -d$DURATION on 127.0.0.1, median of $ROUNDS rounds; pipelined16 = 16 requests per write (p99 is per batch)"
     echo "ratios are this row / the reference row of the same workload: req/s above 1 is better, CPU below 1 is better"
     printf "%-14s %-12s %12s %10s %12s %14s %10s %14s %10s\n" \
         server workload "req/s" "p99 ms" "CPU ms/1k" "rps/tokio-min" "rps/hyper" "cpu/tokio-min" "cpu/hyper"
-    local server workload key
+    local server workload key rps cpu
     for workload in "${WORKLOADS[@]}"; do
         for server in "${SERVERS[@]}"; do
             key=$server/$workload
-            [ -n "${RPS[$key]:-}" ] || { printf "%-14s %-12s %12s\n" "$server" "$workload" "(skipped)"; continue; }
-            printf "%-14s %-12s %12s %10s %12s %14s %10s %14s %10s\n" \
-                "$server" "$workload" "${RPS[$key]}" "${P99_MS[$key]}" "${CPU_MS_PER_1K[$key]}" \
-                "$(ratio "${RPS[$key]}" "${RPS[tokio-minimal/$workload]:-}")" \
-                "$(ratio "${RPS[$key]}" "${RPS[hyper/$workload]:-}")" \
-                "$(ratio "${CPU_MS_PER_1K[$key]}" "${CPU_MS_PER_1K[tokio-minimal/$workload]:-}")" \
-                "$(ratio "${CPU_MS_PER_1K[$key]}" "${CPU_MS_PER_1K[hyper/$workload]:-}")"
+            rps=$(median "${RPS[$key]:-}")
+            [ -n "$rps" ] || { printf "%-14s %-12s %12s\n" "$server" "$workload" "(skipped)"; continue; }
+            cpu=$(median "${CPU_MS_PER_1K[$key]}")
+            printf "%-14s %-12s %12.0f %10s %12s %14s %10s %14s %10s\n" \
+                "$server" "$workload" "$rps" "$(median "${P99_MS[$key]}")" "$cpu" \
+                "$(ratio "$rps" "$(median "${RPS[tokio-minimal/$workload]:-}")")" \
+                "$(ratio "$rps" "$(median "${RPS[hyper/$workload]:-}")")" \
+                "$(ratio "$cpu" "$(median "${CPU_MS_PER_1K[tokio-minimal/$workload]:-}")")" \
+                "$(ratio "$cpu" "$(median "${CPU_MS_PER_1K[hyper/$workload]:-}")")"
         done
     done
 }
@@ -192,11 +204,36 @@ print_table() {
 main() {
     ensure_wrk
     mkdir -p "$OUT_DIR"
-    local i=1
+
+    # 1. Start every server we have (an idle server costs no CPU), each on its own port.
+    local i=1 server
     for server in "${SERVERS[@]}"; do
-        bench_server "$server" $((PORT_BASE + i))
+        start_server "$server" $((PORT_BASE + i))
         i=$((i + 1))
     done
+    [ "${#RUNNING[@]}" -gt 0 ] || { echo "no server could be started" >&2; exit 1; }
+
+    # 2. Warm each one up (connections, buffers, lazily started threads).
+    if [ "$WARMUP" != 0 ]; then
+        for server in "${RUNNING[@]}"; do
+            wrk -t1 "-c$CONNECTIONS" "-d$WARMUP" "http://127.0.0.1:${PORT[$server]}/" >/dev/null
+        done
+    fi
+
+    # 3. Rounds: every server runs every workload once per round; the order of servers rotates
+    #    each round, so slow spells of a shared machine do not always hit the same server.
+    local round workload k n=${#RUNNING[@]}
+    for round in $(seq "$ROUNDS"); do
+        for workload in "${WORKLOADS[@]}"; do
+            for k in $(seq 0 $((n - 1))); do
+                measure "${RUNNING[$(((k + round - 1) % n))]}" "$workload" "$round" || true
+            done
+        done
+    done
+
+    # 4. Stop the servers before printing (the EXIT trap would too).
+    cleanup
+    STARTED_PIDS=()
     print_table
     echo "raw wrk output and server logs: $OUT_DIR" >&2
 }
