@@ -50,8 +50,15 @@ impl Idle {
     }
 
     /// Should a push wake someone? Nobody searching, and someone asleep.
+    ///
+    /// The read is an RMW (`fetch_add(0)`), not a load: the pusher has just published a task
+    /// with an ordinary store, and a plain load could be ordered before that store (store-load
+    /// reordering), while the last searcher, parking, decrements the count and then looks at
+    /// the queues. Each side then misses the other and the task is stranded. An RMW reads the
+    /// latest value in the modification order and orders the pusher's store before it; the
+    /// loom model below found exactly this interleaving with a plain load.
     fn should_wake(&self) -> bool {
-        let s = self.state.load(Ordering::SeqCst);
+        let s = self.state.fetch_add(0, Ordering::SeqCst);
         Self::num_searching(s) == 0 && Self::num_unparked(s) < self.num_workers
     }
 
@@ -153,5 +160,50 @@ mod tests {
         assert!(idle.transition_from_parked(1));
         assert!(!idle.transition_from_parked(1));
         assert_eq!(idle.worker_to_notify(), None, "everyone is awake again");
+    }
+}
+
+/// loom model: a push racing the last searcher's decision to park never strands the work.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::loom::{Arc, AtomicBool, AtomicUsize};
+
+    #[test]
+    fn push_racing_last_searcher_parking_wakes_someone() {
+        loom::model(|| {
+            // Two workers: worker 1 is asleep, worker 0 is the only searcher.
+            let idle = Arc::new(Idle::new(2));
+            assert!(!idle.transition_to_parked(1, false));
+            assert!(idle.transition_to_searching());
+            let work = Arc::new(AtomicBool::new(false));
+            let woken = Arc::new(AtomicUsize::new(0));
+
+            // A pusher from outside: publish the task, then ask whom to wake.
+            let (i2, w2, k2) = (idle.clone(), work.clone(), woken.clone());
+            let pusher = loom::thread::spawn(move || {
+                w2.store(true, Ordering::SeqCst);
+                if i2.worker_to_notify().is_some() {
+                    k2.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+
+            // Worker 0 finds nothing and parks; as the last searcher it must re-check.
+            let mut saw_work = false;
+            if idle.transition_to_parked(0, true) && work.load(Ordering::SeqCst) {
+                saw_work = true;
+                if idle.worker_to_notify().is_some() {
+                    woken.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            pusher.join().unwrap();
+
+            // The work is visible; somebody must have been woken for it (or worker 0 saw it).
+            assert!(woken.load(Ordering::SeqCst) >= 1 || saw_work);
+            assert!(
+                woken.load(Ordering::SeqCst) >= 1,
+                "a sleeper was woken for the task"
+            );
+        });
     }
 }

@@ -16,6 +16,7 @@ pub(crate) mod park;
 
 /// The scheduler of one runtime.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per runtime, never moved after creation
 pub(crate) enum Scheduler {
     /// Work-stealing workers.
     MultiThread(multi_thread::MultiThread),

@@ -44,6 +44,7 @@ pub(crate) struct MultiThread {
     /// Searching / parked accounting; decides whom a push wakes.
     idle: Idle,
     /// The per-worker state, waiting to be claimed by the worker threads at start.
+    #[allow(clippy::vec_box)] // each core moves, boxed, into its worker thread
     cores: Mutex<Vec<Box<Core>>>,
     /// Set once by `shutdown`; workers leave their loop when they see it.
     shutdown: AtomicBool,
@@ -242,7 +243,7 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
                 .as_mut()
                 .expect("the core stays in the context while running");
             core.tick = core.tick.wrapping_add(1);
-            let maintenance = core.tick % shared.event_interval == 0;
+            let maintenance = core.tick.is_multiple_of(shared.event_interval);
             (next_local_task(shared, core), maintenance)
         };
         if maintenance {
@@ -285,7 +286,7 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
 
 /// Step 3 of the loop: the next task from this worker's own sources (and the injector).
 fn next_local_task(shared: &MultiThread, core: &mut Core) -> Option<Entry> {
-    if core.tick % shared.global_queue_interval == 0 {
+    if core.tick.is_multiple_of(shared.global_queue_interval) {
         if let Some(task) = pop_injector(shared, core) {
             core.lifo_chain = 0;
             return Some(task);
@@ -416,7 +417,7 @@ impl FastRand {
         x ^= x >> 7;
         x ^= x << 17;
         self.state = x;
-        ((x >> 32) * n as u64 >> 32) as u32
+        (((x >> 32) * n as u64) >> 32) as u32
     }
 }
 

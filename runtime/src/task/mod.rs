@@ -33,6 +33,9 @@ pub(crate) mod raw;
 pub(crate) mod state;
 mod waker;
 
+#[cfg(test)]
+mod tests;
+
 pub use join::{JoinError, JoinHandle};
 pub(crate) use owned::OwnedTasks;
 

@@ -227,7 +227,7 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
         TransitionToRunning::Success => {}
         TransitionToRunning::Cancelled => {
             cancel_future(cell, None);
-            complete(ptr, cell);
+            complete::<F, S>(ptr);
             return;
         }
         TransitionToRunning::Failed => return,
@@ -272,16 +272,16 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
             }
             TransitionToIdle::Cancelled => {
                 cancel_future(cell, None);
-                complete(ptr, cell);
+                complete::<F, S>(ptr);
             }
         },
         Ok(Poll::Ready(output)) => {
             set_stage(cell, Stage::Finished(Ok(output)));
-            complete(ptr, cell);
+            complete::<F, S>(ptr);
         }
         Err(panic) => {
             cancel_future(cell, Some(panic));
-            complete(ptr, cell);
+            complete::<F, S>(ptr);
         }
     }
 }
@@ -312,7 +312,13 @@ fn cancel_future<F: Future, S>(cell: &Cell<F, S>, poll_panic: Option<Box<dyn Any
 }
 
 /// The output is stored and we hold RUNNING plus one reference: publish, notify, release.
-fn complete<F: Future, S: Schedule>(ptr: NonNull<Header>, cell: &Cell<F, S>) {
+///
+/// Takes the pointer, not a `&Cell`: a reference *argument* must stay valid for the whole
+/// call (Miri's Stacked Borrows protects it), and this function may free the cell at its end.
+fn complete<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the caller holds RUNNING and one reference, so the cell is alive until the
+    // `ref_dec_n` below; `cell` is not used after it.
+    let cell = unsafe { cell::<F, S>(ptr) };
     // 1. RUNNING -> COMPLETE. From here on the output belongs to the JoinHandle.
     let prev = cell.header.state.transition_to_complete();
 
@@ -434,7 +440,7 @@ unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     if cell.header.state.transition_to_shutdown() {
         // We now hold RUNNING; our reference plays the running reference in `complete`.
         cancel_future(cell, None);
-        complete(ptr, cell);
+        complete::<F, S>(ptr);
     } else if cell.header.state.ref_dec() {
         // SAFETY: last reference.
         unsafe { dealloc::<F, S>(ptr) }

@@ -373,7 +373,7 @@ mod tests {
 
     fn state(bits: usize, refs: usize) -> State {
         State {
-            val: AtomicUsize::new(bits | refs * REF_ONE),
+            val: AtomicUsize::new(bits | (refs * REF_ONE)),
         }
     }
 

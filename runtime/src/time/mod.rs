@@ -1,28 +1,34 @@
-//! STUB (interface only): timers. The helper that owns `time/` replaces this.
+//! Timers: [`sleep()`], [`sleep_until`], [`timeout()`], [`interval()`], and the wheel behind them.
+//!
+//! A [`Sleep`] registers its deadline with its runtime's `TimeDriver`, which keeps every pending
+//! deadline in a hierarchical timing wheel (six levels of 64 slots, one millisecond per slot on
+//! the lowest level). Nothing scans the wheel while timers wait: a worker that runs out of tasks
+//! parks in the reactor with an epoll timeout that ends at the earliest deadline, and after it
+//! wakes it calls `process_at(now)`, which wakes the tasks whose timers are due.
+//!
+//! ```text
+//!  task: sleep(10ms).await ──register──▶ TimeDriver { Mutex<Wheel>, next_tick }
+//!                                             │ next_deadline()      ▲ process_at(now)
+//!                                             ▼                      │
+//!  parked worker: epoll_wait(timeout = next_deadline - now) ─wakes───┘──▶ waker.wake()
+//! ```
+//!
+//! Files: `wheel.rs` (the pure data structure), `driver.rs` (the wheel behind a mutex, the
+//! clock, what the executor calls), `sleep.rs`, `timeout.rs`, `interval.rs` (the public futures).
+//! `docs/time.md` in the repository walks through them.
+//!
+//! Invariants: a timer never fires before its deadline (deadlines round up to the next
+//! millisecond, the clock rounds down); after the runtime shuts its timers down every sleep,
+//! pending or new, completes at once.
 
-use std::time::Instant;
+mod driver;
+mod interval;
+mod sleep;
+mod timeout;
+mod wheel;
 
-/// The timer driver: all pending timers of one runtime. Lives in `runtime::Shared`.
-#[derive(Debug)]
-pub(crate) struct TimeDriver {}
-
-impl TimeDriver {
-    pub(crate) fn new() -> Self {
-        TimeDriver {}
-    }
-    /// Fires (wakes) every timer whose deadline is at or before `now`; returns how many fired.
-    pub(crate) fn process_at(&self, _now: Instant) -> usize {
-        0
-    }
-    /// The earliest pending deadline, if any timer is pending.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        None
-    }
-    /// Fires every pending timer (runtime shutdown), so no task waits on a timer that will never run.
-    pub(crate) fn shutdown(&self) {}
-}
-
-/// STUB: waits until `duration` has passed (the real `Sleep` future replaces this).
-pub async fn sleep(duration: std::time::Duration) {
-    let _ = duration;
-}
+pub(crate) use driver::TimeDriver;
+pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
+pub use sleep::{sleep, sleep_until, Sleep};
+pub use std::time::{Duration, Instant};
+pub use timeout::{timeout, timeout_at, Elapsed, Timeout};

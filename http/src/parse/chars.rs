@@ -1,0 +1,213 @@
+//! Byte classes of the HTTP and URI grammars (RFC 9110 §5.6, RFC 9112, RFC 3986), as one lookup
+//! table built at compile time.
+//!
+//! Used by the request-line, target and field parsers in [`crate::parse`] and by the chunk
+//! decoder in [`crate::body::chunked`]. Each predicate answers for a single byte; a class is
+//! one bit in [`TABLE`], so a test costs one load and one mask.
+
+/// `tchar`: the bytes of a token (method, field name, transfer coding, connection option).
+const TCHAR: u8 = 1 << 0;
+/// `field-vchar` plus SP and HTAB: what a field value may hold between its first and last byte.
+const FIELD: u8 = 1 << 1;
+/// The bytes of a path segment other than `%`: `unreserved / sub-delims / ":" / "@"`.
+const PCHAR: u8 = 1 << 2;
+/// The bytes of a `reg-name` host other than `%`: `unreserved / sub-delims`.
+const REG_NAME: u8 = 1 << 3;
+
+const fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+const fn is_sub_delim(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+    )
+}
+
+const fn classify(b: u8) -> u8 {
+    let mut class = 0;
+    let tchar = b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        );
+    if tchar {
+        class |= TCHAR;
+    }
+    // VCHAR is 0x21..=0x7E, obs-text is 0x80..=0xFF; DEL (0x7F) and the other controls are out.
+    if b == b' ' || b == b'\t' || (b >= 0x21 && b != 0x7F) {
+        class |= FIELD;
+    }
+    if is_unreserved(b) || is_sub_delim(b) {
+        class |= REG_NAME | PCHAR;
+    }
+    if b == b':' || b == b'@' {
+        class |= PCHAR;
+    }
+    class
+}
+
+const fn build_table() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = classify(i as u8);
+        i += 1;
+    }
+    table
+}
+
+/// The class bits of every byte value.
+static TABLE: [u8; 256] = build_table();
+
+/// Is `b` a `tchar`?
+#[inline]
+pub(crate) fn is_tchar(b: u8) -> bool {
+    TABLE[b as usize] & TCHAR != 0
+}
+
+/// Is `bytes` a `token` (one or more `tchar`)?
+pub(crate) fn is_token(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.iter().all(|&b| is_tchar(b))
+}
+
+/// May `b` appear in a field value (VCHAR, obs-text, SP, HTAB)?
+#[inline]
+pub(crate) fn is_field_byte(b: u8) -> bool {
+    TABLE[b as usize] & FIELD != 0
+}
+
+/// Is `b` a `pchar` other than the `%` of an escape?
+#[inline]
+pub(crate) fn is_pchar(b: u8) -> bool {
+    TABLE[b as usize] & PCHAR != 0
+}
+
+/// Is `b` allowed in a `reg-name` host, other than the `%` of an escape?
+#[inline]
+pub(crate) fn is_reg_name(b: u8) -> bool {
+    TABLE[b as usize] & REG_NAME != 0
+}
+
+/// Optional whitespace (`OWS`, `BWS`): SP or HTAB.
+#[inline]
+pub(crate) fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// `bytes` without leading and trailing SP / HTAB.
+pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| !is_ows(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_ows(b))
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+/// The `[start, end)` offsets of `bytes` without leading and trailing SP / HTAB.
+pub(crate) fn trim_ows_range(bytes: &[u8]) -> (usize, usize) {
+    let start = bytes
+        .iter()
+        .position(|&b| !is_ows(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_ows(b))
+        .map_or(start, |i| i + 1);
+    (start, end)
+}
+
+/// Check that every `%` in `bytes` starts a `%HH` escape and every other byte satisfies
+/// `allowed`.
+pub(crate) fn valid_escaped(bytes: &[u8], allowed: impl Fn(u8) -> bool) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let escape_ok = i + 2 < bytes.len()
+                && bytes[i + 1].is_ascii_hexdigit()
+                && bytes[i + 2].is_ascii_hexdigit();
+            if !escape_ok {
+                return false;
+            }
+            i += 3;
+        } else if allowed(bytes[i]) {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The classes agree with the RFC definitions on every byte value.
+    #[test]
+    fn classes_match_the_rfc_definitions() {
+        let tchars = b"!#$%&'*+-.^_`|~";
+        for b in 0..=255u8 {
+            let expect_t = b.is_ascii_alphanumeric() || tchars.contains(&b);
+            assert_eq!(is_tchar(b), expect_t, "tchar {b:#x}");
+            let expect_f = b == b'\t' || b == b' ' || (0x21..=0x7E).contains(&b) || b >= 0x80;
+            assert_eq!(is_field_byte(b), expect_f, "field {b:#x}");
+            let unreserved = b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+            let sub = b"!$&'()*+,;=".contains(&b);
+            assert_eq!(is_reg_name(b), unreserved || sub, "reg-name {b:#x}");
+            assert_eq!(
+                is_pchar(b),
+                unreserved || sub || b == b':' || b == b'@',
+                "{b:#x}"
+            );
+        }
+    }
+
+    /// Escapes need two hex digits; a `%` at the end or before non-hex is rejected.
+    #[test]
+    fn escapes() {
+        let table: &[(&[u8], bool)] = &[
+            (b"", true),
+            (b"abc", true),
+            (b"%20", true),
+            (b"a%2fb", true),
+            (b"%", false),
+            (b"%2", false),
+            (b"%zz", false),
+            (b"%2g", false),
+            (b"a b", false),
+            (b"ok%41%42", true),
+        ];
+        for &(input, ok) in table {
+            assert_eq!(valid_escaped(input, is_pchar), ok, "{input:?}");
+        }
+    }
+
+    /// OWS trimming removes SP and HTAB only, on both sides.
+    #[test]
+    fn trimming() {
+        assert_eq!(trim_ows(b" \t a b\t "), b"a b");
+        assert_eq!(trim_ows(b"   "), b"");
+        assert_eq!(trim_ows(b""), b"");
+        assert_eq!(trim_ows_range(b"  x "), (2, 3));
+        assert_eq!(trim_ows_range(b"  "), (2, 2));
+    }
+}

@@ -1,0 +1,486 @@
+//! Header field lines (RFC 9112 §5) and the facts the server derives from them: the `Host`,
+//! the body framing (`Content-Length`, `Transfer-Encoding`), keep-alive (`Connection`) and
+//! `Expect: 100-continue`.
+//!
+//! [`super::RequestParser`] calls [`parse_field_line`] on each complete line and feeds the
+//! result to [`Facts::observe`]; when the blank line arrives it calls [`Facts::finish`].
+//!
+//! Invariants: a field line is judged alone, when its LF has arrived; [`Facts`] holds only
+//! what later lines or the version can still change, so the whole head is never rescanned.
+//! The framing rules are the ones RFC 9112 §6 lists to stop request smuggling: when two
+//! readings of the body length are possible, the request is refused, never guessed.
+
+use super::chars::{is_field_byte, is_ows, is_tchar, is_token, trim_ows, trim_ows_range};
+use super::head::{BodyFraming, FieldSpan, Span, Version};
+use super::target::valid_authority;
+use crate::error::ParseError;
+use crate::limits::Limits;
+
+/// Parse the field line `buf[start..end]` (without its CRLF) into name and trimmed value.
+pub(crate) fn parse_field_line(
+    buf: &[u8],
+    start: usize,
+    end: usize,
+) -> Result<FieldSpan, ParseError> {
+    let line = &buf[start..end];
+
+    // 1. A line that starts with whitespace continues the previous one (obs-fold) or, right
+    //    after the request line, hides a field from some parsers. RFC 9112 §5.2 and §2.2 let
+    //    a server reject both with 400; we do.
+    if line.first().copied().is_some_and(is_ows) {
+        return Err(ParseError::ObsFold);
+    }
+
+    // 2. The name is a token ending at the colon. Whitespace before the colon MUST be
+    //    rejected (RFC 9112 §5.1): `Transfer-Encoding : chunked` is ignored by some parsers
+    //    and honoured by others.
+    let name_len = line
+        .iter()
+        .position(|&b| !is_tchar(b))
+        .unwrap_or(line.len());
+    match line.get(name_len) {
+        Some(b':') if name_len > 0 => {}
+        Some(b' ' | b'\t') if name_len > 0 => {
+            let after_ws = line[name_len..].iter().find(|&&b| !is_ows(b));
+            return Err(if after_ws == Some(&b':') {
+                ParseError::WhitespaceBeforeColon
+            } else {
+                ParseError::InvalidFieldName
+            });
+        }
+        Some(b'\r') => return Err(ParseError::BareCr),
+        _ => return Err(ParseError::InvalidFieldName),
+    }
+
+    // 3. The value: VCHAR, obs-text, SP and HTAB only; trimmed of OWS on both sides.
+    let value_start = name_len + 1;
+    let value = &line[value_start..];
+    if let Some(&bad) = value.iter().find(|&&b| !is_field_byte(b)) {
+        return Err(if bad == b'\r' {
+            ParseError::BareCr
+        } else {
+            ParseError::InvalidFieldValue
+        });
+    }
+    let (v_start, v_end) = trim_ows_range(value);
+    Ok(FieldSpan {
+        name: Span::new(start, start + name_len),
+        value: Span::new(start + value_start + v_start, start + value_start + v_end),
+    })
+}
+
+/// The fields that decide framing, so far. Updated per field line; judged at the blank line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Facts {
+    /// The value of the one `Host` field line. INVARIANT: a second `Host` line is an error.
+    pub(crate) host: Option<Span>,
+    /// The `Content-Length`. INVARIANT: every `Content-Length` value seen equals it.
+    content_length: Option<u64>,
+    /// Whether any `Transfer-Encoding` field was seen.
+    te_present: bool,
+    /// How many times `chunked` appears in the combined `Transfer-Encoding` list.
+    te_chunked: u32,
+    /// Whether the last coding seen so far is `chunked`.
+    te_last_chunked: bool,
+    /// Whether a coding other than `chunked` appears.
+    te_other: bool,
+    /// `Connection` lists `close`.
+    close: bool,
+    /// `Connection` lists `keep-alive`.
+    keep_alive: bool,
+    /// `Expect` lists `100-continue`.
+    expect_continue: bool,
+}
+
+/// What [`Facts::finish`] concludes about a complete head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Derived {
+    /// How the body is delimited.
+    pub(crate) framing: BodyFraming,
+    /// Whether the connection may serve another request.
+    pub(crate) keep_alive: bool,
+    /// Whether the client waits for `100 Continue`.
+    pub(crate) expect_continue: bool,
+}
+
+impl Facts {
+    /// Take note of one field line of `buf`.
+    pub(crate) fn observe(&mut self, buf: &[u8], field: FieldSpan) -> Result<(), ParseError> {
+        let name = field.name.of(buf);
+        let value = field.value.of(buf);
+        let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+        if is("host") {
+            self.observe_host(value, field.value)
+        } else if is("content-length") {
+            self.observe_content_length(value)
+        } else if is("transfer-encoding") {
+            self.observe_transfer_encoding(value)
+        } else if is("connection") {
+            self.observe_connection(value)
+        } else if is("expect") {
+            // Other expectations (or malformed ones) are ignored: RFC 9110 §10.1.1 allows 417
+            // but does not require it, and they do not affect framing.
+            self.expect_continue |= list(value).any(|e| e.eq_ignore_ascii_case(b"100-continue"));
+            Ok(())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// RFC 9110 §7.2 / RFC 9112 §3.2: one `Host`, and a valid one. An empty `Host` is refused
+    /// too: it is only meant for URIs without an authority, and `http` URIs always have one.
+    fn observe_host(&mut self, value: &[u8], span: Span) -> Result<(), ParseError> {
+        if self.host.is_some() {
+            return Err(ParseError::MultipleHost);
+        }
+        if !valid_authority(value, false) {
+            return Err(ParseError::InvalidHost);
+        }
+        self.host = Some(span);
+        Ok(())
+    }
+
+    /// RFC 9110 §8.6: `1*DIGIT`. A list of identical values (`5, 5`, or two lines saying 5)
+    /// is accepted as that value, which the RFC allows; any difference is a conflict.
+    fn observe_content_length(&mut self, value: &[u8]) -> Result<(), ParseError> {
+        for element in value.split(|&b| b == b',') {
+            let n = parse_decimal(trim_ows(element)).ok_or(ParseError::InvalidContentLength)?;
+            match self.content_length {
+                Some(prev) if prev != n => return Err(ParseError::ConflictingContentLength),
+                _ => self.content_length = Some(n),
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 9112 §6.1: a list of codings, combined across lines in order. Empty elements are
+    /// refused (RFC 9110 §5.6.1 would skip them, but for the header that decides framing we
+    /// take no reading another parser might not share); so are parameters on `chunked`.
+    fn observe_transfer_encoding(&mut self, value: &[u8]) -> Result<(), ParseError> {
+        self.te_present = true;
+        for element in value.split(|&b| b == b',') {
+            let element = trim_ows(element);
+            let name_len = element
+                .iter()
+                .position(|&b| b == b';')
+                .unwrap_or(element.len());
+            let name = trim_ows(&element[..name_len]);
+            if !is_token(name) {
+                return Err(ParseError::InvalidTransferEncoding);
+            }
+            if name.eq_ignore_ascii_case(b"chunked") {
+                if name_len != element.len() {
+                    return Err(ParseError::InvalidTransferEncoding);
+                }
+                self.te_chunked += 1;
+                self.te_last_chunked = true;
+            } else {
+                self.te_other = true;
+                self.te_last_chunked = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 9110 §7.6.1: a list of tokens; we care about `close` and `keep-alive`.
+    fn observe_connection(&mut self, value: &[u8]) -> Result<(), ParseError> {
+        for option in list(value) {
+            if !is_token(option) {
+                return Err(ParseError::InvalidConnection);
+            }
+            self.close |= option.eq_ignore_ascii_case(b"close");
+            self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+        }
+        Ok(())
+    }
+
+    /// Judge the complete head: the rules that need every field, or the version.
+    pub(crate) fn finish(&self, version: Version, limits: &Limits) -> Result<Derived, ParseError> {
+        // 1. HTTP/1.1 requires Host (RFC 9112 §3.2).
+        if version == Version::Http11 && self.host.is_none() {
+            return Err(ParseError::MissingHost);
+        }
+        // 2. Framing (RFC 9112 §6.1, §6.3). Transfer-Encoding wins over Content-Length in the
+        //    RFC, but a request with both is exactly what smuggling attacks send, so it is
+        //    refused. HTTP/1.0 predates Transfer-Encoding: an HTTP/1.0 message carrying it
+        //    "MUST be treated as if the framing is faulty", so it is refused as well.
+        let framing = if self.te_present {
+            if version == Version::Http10 {
+                return Err(ParseError::TransferEncodingInHttp10);
+            }
+            if self.content_length.is_some() {
+                return Err(ParseError::ContentLengthWithTransferEncoding);
+            }
+            if !self.te_last_chunked {
+                return Err(ParseError::ChunkedNotFinal);
+            }
+            if self.te_chunked > 1 {
+                return Err(ParseError::ChunkedRepeated);
+            }
+            if self.te_other {
+                // `gzip, chunked` is well framed, but we decode no coding except chunked.
+                return Err(ParseError::UnsupportedTransferCoding);
+            }
+            BodyFraming::Chunked
+        } else if let Some(n) = self.content_length {
+            if n > limits.max_body_bytes {
+                return Err(ParseError::BodyTooLarge);
+            }
+            BodyFraming::Length(n)
+        } else {
+            BodyFraming::None
+        };
+        // 3. Persistence (RFC 9112 §9.3) and Expect (RFC 9110 §10.1.1: ignored for 1.0).
+        let keep_alive = match version {
+            Version::Http11 => !self.close,
+            Version::Http10 => self.keep_alive && !self.close,
+        };
+        Ok(Derived {
+            framing,
+            keep_alive,
+            expect_continue: version == Version::Http11 && self.expect_continue,
+        })
+    }
+}
+
+/// The non-empty, OWS-trimmed elements of a comma list (RFC 9110 §5.6.1).
+fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim_ows)
+        .filter(|e| !e.is_empty())
+}
+
+/// A non-empty string of ASCII digits as `u64`; `None` on anything else or on overflow.
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ParseError::*;
+
+    /// Names are split at the colon and values trimmed; malformed lines get precise errors.
+    #[test]
+    fn field_lines() {
+        type Row = (
+            &'static str,
+            Result<(&'static str, &'static str), ParseError>,
+        );
+        let table: &[Row] = &[
+            ("Host: a", Ok(("Host", "a"))),
+            ("Host:a", Ok(("Host", "a"))),
+            ("X:  \t a b \t ", Ok(("X", "a b"))),
+            ("X:", Ok(("X", ""))),
+            ("X: \t ", Ok(("X", ""))),
+            ("X: a\tb", Ok(("X", "a\tb"))),
+            ("X: caf\u{e9}", Ok(("X", "caf\u{e9}"))),
+            ("!#$%&'*+-.^_`|~09az: v", Ok(("!#$%&'*+-.^_`|~09az", "v"))),
+            ("X: a:b:c", Ok(("X", "a:b:c"))),
+            (" X: a", Err(ObsFold)),
+            ("\tX: a", Err(ObsFold)),
+            ("X : a", Err(WhitespaceBeforeColon)),
+            ("X\t: a", Err(WhitespaceBeforeColon)),
+            ("X a: b", Err(InvalidFieldName)),
+            (": a", Err(InvalidFieldName)),
+            ("X", Err(InvalidFieldName)),
+            ("X(y): a", Err(InvalidFieldName)),
+            ("X\0: a", Err(InvalidFieldName)),
+            ("X\r: a", Err(BareCr)),
+            ("X: a\rb", Err(BareCr)),
+            ("X: a\0b", Err(InvalidFieldValue)),
+            ("X: a\x01", Err(InvalidFieldValue)),
+            ("X: a\x7f", Err(InvalidFieldValue)),
+            ("X: a\x1bb", Err(InvalidFieldValue)),
+        ];
+        for (line, expected) in table {
+            let got = parse_field_line(line.as_bytes(), 0, line.len()).map(|f| {
+                let text = |s: Span| std::str::from_utf8(s.of(line.as_bytes())).unwrap();
+                (text(f.name), text(f.value))
+            });
+            assert_eq!(&got, expected, "{line:?}");
+        }
+    }
+
+    /// Content-Length: digits only, no overflow, identical repeats accepted.
+    #[test]
+    fn content_length_values() {
+        type Row = (&'static [&'static str], Result<Option<u64>, ParseError>);
+        let table: &[Row] = &[
+            (&["0"], Ok(Some(0))),
+            (&["007"], Ok(Some(7))),
+            (&["5, 5"], Ok(Some(5))),
+            (&["5", "5"], Ok(Some(5))),
+            (&["5", "05"], Ok(Some(5))),
+            (&["18446744073709551615"], Ok(Some(u64::MAX))),
+            (&["18446744073709551616"], Err(InvalidContentLength)),
+            (&["99999999999999999999999"], Err(InvalidContentLength)),
+            (&[""], Err(InvalidContentLength)),
+            (&["+5"], Err(InvalidContentLength)),
+            (&["-5"], Err(InvalidContentLength)),
+            (&["5a"], Err(InvalidContentLength)),
+            (&["0x5"], Err(InvalidContentLength)),
+            (&["5 5"], Err(InvalidContentLength)),
+            (&["5,"], Err(InvalidContentLength)),
+            (&["5,,5"], Err(InvalidContentLength)),
+            (&["1.5"], Err(InvalidContentLength)),
+            (&["5, 6"], Err(ConflictingContentLength)),
+            (&["5", "6"], Err(ConflictingContentLength)),
+        ];
+        for (values, expected) in table {
+            let mut facts = Facts::default();
+            let got = values
+                .iter()
+                .try_for_each(|v| facts.observe_content_length(v.as_bytes()))
+                .map(|()| facts.content_length);
+            assert_eq!(&got, expected, "{values:?}");
+        }
+    }
+
+    /// Transfer-Encoding lists: syntax errors at once, framing verdicts at the end.
+    #[test]
+    fn transfer_encoding_values() {
+        let limits = Limits::default();
+        let table: &[(&[&str], Result<BodyFraming, ParseError>)] = &[
+            (&["chunked"], Ok(BodyFraming::Chunked)),
+            (&["CHUNKED"], Ok(BodyFraming::Chunked)),
+            (&[" chunked "], Ok(BodyFraming::Chunked)),
+            (&["gzip, chunked"], Err(UnsupportedTransferCoding)),
+            (&["gzip", "chunked"], Err(UnsupportedTransferCoding)),
+            (&["gzip;level=1, chunked"], Err(UnsupportedTransferCoding)),
+            (&["chunked", "gzip"], Err(ChunkedNotFinal)),
+            (&["chunked, identity"], Err(ChunkedNotFinal)),
+            (&["gzip"], Err(ChunkedNotFinal)),
+            (&["chunked, chunked"], Err(ChunkedRepeated)),
+            (&["chunked", "chunked"], Err(ChunkedRepeated)),
+            (&[""], Err(InvalidTransferEncoding)),
+            (&[", chunked"], Err(InvalidTransferEncoding)),
+            (&["chunked,"], Err(InvalidTransferEncoding)),
+            (&["chunked;x=1"], Err(InvalidTransferEncoding)),
+            (&["chu nked"], Err(InvalidTransferEncoding)),
+            (&["\"chunked\""], Err(InvalidTransferEncoding)),
+        ];
+        for (values, expected) in table {
+            let mut facts = Facts {
+                host: Some(Span::new(0, 0)),
+                ..Facts::default()
+            };
+            let got = values
+                .iter()
+                .try_for_each(|v| facts.observe_transfer_encoding(v.as_bytes()))
+                .and_then(|()| facts.finish(Version::Http11, &limits))
+                .map(|d| d.framing);
+            assert_eq!(&got, expected, "{values:?}");
+        }
+    }
+
+    /// Feed whole field lines (without CRLF) through `parse_field_line` and `observe`.
+    fn observe_lines(lines: &[&str]) -> Result<Facts, ParseError> {
+        let mut facts = Facts::default();
+        for line in lines {
+            let field = parse_field_line(line.as_bytes(), 0, line.len())?;
+            facts.observe(line.as_bytes(), field)?;
+        }
+        Ok(facts)
+    }
+
+    /// Keep-alive follows the version default and the Connection tokens; Expect only on 1.1.
+    #[test]
+    fn persistence_and_expect() {
+        let limits = Limits::default();
+        // (version, field lines, keep_alive, expect_continue)
+        let table: &[(Version, &[&str], bool, bool)] = &[
+            (Version::Http11, &[], true, false),
+            (Version::Http11, &["Connection: close"], false, false),
+            (
+                Version::Http11,
+                &["connection: Keep-Alive, CLOSE"],
+                false,
+                false,
+            ),
+            (
+                Version::Http11,
+                &["Connection: upgrade", "Connection: close"],
+                false,
+                false,
+            ),
+            (
+                Version::Http11,
+                &["Connection: , ,keep-alive,", "Expect: 100-Continue"],
+                true,
+                true,
+            ),
+            (Version::Http11, &["EXPECT: foo, 100-continue"], true, true),
+            (Version::Http11, &["Expect: 100-continued"], true, false),
+            (Version::Http10, &["Expect: 100-continue"], false, false),
+            (Version::Http10, &["Connection: keep-alive"], true, false),
+            (Version::Http10, &["Connection: Keep-Alive"], true, false),
+            (
+                Version::Http10,
+                &["Connection: keep-alive, close"],
+                false,
+                false,
+            ),
+            (Version::Http10, &["Connection: te"], false, false),
+        ];
+        for &(version, lines, keep_alive, cont) in table {
+            let mut with_host = vec!["Host: h"];
+            with_host.extend_from_slice(lines);
+            let d = observe_lines(&with_host)
+                .unwrap()
+                .finish(version, &limits)
+                .unwrap();
+            assert_eq!(
+                (d.keep_alive, d.expect_continue),
+                (keep_alive, cont),
+                "{version:?} {lines:?}"
+            );
+        }
+    }
+
+    /// Host: exactly one, and valid; missing only allowed for HTTP/1.0.
+    #[test]
+    fn host_rules() {
+        let limits = Limits::default();
+        let table: &[(Version, &[&str], Option<ParseError>)] = &[
+            (Version::Http11, &["Host: h"], None),
+            (Version::Http11, &[], Some(MissingHost)),
+            (Version::Http10, &[], None),
+            (Version::Http11, &["Host: a", "host: a"], Some(MultipleHost)),
+            (Version::Http10, &["Host: a", "Host: b"], Some(MultipleHost)),
+            (Version::Http11, &["Host:"], Some(InvalidHost)),
+            (Version::Http11, &["Host: a b"], Some(InvalidHost)),
+            (Version::Http11, &["Host: a, b"], Some(InvalidHost)),
+            (Version::Http11, &["Host: user@a"], Some(InvalidHost)),
+            (Version::Http10, &["Host: a/b"], Some(InvalidHost)),
+        ];
+        for &(version, lines, err) in table {
+            let got = observe_lines(lines)
+                .and_then(|f| f.finish(version, &limits))
+                .err();
+            assert_eq!(got, err, "{version:?} {lines:?}");
+        }
+    }
+
+    /// Connection values must be token lists.
+    #[test]
+    fn connection_syntax() {
+        for bad in ["clo se", "close;x", "\"close\"", "a/b"] {
+            let mut facts = Facts::default();
+            assert_eq!(
+                facts.observe_connection(bad.as_bytes()),
+                Err(InvalidConnection),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! [`RequestHead`]: a parsed request head that owns one copy of its bytes, plus the small value
+//! types it is described with ([`Method`], [`Version`], [`TargetForm`], [`BodyFraming`]).
+//!
+//! [`super::RequestParser`] builds a `RequestHead` once the blank line has arrived; the
+//! connection reads it to route the request and to pick a body decoder from [`crate::body`].
+//!
+//! Invariants: every [`Span`] stored in a `RequestHead` lies inside its `bytes`; the spans of
+//! the method, the target, field names and the authority cover ASCII only, because the parser
+//! accepted nothing else there. That is what lets the accessors hand out `&str`.
+
+use std::fmt;
+
+/// A byte range inside a head, in 32 bits to keep the per-field table small.
+///
+/// INVARIANT: `start <= end`, and both fit because the parser never looks past `u32::MAX` bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    /// Offset of the first byte.
+    pub(crate) start: u32,
+    /// Offset one past the last byte.
+    pub(crate) end: u32,
+}
+
+impl Span {
+    /// The span `start..end` of a buffer no longer than `u32::MAX` bytes.
+    pub(crate) fn new(start: usize, end: usize) -> Span {
+        debug_assert!(start <= end && end <= u32::MAX as usize);
+        // The casts cannot truncate: the parser clamps its window to u32::MAX bytes.
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    /// The bytes of `buf` this span covers.
+    pub(crate) fn of(self, buf: &[u8]) -> &[u8] {
+        &buf[self.start as usize..self.end as usize]
+    }
+}
+
+/// Where one header field's name and value lie in the head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FieldSpan {
+    /// The name as received (a token, so ASCII).
+    pub(crate) name: Span,
+    /// The value with surrounding optional whitespace removed.
+    pub(crate) value: Span,
+}
+
+/// Bytes the parser validated as ASCII, viewed as `&str`.
+pub(crate) fn ascii(bytes: &[u8]) -> &str {
+    // The parser only creates spans over bytes it checked to be tokens, URI characters or host
+    // characters, all of which are ASCII, so this never fails.
+    std::str::from_utf8(bytes).expect("INVARIANT: span was validated as ASCII")
+}
+
+/// The request method. Methods are case-sensitive: `get` is an extension method, not `GET`.
+///
+/// ```
+/// use spindle_http::Method;
+/// assert_eq!(Method::from_token(b"GET"), Some(Method::Get));
+/// assert_eq!(Method::from_token(b"PROPFIND"), Some(Method::Extension));
+/// assert_eq!(Method::from_token(b"G T"), None);
+/// assert_eq!(Method::Post.as_str(), Some("POST"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `HEAD`
+    Head,
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `DELETE`
+    Delete,
+    /// `CONNECT`: its target is `host:port` (authority-form).
+    Connect,
+    /// `OPTIONS`: the only method allowed the target `*`.
+    Options,
+    /// `TRACE`
+    Trace,
+    /// `PATCH`
+    Patch,
+    /// Any other token; [`RequestHead::method_str`] has its name.
+    Extension,
+}
+
+impl Method {
+    /// The method a token names, or `None` if `bytes` is not a token.
+    pub fn from_token(bytes: &[u8]) -> Option<Method> {
+        let method = match bytes {
+            b"GET" => Method::Get,
+            b"HEAD" => Method::Head,
+            b"POST" => Method::Post,
+            b"PUT" => Method::Put,
+            b"DELETE" => Method::Delete,
+            b"CONNECT" => Method::Connect,
+            b"OPTIONS" => Method::Options,
+            b"TRACE" => Method::Trace,
+            b"PATCH" => Method::Patch,
+            other if super::chars::is_token(other) => Method::Extension,
+            _ => return None,
+        };
+        Some(method)
+    }
+
+    /// The name of a standard method; `None` for [`Method::Extension`].
+    pub fn as_str(self) -> Option<&'static str> {
+        Some(match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Connect => "CONNECT",
+            Method::Options => "OPTIONS",
+            Method::Trace => "TRACE",
+            Method::Patch => "PATCH",
+            Method::Extension => return None,
+        })
+    }
+}
+
+/// The protocol version of a request. Other versions are answered with 505.
+///
+/// ```
+/// use spindle_http::Version;
+/// assert_eq!(Version::Http11.as_str(), "HTTP/1.1");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// `HTTP/1.0`: connections close after each response unless the client asks to keep alive.
+    Http10,
+    /// `HTTP/1.1`: connections stay open unless either side says `Connection: close`.
+    Http11,
+}
+
+impl Version {
+    /// `"HTTP/1.0"` or `"HTTP/1.1"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// Which of the four forms of RFC 9112 §3.2 the request-target had.
+///
+/// ```
+/// use spindle_http::{RequestParser, TargetForm};
+/// let head = RequestParser::default()
+///     .parse(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").unwrap().unwrap();
+/// assert_eq!(head.target_form(), TargetForm::Asterisk);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TargetForm {
+    /// `/path?query`: the usual form.
+    Origin,
+    /// `http://host/path?query`: the authority in the target overrides `Host`.
+    Absolute,
+    /// `host:port`, only with `CONNECT`.
+    Authority,
+    /// `*`, only with `OPTIONS`.
+    Asterisk,
+}
+
+/// How the request body is delimited (RFC 9112 §6.3): this decides where the next request starts.
+///
+/// ```
+/// use spindle_http::{BodyFraming, RequestParser};
+/// let head = RequestParser::default()
+///     .parse(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello").unwrap().unwrap();
+/// assert_eq!(head.body_framing(), BodyFraming::Length(5));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BodyFraming {
+    /// Neither `Content-Length` nor `Transfer-Encoding`: the request has no body.
+    None,
+    /// `Content-Length: n`: exactly `n` bytes follow the head (possibly 0).
+    Length(u64),
+    /// `Transfer-Encoding: chunked`: decode with [`crate::body::ChunkedDecoder`].
+    Chunked,
+}
+
+/// A parsed request head. It owns one copy of the head's bytes and describes everything else as
+/// ranges into them, so a head costs two allocations however many fields it has.
+///
+/// ```
+/// use spindle_http::{Method, RequestParser, Version};
+///
+/// let mut parser = RequestParser::default();
+/// let buf = b"GET /items?id=7 HTTP/1.1\r\nHost: example.com\r\nX-Tag:  a b \r\n\r\n";
+/// let head = parser.parse(buf).unwrap().expect("a complete head");
+/// assert_eq!(head.method(), Method::Get);
+/// assert_eq!(head.path(), "/items");
+/// assert_eq!(head.query(), Some("id=7"));
+/// assert_eq!(head.version(), Version::Http11);
+/// assert_eq!(head.header_str("x-tag"), Some("a b"));
+/// assert_eq!(head.host(), Some("example.com"));
+/// assert!(head.keep_alive());
+/// assert_eq!(head.consumed(), buf.len());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// A copy of the consumed bytes (any skipped empty lines, the request line, the fields and
+    /// the blank line). INVARIANT: every span below lies inside it.
+    pub(crate) bytes: Box<[u8]>,
+    /// The method, classified.
+    pub(crate) method: Method,
+    /// The method as received, for extension methods.
+    pub(crate) method_span: Span,
+    /// The whole request-target.
+    pub(crate) target: Span,
+    /// Which form the target had.
+    pub(crate) form: TargetForm,
+    /// The path part of the target; empty for authority-form, and for absolute-form without a
+    /// path (which [`RequestHead::path`] reports as `/`).
+    pub(crate) path: Span,
+    /// The query after `?`, without the `?`.
+    pub(crate) query: Option<Span>,
+    /// The authority: from the target in absolute- and authority-form, otherwise the `Host`
+    /// value. `None` only for an HTTP/1.0 request without `Host`.
+    pub(crate) authority: Option<Span>,
+    /// The protocol version.
+    pub(crate) version: Version,
+    /// The header fields in received order.
+    pub(crate) fields: Vec<FieldSpan>,
+    /// How the body is delimited.
+    pub(crate) framing: BodyFraming,
+    /// Whether the connection may serve another request after this one.
+    pub(crate) keep_alive: bool,
+    /// Whether the client waits for `100 Continue` before sending the body.
+    pub(crate) expect_continue: bool,
+}
+
+impl RequestHead {
+    /// The method.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// The method as received (`"GET"`, `"PROPFIND"`).
+    pub fn method_str(&self) -> &str {
+        ascii(self.method_span.of(&self.bytes))
+    }
+
+    /// The request-target as received (`"/a?b"`, `"http://h/a"`, `"h:443"`, `"*"`).
+    pub fn target(&self) -> &str {
+        ascii(self.target.of(&self.bytes))
+    }
+
+    /// Which form the request-target had.
+    pub fn target_form(&self) -> TargetForm {
+        self.form
+    }
+
+    /// The path, still percent-encoded: `"/a/b"` for `/a/b?c`, `"/"` for `http://h`, `"*"` for
+    /// `OPTIONS *`, `""` for `CONNECT h:443`.
+    pub fn path(&self) -> &str {
+        if self.form == TargetForm::Absolute && self.path.start == self.path.end {
+            return "/";
+        }
+        ascii(self.path.of(&self.bytes))
+    }
+
+    /// The query without its `?`, still percent-encoded; `None` when the target has no `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.query.map(|q| ascii(q.of(&self.bytes)))
+    }
+
+    /// The protocol version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The authority the request is for: the target's in absolute- and authority-form (RFC 9112
+    /// §3.2.2 makes it override `Host`), otherwise the `Host` value. `None` only for HTTP/1.0
+    /// without `Host`.
+    pub fn host(&self) -> Option<&str> {
+        self.authority.map(|a| ascii(a.of(&self.bytes)))
+    }
+
+    /// The header fields in received order, names as received.
+    ///
+    /// ```
+    /// use spindle_http::RequestParser;
+    /// let head = RequestParser::default()
+    ///     .parse(b"GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n").unwrap().unwrap();
+    /// let names: Vec<&str> = head.headers().map(|f| f.name()).collect();
+    /// assert_eq!(names, ["Host", "Accept"]);
+    /// ```
+    pub fn headers(&self) -> Headers<'_> {
+        Headers {
+            bytes: &self.bytes,
+            fields: self.fields.iter(),
+        }
+    }
+
+    /// The number of header field lines.
+    pub fn header_count(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// The value of the first field named `name` (compared case-insensitively), trimmed of
+    /// surrounding whitespace. Values may hold obs-text bytes, hence `&[u8]`.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+            .map(|f| f.value())
+    }
+
+    /// [`header`](Self::header) as `&str`, or `None` if absent or not UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The values of every field named `name`, in received order.
+    ///
+    /// ```
+    /// use spindle_http::RequestParser;
+    /// let head = RequestParser::default()
+    ///     .parse(b"GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\naccept: b\r\n\r\n").unwrap().unwrap();
+    /// let values: Vec<&[u8]> = head.headers_named("ACCEPT").collect();
+    /// assert_eq!(values, [b"a", b"b"]);
+    /// ```
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers()
+            .filter(move |f| f.name().eq_ignore_ascii_case(name))
+            .map(|f| f.value())
+    }
+
+    /// How the body is delimited.
+    pub fn body_framing(&self) -> BodyFraming {
+        self.framing
+    }
+
+    /// Whether the connection may stay open after the response: HTTP/1.1 unless `Connection`
+    /// lists `close`; HTTP/1.0 only if it lists `keep-alive` and not `close`.
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// Whether an HTTP/1.1 client sent `Expect: 100-continue` and waits for `100 Continue`
+    /// before the body. Ignored (false) for HTTP/1.0, as RFC 9110 §10.1.1 requires.
+    pub fn expects_continue(&self) -> bool {
+        self.expect_continue
+    }
+
+    /// How many bytes of the parsed buffer the head took, up to and including its blank line.
+    /// The body (or the next pipelined request) starts there.
+    pub fn consumed(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl fmt::Debug for RequestHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, String)> = self
+            .headers()
+            .map(|h| (h.name(), String::from_utf8_lossy(h.value()).into_owned()))
+            .collect();
+        f.debug_struct("RequestHead")
+            .field("method", &self.method_str())
+            .field("target", &self.target())
+            .field("form", &self.form)
+            .field("version", &self.version)
+            .field("host", &self.host())
+            .field("headers", &headers)
+            .field("framing", &self.framing)
+            .field("keep_alive", &self.keep_alive)
+            .field("expect_continue", &self.expect_continue)
+            .field("consumed", &self.consumed())
+            .finish()
+    }
+}
+
+/// One header field of a [`RequestHead`].
+///
+/// ```
+/// use spindle_http::RequestParser;
+/// let head = RequestParser::default()
+///     .parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap().unwrap();
+/// let field = head.headers().next().unwrap();
+/// assert_eq!((field.name(), field.value()), ("Host", &b"h"[..]));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderField<'a> {
+    /// The name as received.
+    name: &'a str,
+    /// The value without surrounding whitespace.
+    value: &'a [u8],
+}
+
+impl<'a> HeaderField<'a> {
+    /// The name as received (compare it with `eq_ignore_ascii_case`).
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The value without surrounding whitespace.
+    pub fn value(&self) -> &'a [u8] {
+        self.value
+    }
+
+    /// The value as `&str`, or `None` if it holds non-UTF-8 obs-text.
+    pub fn value_str(&self) -> Option<&'a str> {
+        std::str::from_utf8(self.value).ok()
+    }
+}
+
+/// Iterator over the fields of a [`RequestHead`], from [`RequestHead::headers`].
+///
+/// ```
+/// use spindle_http::RequestParser;
+/// let head = RequestParser::default()
+///     .parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap().unwrap();
+/// assert_eq!(head.headers().count(), 1);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Headers<'a> {
+    /// The head's bytes, which the spans index.
+    bytes: &'a [u8],
+    /// The remaining fields.
+    fields: std::slice::Iter<'a, FieldSpan>,
+}
+
+impl<'a> Iterator for Headers<'a> {
+    type Item = HeaderField<'a>;
+
+    fn next(&mut self) -> Option<HeaderField<'a>> {
+        let f = self.fields.next()?;
+        Some(HeaderField {
+            name: ascii(f.name.of(self.bytes)),
+            value: f.value.of(self.bytes),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.fields.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Headers<'_> {}

@@ -1,0 +1,321 @@
+//! The incremental HTTP/1.1 request-head parser (RFC 9112, RFC 9110): bytes in, a
+//! [`RequestHead`] or a precise [`ParseError`] out, and "not yet" as a normal answer.
+//!
+//! The connection keeps one [`RequestParser`] and one read buffer. After each read it calls
+//! [`RequestParser::parse`] with the whole buffer; the parser remembers which lines it has
+//! already judged and where its search for the next line end stopped, so a head that arrives
+//! a byte at a time costs O(n) in total, not O(n²). The pieces:
+//!
+//! | file | what it parses |
+//! |---|---|
+//! | `chars.rs` | byte classes: `tchar`, field bytes, URI bytes |
+//! | `request_line.rs` | `method SP target SP version` |
+//! | `target.rs` | the four target forms and the `Host` grammar |
+//! | `fields.rs` | field lines, and the framing facts derived from them |
+//! | `head.rs` | [`RequestHead`] and its value types |
+//!
+//! Invariants:
+//! - the parser never looks at more than [`Limits::max_head_bytes`] of the buffer, and says
+//!   431 as soon as the buffer holds more than that without a complete head: a header flood
+//!   costs the connection at most one read beyond the limit;
+//! - a line is judged once, when its LF is in the buffer; only the 414 check looks at an
+//!   incomplete line, and it is monotone, so any split of the input yields the same result;
+//! - after an error the parser stays failed and repeats the error: the connection must close.
+//!
+//! Line endings: CRLF only. RFC 9112 §2.2 allows a recipient to accept a bare LF, but when a
+//! proxy in front reads `\n` differently from us, the two disagree on where the head ends;
+//! so a bare LF is a 400, like a bare CR.
+
+mod chars;
+mod fields;
+mod head;
+mod request_line;
+mod target;
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub(crate) use chars::{is_field_byte, is_tchar};
+pub use head::{BodyFraming, HeaderField, Headers, Method, RequestHead, TargetForm, Version};
+
+use crate::error::ParseError;
+use crate::limits::Limits;
+use fields::{parse_field_line, Facts};
+use head::FieldSpan;
+use request_line::{parse_request_line, RequestLine};
+
+/// Where the parser is within the head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    /// Looking for the end of the request line. `sp1` and `sp2` are the offsets of its first
+    /// two SPs, once seen; they let the 414 check run on a line that is still arriving.
+    RequestLine {
+        /// Offset of the first SP of the line, if it has arrived.
+        sp1: Option<usize>,
+        /// Offset of the second SP of the line, if it has arrived.
+        sp2: Option<usize>,
+    },
+    /// The request line is parsed; reading field lines until the blank line.
+    Fields(RequestLine),
+    /// An error was returned; the connection must close. Repeats the error.
+    Failed(ParseError),
+}
+
+/// An incremental request-head parser: feed it the growing read buffer until it returns a head.
+///
+/// ```
+/// use spindle_http::{BodyFraming, RequestParser};
+///
+/// let mut parser = RequestParser::default();
+/// let mut buf = Vec::new();
+/// // The head arrives in two reads: the first is not enough.
+/// buf.extend_from_slice(b"POST /upload HTTP/1.1\r\nHost: exa");
+/// assert!(parser.parse(&buf).unwrap().is_none());
+/// buf.extend_from_slice(b"mple.com\r\nContent-Length: 3\r\n\r\nabc");
+/// let head = parser.parse(&buf).unwrap().expect("complete");
+/// assert_eq!(head.body_framing(), BodyFraming::Length(3));
+/// // The body starts where the head ends; the caller drains the head and goes on.
+/// assert_eq!(&buf[head.consumed()..], b"abc");
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequestParser {
+    /// The limits this parser enforces.
+    limits: Limits,
+    /// Offset in the caller's buffer where the line being assembled starts.
+    line_start: usize,
+    /// How far the search for the current line's LF has looked.
+    /// INVARIANT: `line_start <= scanned <= min(buffer length, head limit)`.
+    scanned: usize,
+    /// Which part of the head comes next.
+    state: State,
+    /// The field lines parsed so far. Moved into the [`RequestHead`] when it completes.
+    fields: Vec<FieldSpan>,
+    /// The framing facts gathered from the fields so far.
+    facts: Facts,
+    /// Test instrumentation: bytes examined by the line-end searches, to prove they resume.
+    #[cfg(test)]
+    examined: usize,
+}
+
+impl Default for RequestParser {
+    fn default() -> Self {
+        RequestParser::new(Limits::default())
+    }
+}
+
+impl RequestParser {
+    /// A parser that enforces `limits`.
+    ///
+    /// ```
+    /// use spindle_http::{Limits, ParseError, RequestParser};
+    /// let mut parser = RequestParser::new(Limits { max_target_bytes: 4, ..Limits::default() });
+    /// assert_eq!(parser.parse(b"GET /abcd"), Err(ParseError::TargetTooLong));
+    /// ```
+    pub fn new(limits: Limits) -> RequestParser {
+        RequestParser {
+            limits,
+            line_start: 0,
+            scanned: 0,
+            state: State::RequestLine {
+                sp1: None,
+                sp2: None,
+            },
+            fields: Vec::new(),
+            facts: Facts::default(),
+            #[cfg(test)]
+            examined: 0,
+        }
+    }
+
+    /// The limits this parser enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Forget any partial head and any error, as for a fresh connection.
+    pub fn reset(&mut self) {
+        self.line_start = 0;
+        self.scanned = 0;
+        self.state = State::RequestLine {
+            sp1: None,
+            sp2: None,
+        };
+        self.fields = Vec::new();
+        self.facts = Facts::default();
+    }
+
+    /// Parse the head at the start of `buf`.
+    ///
+    /// - `Ok(None)`: the head is not complete yet; read more, append it, call again with the
+    ///   whole buffer. Between calls `buf` may only grow at its end.
+    /// - `Ok(Some(head))`: `head.consumed()` bytes of `buf` were the head; the body or the
+    ///   next pipelined request starts there. The parser is ready for the next request, whose
+    ///   buffer must start at that point (drain the consumed bytes first).
+    /// - `Err(e)`: answer with `e.status()` and close; further calls return `e` again.
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Option<RequestHead>, ParseError> {
+        if let State::Failed(e) = self.state {
+            return Err(e);
+        }
+        if buf.len() < self.scanned {
+            // The caller broke the contract (the buffer shrank). Start over rather than index
+            // out of bounds; debug builds point at the bug.
+            debug_assert!(false, "RequestParser::parse: buffer shrank between calls");
+            self.reset();
+        }
+        let max_head = self.limits.max_head_bytes.min(u32::MAX as usize);
+        let window = &buf[..buf.len().min(max_head)];
+        let outcome = match self.advance(window) {
+            Ok(Some((end, line))) => self.complete(buf, end, line).map(Some),
+            Ok(None) if buf.len() > max_head => Err(ParseError::HeadTooLarge),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            self.state = State::Failed(e);
+        }
+        outcome
+    }
+
+    /// Judge every complete line in `window`. Returns the offset just past the blank line and
+    /// the request line once the blank line is found, `None` if the window ends first.
+    ///
+    /// Plan:
+    /// 1. find the end of the current line, resuming where the last search stopped;
+    /// 2. if there is none yet, check what can be checked on a partial line (414) and stop;
+    /// 3. insist on CRLF;
+    /// 4. judge the line according to the state, and move on to the next line.
+    fn advance(&mut self, window: &[u8]) -> Result<Option<(usize, RequestLine)>, ParseError> {
+        loop {
+            // 1.
+            let Some(lf) = self.find_line_end(window) else {
+                // 2.
+                if let State::RequestLine { sp1, sp2 } = self.state {
+                    check_partial_target(window, sp1, sp2, &self.limits)?;
+                }
+                return Ok(None);
+            };
+            // 3. The line is window[line_start..lf - 1], and window[lf - 1] must be CR.
+            if lf == self.line_start || window[lf - 1] != b'\r' {
+                return Err(ParseError::BareLf);
+            }
+            let (start, end, next) = (self.line_start, lf - 1, lf + 1);
+            self.line_start = next;
+            // 4.
+            match &self.state {
+                State::RequestLine { .. } if start == end => {
+                    // RFC 9112 §2.2: ignore empty lines before the request line (some clients
+                    // send a CRLF after a POST body).
+                    self.state = State::RequestLine {
+                        sp1: None,
+                        sp2: None,
+                    };
+                }
+                State::RequestLine { .. } => {
+                    let line =
+                        parse_request_line(window, start, end, self.limits.max_target_bytes)?;
+                    self.state = State::Fields(line);
+                }
+                State::Fields(line) if start == end => return Ok(Some((next, *line))),
+                State::Fields(_) => {
+                    if self.fields.len() >= self.limits.max_headers {
+                        return Err(ParseError::TooManyFields);
+                    }
+                    let field = parse_field_line(window, start, end)?;
+                    self.facts.observe(window, field)?;
+                    self.fields.push(field);
+                }
+                State::Failed(e) => return Err(*e),
+            }
+        }
+    }
+
+    /// Search `window` for the LF ending the current line, from where the previous search
+    /// stopped (on the request line, noting its first two SPs on the way). Afterwards `scanned`
+    /// is just past the LF, or at the end of the window if there is none yet.
+    fn find_line_end(&mut self, window: &[u8]) -> Option<usize> {
+        let from = self.scanned;
+        let found = match &mut self.state {
+            State::RequestLine { sp1, sp2 } => scan_request_line(window, from, sp1, sp2),
+            _ => window[from..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|i| from + i),
+        };
+        self.scanned = found.map_or(window.len(), |lf| lf + 1);
+        #[cfg(test)]
+        {
+            self.examined += self.scanned - from;
+        }
+        found
+    }
+
+    /// Build the [`RequestHead`] for the head `buf[..end]` and get ready for the next one.
+    fn complete(
+        &mut self,
+        buf: &[u8],
+        end: usize,
+        line: RequestLine,
+    ) -> Result<RequestHead, ParseError> {
+        let derived = self.facts.finish(line.version, &self.limits)?;
+        let head = RequestHead {
+            bytes: buf[..end].into(),
+            method: line.method,
+            method_span: line.method_span,
+            target: line.target_span,
+            form: line.target.form,
+            path: line.target.path,
+            query: line.target.query,
+            authority: line.target.authority.or(self.facts.host),
+            version: line.version,
+            fields: std::mem::take(&mut self.fields),
+            framing: derived.framing,
+            keep_alive: derived.keep_alive,
+            expect_continue: derived.expect_continue,
+        };
+        self.reset();
+        Ok(head)
+    }
+}
+
+/// Scan the request line from `from` for its LF, noting the first two SPs on the way.
+/// Returns the LF's offset, or `None` if `window` ends first.
+fn scan_request_line(
+    window: &[u8],
+    from: usize,
+    sp1: &mut Option<usize>,
+    sp2: &mut Option<usize>,
+) -> Option<usize> {
+    for (i, &b) in window.iter().enumerate().skip(from) {
+        match b {
+            b'\n' => return Some(i),
+            b' ' if sp1.is_none() => *sp1 = Some(i),
+            b' ' if sp2.is_none() => *sp2 = Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// On a request line still arriving: if the target has already grown past the limit, say 414
+/// now instead of buffering the rest. A CR at the very end of the window may be the line's own
+/// CR, so it is not counted until the next byte shows otherwise (that keeps this check and the
+/// one on the complete line in agreement).
+fn check_partial_target(
+    window: &[u8],
+    sp1: Option<usize>,
+    sp2: Option<usize>,
+    limits: &Limits,
+) -> Result<(), ParseError> {
+    let Some(sp1) = sp1 else { return Ok(()) };
+    let target_end = sp2.unwrap_or_else(|| {
+        let end = window.len();
+        if end > sp1 + 1 && window[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        }
+    });
+    if target_end - (sp1 + 1) > limits.max_target_bytes {
+        return Err(ParseError::TargetTooLong);
+    }
+    Ok(())
+}

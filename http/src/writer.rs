@@ -1,0 +1,209 @@
+//! Serializing a [`Response`] head into the connection's write buffer, with framing decided
+//! here and nowhere else.
+//!
+//! The rules (RFC 9112 section 6, RFC 9110 section 6.4.1):
+//! - 1xx, 204 and 304 responses have no body and no `content-length`.
+//! - A response to HEAD has the header fields a GET would have (including `content-length`)
+//!   and no body.
+//! - A complete body gets `content-length`; a streamed body gets `transfer-encoding: chunked`
+//!   on HTTP/1.1, and on HTTP/1.0 is delimited by closing the connection.
+//! - The handler's own `content-length`, `transfer-encoding` and `connection` fields are
+//!   dropped (a handler's `connection: close` still closes the connection).
+
+use crate::date;
+use crate::parse::Version;
+use crate::response::{reason_phrase, Response};
+
+/// How the body of the response being written is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFrame {
+    /// No body bytes follow the head.
+    None,
+    /// Exactly this many bytes follow.
+    Length(usize),
+    /// Chunks follow, ended by `0\r\n\r\n`.
+    Chunked,
+    /// Bytes follow until the connection closes (HTTP/1.0 streaming).
+    UntilClose,
+}
+
+/// What the writer needs to know about the exchange.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exchange {
+    /// The request's version.
+    pub(crate) version: Version,
+    /// The request was HEAD.
+    pub(crate) is_head: bool,
+    /// The connection will stay open after this response (the writer may turn this off).
+    pub(crate) keep_alive: bool,
+}
+
+/// What kind of body the response has, before framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    /// A complete body of this length (0 for none).
+    Full(usize),
+    /// A stream of unknown length.
+    Stream,
+}
+
+/// Appends the status line and header fields. Returns the framing of the body and whether the
+/// connection stays open after this response.
+pub(crate) fn write_head(out: &mut Vec<u8>, resp: &Response, body: BodyKind, ex: Exchange) -> (BodyFrame, bool) {
+    let status = resp.status();
+    let bodyless_status = (100..200).contains(&status) || status == 204 || status == 304;
+    let mut keep_alive = ex.keep_alive
+        && !resp
+            .header("connection")
+            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+
+    let frame = match body {
+        _ if bodyless_status => BodyFrame::None,
+        BodyKind::Full(n) => BodyFrame::Length(n),
+        BodyKind::Stream if ex.version == Version::Http11 => BodyFrame::Chunked,
+        BodyKind::Stream => {
+            if !ex.is_head {
+                keep_alive = false;
+            }
+            BodyFrame::UntilClose
+        }
+    };
+
+    // Status line: we speak HTTP/1.1 to every client (RFC 9110 section 2.5).
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_u64(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(status).as_bytes());
+    out.extend_from_slice(b"\r\nserver: spindle\r\ndate: ");
+    date::append_date(out);
+    out.extend_from_slice(b"\r\n");
+
+    for (name, value) in resp.headers() {
+        if name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+            || name.eq_ignore_ascii_case("connection")
+            || !valid_field(name, value)
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+
+    match frame {
+        BodyFrame::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            push_u64(out, n as u64);
+            out.extend_from_slice(b"\r\n");
+        }
+        BodyFrame::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        BodyFrame::None | BodyFrame::UntilClose => {}
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if ex.version == Version::Http10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+
+    let frame = if ex.is_head { BodyFrame::None } else { frame };
+    (frame, keep_alive)
+}
+
+/// A handler-supplied field is written only if it cannot break the framing (no CR/LF, a token name).
+fn valid_field(name: &str, value: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// Appends one chunk of a chunked body.
+pub(crate) fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    debug_assert!(!data.is_empty(), "an empty chunk would end the body");
+    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The end of a chunked body (no trailers).
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(resp: &Response, body: BodyKind, version: Version, is_head: bool, keep_alive: bool) -> (String, BodyFrame, bool) {
+        let mut out = Vec::new();
+        let (frame, ka) = write_head(&mut out, resp, body, Exchange { version, is_head, keep_alive });
+        (String::from_utf8(out).unwrap(), frame, ka)
+    }
+
+    #[test]
+    fn framing_table() {
+        use BodyFrame::*;
+        use Version::*;
+        // (status, body, version, HEAD?, keep-alive in) -> frame, keep-alive out, must contain, must not contain
+        type Row = (u16, BodyKind, Version, bool, bool, BodyFrame, bool, &'static [&'static str], &'static [&'static str]);
+        let table: &[Row] = &[
+            (200, BodyKind::Full(5), Http11, false, true, Length(5), true, &["content-length: 5\r\n"], &["connection:"]),
+            (200, BodyKind::Full(5), Http11, true, true, None, true, &["content-length: 5\r\n"], &[]),
+            (204, BodyKind::Full(0), Http11, false, true, None, true, &[], &["content-length"]),
+            (304, BodyKind::Full(9), Http11, false, true, None, true, &[], &["content-length"]),
+            (200, BodyKind::Stream, Http11, false, true, Chunked, true, &["transfer-encoding: chunked\r\n"], &["content-length"]),
+            (200, BodyKind::Stream, Http10, false, true, UntilClose, false, &["connection: close\r\n"], &["transfer-encoding", "content-length"]),
+            (200, BodyKind::Full(2), Http10, false, true, Length(2), true, &["connection: keep-alive\r\n"], &[]),
+            (200, BodyKind::Full(2), Http11, false, false, Length(2), false, &["connection: close\r\n"], &[]),
+            (404, BodyKind::Full(0), Http11, false, true, Length(0), true, &["HTTP/1.1 404 Not Found\r\n", "content-length: 0\r\n"], &[]),
+        ];
+        for (i, &(status, body, version, is_head, ka_in, frame, ka_out, has, hasnt)) in table.iter().enumerate() {
+            let resp = Response::new(status).with_header("x-a", "1");
+            let (text, f, ka) = head(&resp, body, version, is_head, ka_in);
+            assert_eq!((f, ka), (frame, ka_out), "row {i}: {text}");
+            for s in has.iter() {
+                assert!(text.contains(s), "row {i}: missing {s:?} in {text:?}");
+            }
+            for s in hasnt.iter() {
+                assert!(!text.contains(s), "row {i}: unexpected {s:?} in {text:?}");
+            }
+            assert!(text.ends_with("\r\n\r\n") && text.contains("x-a: 1\r\n") && text.contains("date: "));
+        }
+    }
+
+    #[test]
+    fn handler_framing_fields_are_ignored_and_close_is_honoured() {
+        let resp = Response::text("hi")
+            .with_header("content-length", "999")
+            .with_header("transfer-encoding", "chunked")
+            .with_header("connection", "close")
+            .with_header("bad\r\nname", "x")
+            .with_header("x-evil", "a\r\nset-cookie: b");
+        let (text, frame, ka) = head(&resp, BodyKind::Full(2), Version::Http11, false, true);
+        assert_eq!((frame, ka), (BodyFrame::Length(2), false));
+        assert!(!text.contains("999") && !text.contains("chunked") && !text.contains("x-evil") && !text.contains("bad"));
+        assert!(text.contains("connection: close\r\n"));
+    }
+
+    #[test]
+    fn chunks() {
+        let mut out = Vec::new();
+        write_chunk(&mut out, &[b'a'; 26]);
+        out.extend_from_slice(LAST_CHUNK);
+        assert_eq!(out, b"1a\r\naaaaaaaaaaaaaaaaaaaaaaaaaa\r\n0\r\n\r\n");
+    }
+}
