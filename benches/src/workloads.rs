@@ -239,11 +239,10 @@ pub(crate) mod on_spindle {
         CHAIN_LEN, NUM_BLOCKING, NUM_PINGS, NUM_SPAWN, NUM_TIMERS, NUM_YIELDERS, YIELDS_PER_TASK,
     };
     use spindle::spawn;
-    pub(crate) use spindle::Runtime;
-    // TEMPORARY until spindle::sync::oneshot lands in main: tokio's oneshot is executor-agnostic.
+    use spindle::sync::oneshot;
     use spindle::task::{spawn_blocking, yield_now};
     use spindle::time::sleep;
-    use tokio::sync::oneshot;
+    pub(crate) use spindle::Runtime;
 
     /// Builds the runtime every spindle workload runs on.
     pub(crate) fn build() -> Runtime {
