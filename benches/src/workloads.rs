@@ -292,6 +292,42 @@ mod tests {
         assert_eq!(tokio, WORKLOADS);
     }
 
+    /// Every workload runs to completion once on each runtime (no lost task or message):
+    /// each side runs on its own thread and must finish within a generous 60 s.
+    #[test]
+    fn every_workload_completes_on_both_runtimes() {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let spindle_tx = done_tx.clone();
+        std::thread::spawn(move || {
+            let rt = on_spindle::build();
+            for (name, workload) in on_spindle::ALL {
+                workload(&rt);
+                spindle_tx.send(format!("spindle/{name}")).unwrap();
+            }
+        });
+        std::thread::spawn(move || {
+            let rt = on_tokio::build();
+            for (name, workload) in on_tokio::ALL {
+                workload(&rt);
+                done_tx.send(format!("tokio/{name}")).unwrap();
+            }
+        });
+        let mut finished = Vec::new();
+        for _ in 0..2 * WORKLOADS.len() {
+            match done_rx.recv_timeout(std::time::Duration::from_secs(60)) {
+                Ok(name) => finished.push(name),
+                Err(e) => panic!("a workload hung or panicked ({e}); finished: {finished:?}"),
+            }
+        }
+        finished.sort();
+        let mut expected: Vec<String> = WORKLOADS
+            .iter()
+            .flat_map(|w| [format!("spindle/{w}"), format!("tokio/{w}")])
+            .collect();
+        expected.sort();
+        assert_eq!(finished, expected);
+    }
+
     /// Timer durations stay inside 100..=999 µs and are not all the same.
     #[test]
     fn timer_durations_are_in_range_and_spread() {
