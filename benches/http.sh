@@ -61,8 +61,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# wrk is needed; install it if this machine does not have it.
-ensure_wrk() {
+# wrk is needed (installed if this machine does not have it); curl probes readiness.
+ensure_tools() {
+    command -v curl >/dev/null || { echo "http.sh needs curl" >&2; exit 1; }
     command -v wrk >/dev/null && return
     echo "wrk not found; installing it with apt-get" >&2
     local sudo=""
@@ -99,8 +100,8 @@ wait_ready() {
 to_ms() {
     awk -v t="$1" 'BEGIN {
         n = t + 0; unit = t; sub(/^[0-9.]+/, "", unit)
-        f = (unit == "us") ? 0.001 : (unit == "ms") ? 1 : (unit == "s") ? 1000 : (unit == "m") ? 60000 : -1
-        if (f < 0) { print "nan" } else { printf "%.3f", n * f }
+        f = (unit == "us") ? 0.001 : (unit == "ms") ? 1 : (unit == "s") ? 1000 : (unit == "m") ? 60000 : (unit == "h") ? 3600000 : -1
+        if (f > 0) printf "%.3f", n * f    # an unknown unit prints nothing: no sample
     }'
 }
 
@@ -176,6 +177,7 @@ start_server() {
     fi
 
     echo "$server: $cmd" >&2
+    # $cmd is unquoted on purpose: it is a command line to split into words.
     $cmd >"$OUT_DIR/$server.log" 2>&1 &
     local pid=$!
     STARTED_PIDS+=("$pid")
@@ -221,7 +223,7 @@ print_table() {
 }
 
 main() {
-    ensure_wrk
+    ensure_tools
     mkdir -p "$OUT_DIR"
 
     # 1. Start every server we have (an idle server costs no CPU), each on its own port.
