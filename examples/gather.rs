@@ -19,25 +19,43 @@ async fn fake_request(id: u32) -> u32 {
 }
 
 fn main() {
-    let rt = spindle::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+    let rt = spindle::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
     rt.block_on(async {
         let t = Instant::now();
         for id in 0..3 {
             fake_request(id).await;
         }
-        println!("sequential awaits of 3 x 100 ms timers:   {:>4} ms", t.elapsed().as_millis());
+        println!(
+            "sequential awaits of 3 x 100 ms timers:   {:>4} ms",
+            t.elapsed().as_millis()
+        );
 
         let t = Instant::now();
         let ids = join_all((0..3).map(|id| spindle::spawn(fake_request(id)))).await;
-        println!("gathered 3 x 100 ms timers (join_all):    {:>4} ms  {:?}", t.elapsed().as_millis(), ids.into_iter().map(Result::unwrap).collect::<Vec<_>>());
+        println!(
+            "gathered 3 x 100 ms timers (join_all):    {:>4} ms  {:?}",
+            t.elapsed().as_millis(),
+            ids.into_iter().map(Result::unwrap).collect::<Vec<_>>()
+        );
 
         let t = Instant::now();
-        let blocked = (0..3).map(|_| spindle::spawn(async { std::thread::sleep(Duration::from_millis(100)) }));
+        let blocked = (0..3)
+            .map(|_| spindle::spawn(async { std::thread::sleep(Duration::from_millis(100)) }));
         join_all(blocked).await;
-        println!("3 x blocking 100 ms sleeps in async tasks: {:>4} ms  (the one worker is stuck)", t.elapsed().as_millis());
+        println!(
+            "3 x blocking 100 ms sleeps in async tasks: {:>4} ms  (the one worker is stuck)",
+            t.elapsed().as_millis()
+        );
 
         let t = Instant::now();
-        join_all((0..3).map(|_| spawn_blocking(|| std::thread::sleep(Duration::from_millis(100))))).await;
-        println!("3 x blocking sleeps via spawn_blocking:    {:>4} ms  (run_in_executor)", t.elapsed().as_millis());
+        join_all((0..3).map(|_| spawn_blocking(|| std::thread::sleep(Duration::from_millis(100)))))
+            .await;
+        println!(
+            "3 x blocking sleeps via spawn_blocking:    {:>4} ms  (run_in_executor)",
+            t.elapsed().as_millis()
+        );
     });
 }

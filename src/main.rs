@@ -100,16 +100,24 @@ fn demo_app() -> App {
                 None => 5,
                 Some(v) => match v.parse::<u64>() {
                     Ok(n) if n <= MAX_CHUNKS => n,
-                    _ => return Err(HttpError::new(400, format!("n must be an integer from 0 to {MAX_CHUNKS}"))),
+                    _ => {
+                        return Err(HttpError::new(
+                            400,
+                            format!("n must be an integer from 0 to {MAX_CHUNKS}"),
+                        ))
+                    }
                 },
             };
-            Ok(Response::stream("text/plain; charset=utf-8", move |tx| async move {
-                for i in 0..n {
-                    if tx.send(format!("chunk {i}\n")).await.is_err() {
-                        return; // the client went away
+            Ok(Response::stream(
+                "text/plain; charset=utf-8",
+                move |tx| async move {
+                    for i in 0..n {
+                        if tx.send(format!("chunk {i}\n")).await.is_err() {
+                            return; // the client went away
+                        }
                     }
-                }
-            }))
+                },
+            ))
         })
         .get("/json", |_req: Request| async {
             Response::json(&spindle_http::serde_json::json!({
@@ -143,7 +151,10 @@ fn ms_param(req: &Request) -> Result<u64, HttpError> {
         None => Ok(100),
         Some(v) => match v.parse::<u64>() {
             Ok(ms) if ms <= MAX_MS => Ok(ms),
-            _ => Err(HttpError::new(400, format!("ms must be an integer from 0 to {MAX_MS}"))),
+            _ => Err(HttpError::new(
+                400,
+                format!("ms must be an integer from 0 to {MAX_MS}"),
+            )),
         },
     }
 }
@@ -173,16 +184,24 @@ impl Args {
             let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
             match flag.as_str() {
                 "--host" => args.host = value("--host")?,
-                "--port" => args.port = value("--port")?.parse().map_err(|e| format!("--port: {e}"))?,
+                "--port" => {
+                    args.port = value("--port")?
+                        .parse()
+                        .map_err(|e| format!("--port: {e}"))?
+                }
                 "--workers" => {
-                    let n: usize = value("--workers")?.parse().map_err(|e| format!("--workers: {e}"))?;
+                    let n: usize = value("--workers")?
+                        .parse()
+                        .map_err(|e| format!("--workers: {e}"))?;
                     if n == 0 {
                         return Err("--workers must be at least 1".into());
                     }
                     args.workers = Some(n);
                 }
-"--header-timeout-ms" => {
-                    let ms = value("--header-timeout-ms")?.parse().map_err(|e| format!("--header-timeout-ms: {e}"))?;
+                "--header-timeout-ms" => {
+                    let ms = value("--header-timeout-ms")?
+                        .parse()
+                        .map_err(|e| format!("--header-timeout-ms: {e}"))?;
                     args.header_timeout_ms = Some(ms);
                 }
                 "-h" | "--help" => return Err("spindle demo server".into()),

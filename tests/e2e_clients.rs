@@ -113,7 +113,11 @@ fn curl_expect_100_continue() {
 fn curl_streaming_response() {
     let demo = Demo::start(&[]);
     let (out, err) = curl(&["-v", &demo.url("/stream?n=50")]);
-    assert!(err.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{err}");
+    assert!(
+        err.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{err}"
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 50);
     assert_eq!(lines[0], "chunk 0");
@@ -147,7 +151,10 @@ fn http10_connection_handling() {
     s.write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /users/2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
         .unwrap();
     let (head, _) = read_response(&mut s);
-    assert!(head.to_ascii_lowercase().contains("connection: keep-alive"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: keep-alive"),
+        "{head}"
+    );
     let (_, body) = read_response(&mut s);
     assert_eq!(body, b"user 2\n");
 }
@@ -181,10 +188,20 @@ fn access_log_line_per_request() {
     curl(&[&demo.url("/users/55")]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        if demo.stdout.lock().unwrap().iter().any(|l| l.contains("GET /users/55") && l.contains("200")) {
+        if demo
+            .stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("GET /users/55") && l.contains("200"))
+        {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no access-log line: {:?}", demo.stdout.lock().unwrap());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no access-log line: {:?}",
+            demo.stdout.lock().unwrap()
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
@@ -193,7 +210,12 @@ fn access_log_line_per_request() {
 #[test]
 fn bad_parameters_are_400() {
     let demo = Demo::start(&[]);
-    for path in ["/sleep?ms=abc", "/sleep?ms=99999999999", "/blocking?ms=-1", "/stream?n=x"] {
+    for path in [
+        "/sleep?ms=abc",
+        "/sleep?ms=99999999999",
+        "/blocking?ms=-1",
+        "/stream?n=x",
+    ] {
         let text = common::exchange_until_close(
             demo.addr,
             format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").as_bytes(),

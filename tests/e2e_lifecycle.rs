@@ -36,7 +36,8 @@ fn slowloris_gets_408_while_others_are_served() {
     // Meanwhile, ordinary clients are served.
     let mut fast = demo.connect();
     for i in 0..10 {
-        fast.write_all(format!("GET /users/{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes()).unwrap();
+        fast.write_all(format!("GET /users/{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())
+            .unwrap();
         let (head, body) = read_response(&mut fast);
         assert_eq!(status_of(&head), 200);
         assert_eq!(body, format!("user {i}\n").as_bytes());
@@ -46,7 +47,10 @@ fn slowloris_gets_408_while_others_are_served() {
     assert_eq!(status_of(&text), 408, "{text}");
     assert!(text.to_ascii_lowercase().contains("connection: close"));
     let sent = writer.join().unwrap();
-    assert!(sent < 41, "the head was cut off before it was complete (sent {sent} of 41 bytes)");
+    assert!(
+        sent < 41,
+        "the head was cut off before it was complete (sent {sent} of 41 bytes)"
+    );
 }
 
 /// SIGTERM under load: requests already received finish with 200 and `connection: close`, an
@@ -62,12 +66,14 @@ fn graceful_shutdown_under_load() {
         s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
         let (head, _) = read_response(&mut s);
         assert_eq!(status_of(&head), 200);
-        s.write_all(b"GET /sleep?ms=1500 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        s.write_all(b"GET /sleep?ms=1500 HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
         busy.push(s);
     }
     // One idle keep-alive connection.
     let mut idle = demo.connect();
-    idle.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
     let _ = read_response(&mut idle);
 
     std::thread::sleep(Duration::from_millis(300));
@@ -75,14 +81,18 @@ fn graceful_shutdown_under_load() {
 
     // The idle connection is closed without a response.
     let mut rest = Vec::new();
-    idle.read_to_end(&mut rest).expect("idle connection closed, not timed out");
+    idle.read_to_end(&mut rest)
+        .expect("idle connection closed, not timed out");
     assert!(rest.is_empty());
 
     // Every in-flight request completes, told that the connection closes.
     for mut s in busy {
         let (head, body) = read_response(&mut s);
         assert_eq!(status_of(&head), 200, "{head}");
-        assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains("connection: close"),
+            "{head}"
+        );
         assert_eq!(body, b"slept 1500 ms on a timer\n");
         let mut tail = Vec::new();
         s.read_to_end(&mut tail).expect("closed after the response");
@@ -90,5 +100,8 @@ fn graceful_shutdown_under_load() {
 
     let status = demo.wait_exit(15);
     assert!(status.success(), "exit status {status:?}");
-    assert!(std::net::TcpStream::connect(demo.addr).is_err(), "the listener is closed");
+    assert!(
+        std::net::TcpStream::connect(demo.addr).is_err(),
+        "the listener is closed"
+    );
 }

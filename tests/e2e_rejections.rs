@@ -9,7 +9,10 @@ use common::{exchange_until_close, status_of, Demo};
 /// (name, request bytes, expected status)
 fn cases() -> Vec<(&'static str, Vec<u8>, u16)> {
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9 * 1024));
-    let big_head = format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n", "b".repeat(17 * 1024));
+    let big_head = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(17 * 1024)
+    );
     let mut many_fields = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
     for i in 0..101 {
         many_fields.push_str(&format!("X-F{i}: v\r\n"));
@@ -55,9 +58,16 @@ fn every_rejection_gets_its_status_and_a_closed_connection() {
     for (name, request, want) in cases() {
         let text = exchange_until_close(demo.addr, &request);
         let got = status_of(&text);
-        let head = text.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
+        let head = text
+            .split("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if got != want || !head.contains("connection: close") {
-            failures.push(format!("{name}: want {want} + close, got {:?}", text.lines().next()));
+            failures.push(format!(
+                "{name}: want {want} + close, got {:?}",
+                text.lines().next()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -70,7 +80,10 @@ fn server_keeps_serving_after_bad_input() {
     for (_, request, _) in cases() {
         let _ = exchange_until_close(demo.addr, &request);
     }
-    let text = exchange_until_close(demo.addr, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let text = exchange_until_close(
+        demo.addr,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(status_of(&text), 200);
     assert!(text.ends_with("Hello, World!"));
 }
@@ -79,11 +92,20 @@ fn server_keeps_serving_after_bad_input() {
 #[test]
 fn not_found_and_method_not_allowed() {
     let demo = Demo::start(&[]);
-    let text = exchange_until_close(demo.addr, b"GET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let text = exchange_until_close(
+        demo.addr,
+        b"GET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(status_of(&text), 404);
-    let text = exchange_until_close(demo.addr, b"DELETE /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let text = exchange_until_close(
+        demo.addr,
+        b"DELETE /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(status_of(&text), 405);
-    assert!(text.to_ascii_lowercase().contains("\r\nallow: post"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("\r\nallow: post"),
+        "{text}"
+    );
 }
 
 /// A 1 MB header flood is cut off with 431 once the head limit is passed, without the server

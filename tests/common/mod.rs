@@ -36,7 +36,8 @@ impl Demo {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(rest) = line.strip_prefix("spindle demo listening on http://") {
-                    let _ = addr_tx.send(rest.trim().parse::<SocketAddr>().expect("banner address"));
+                    let _ =
+                        addr_tx.send(rest.trim().parse::<SocketAddr>().expect("banner address"));
                 }
                 sink.lock().unwrap().push(line);
             }
@@ -44,7 +45,11 @@ impl Demo {
         let addr = addr_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the demo printed its banner within 30 s");
-        Demo { child, addr, stdout: lines }
+        Demo {
+            child,
+            addr,
+            stdout: lines,
+        }
     }
 
     /// `http://127.0.0.1:PORT` + `path`.
@@ -98,7 +103,8 @@ pub fn exchange_until_close(addr: SocketAddr, request: &[u8]) -> String {
     let mut s = connect(addr);
     s.write_all(request).expect("write request");
     let mut out = Vec::new();
-    s.read_to_end(&mut out).expect("server closes the connection (no read timeout)");
+    s.read_to_end(&mut out)
+        .expect("server closes the connection (no read timeout)");
     String::from_utf8_lossy(&out).into_owned()
 }
 
@@ -115,7 +121,12 @@ pub fn read_response(s: &mut TcpStream) -> (String, Vec<u8>) {
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         let n = s.read(&mut byte).expect("read response head");
-        assert_eq!(n, 1, "connection closed inside a response head: {:?}", String::from_utf8_lossy(&head));
+        assert_eq!(
+            n,
+            1,
+            "connection closed inside a response head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
         head.push(byte[0]);
     }
     let head = String::from_utf8(head).unwrap();
@@ -153,7 +164,11 @@ pub fn curl(args: &[&str]) -> (String, String) {
         .args(args)
         .output()
         .expect("curl is installed (.ci/run installs it)");
-    assert!(out.status.success(), "curl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

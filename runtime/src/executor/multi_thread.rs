@@ -239,7 +239,9 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
         // 2. Driver first, so that whatever it wakes lands in our queues before we look.
         let maintenance = {
             let mut core = ctx.core.borrow_mut();
-            let core = core.as_mut().expect("the core stays in the context while running");
+            let core = core
+                .as_mut()
+                .expect("the core stays in the context while running");
             core.tick = core.tick.wrapping_add(1);
             core.tick.is_multiple_of(shared.event_interval)
         };
