@@ -1,83 +1,322 @@
-//! STUB (interface only; the helper that owns `app.rs`, `router.rs`, `middleware.rs`,
-//! `extract.rs` replaces it): the application: routes, handlers, middleware.
+//! [`App`]: the application: routes from `(method, path pattern)` to handlers, wrapped in
+//! middleware. FastAPI's `app = FastAPI()` with `@app.get("/users/{id}")`, in Rust.
+//!
+//! An app is built once with chained calls (`App::new().get(..).middleware(..)`) and then only
+//! read: the connection task (`conn.rs`) calls [`App::dispatch`] for each request, which runs
+//! the middleware chain (`middleware.rs`) and, at its end, the router (`router.rs`) and the
+//! handler. Handlers come in two kinds, as in FastAPI:
+//! - **async** (`async def`): polled right on the connection's task;
+//! - **blocking** (`def`): the body is read first, then the function runs on the blocking pool
+//!   (`spindle::task::spawn_blocking`) while the connection's task awaits it, so a slow or
+//!   blocking function never stalls a worker thread.
+//!
+//! Invariant: everything the app holds is immutable once requests are served; the builder
+//! methods take the app by value, so no request can observe a half-built app.
 
-use std::future::Future;
+use std::fmt;
+use std::future::{ready, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::incoming::Body;
+use crate::middleware::{Middleware, Next};
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
+use crate::router::{Lookup, Methods, Router};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A type-erased async handler.
-type Handler = Arc<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + Sync>;
+/// A type-erased handler: takes the request, returns the future of its response.
+pub(crate) type Handler = Arc<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + Sync>;
 
 /// The application: a router of handlers plus middleware.
-#[derive(Default)]
+///
+/// ```
+/// use spindle_http::{App, Request, Response};
+///
+/// let app = App::new()
+///     .get("/", |_req: Request| async { "Hello, World!" })
+///     .get("/users/{id}", |req: Request| async move {
+///         Response::text(format!("user {}", req.param("id").unwrap_or("?")))
+///     })
+///     .get_blocking("/report", |_req: Request| {
+///         std::thread::sleep(std::time::Duration::from_millis(1)); // fine: a pool thread
+///         "done"
+///     });
+/// assert_eq!(app.routes().len(), 3);
+/// ```
 pub struct App {
-    /// (method, path, handler)
-    routes: Vec<(String, String, Handler)>,
+    /// The router and the middleware, shared with the [`Next`] values of requests in flight.
+    /// INVARIANT: only the builder methods change it (copy-on-write if a request still holds it).
+    stack: Arc<Stack>,
 }
 
-impl std::fmt::Debug for App {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+/// What a request goes through: the middleware chain, then the router.
+#[derive(Clone, Default)]
+pub(crate) struct Stack {
+    /// Handlers by method and path pattern.
+    router: Router<Handler>,
+    /// Middleware, outermost (first added) first.
+    pub(crate) middleware: Vec<Arc<dyn Middleware>>,
+}
+
+impl Stack {
+    /// The innermost step: routes `req` and runs its handler, or answers 404 / 405 / OPTIONS.
+    pub(crate) fn route(&self, mut req: Request) -> BoxFuture<'static, Response> {
+        let response = match self.router.lookup(req.method_str(), req.path()) {
+            Lookup::Found { value, params } => {
+                if !params.is_empty() {
+                    req.set_params(params);
+                }
+                return value(req);
+            }
+            Lookup::NotFound => Response::text("Not Found\n").with_status(404),
+            Lookup::MethodNotAllowed { allow } => Response::text("Method Not Allowed\n")
+                .with_status(405)
+                .with_header("allow", allow),
+            Lookup::Options { allow } => Response::new(204).with_header("allow", allow),
+        };
+        Box::pin(ready(response))
+    }
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App::new()
+    }
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("App")
-            .field("routes", &self.routes.len())
+            .field("routes", &self.stack.router.routes())
+            .field("middleware", &self.stack.middleware.len())
             .finish()
     }
 }
 
+/// Declares `App::<name>(path, handler)` for one method, forwarding to [`App::route`].
+macro_rules! method_routes {
+    ($($name:ident => $method:literal),* $(,)?) => {$(
+        #[doc = concat!("Routes `", $method, " path` to an async handler (see [`App::route`]).")]
+        pub fn $name<H, Fut, R>(self, path: &str, handler: H) -> App
+        where
+            H: Fn(Request) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: IntoResponse,
+        {
+            self.route($method, path, handler)
+        }
+    )*};
+}
+
 impl App {
-    /// An app with no routes.
+    /// An app with no routes and no middleware: every request gets 404.
     pub fn new() -> App {
-        App::default()
+        App {
+            stack: Arc::new(Stack::default()),
+        }
     }
 
-    /// Routes `GET path` to an async handler.
-    pub fn get<H, Fut, R>(self, path: &str, handler: H) -> App
-    where
-        H: Fn(Request) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-        R: IntoResponse,
-    {
-        self.route("GET", path, handler)
-    }
-
-    /// Routes `POST path` to an async handler.
-    pub fn post<H, Fut, R>(self, path: &str, handler: H) -> App
-    where
-        H: Fn(Request) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-        R: IntoResponse,
-    {
-        self.route("POST", path, handler)
+    method_routes! {
+        get => "GET",
+        post => "POST",
+        put => "PUT",
+        delete => "DELETE",
+        patch => "PATCH",
+        head => "HEAD",
+        options => "OPTIONS",
     }
 
     /// Routes `method path` to an async handler.
-    pub fn route<H, Fut, R>(mut self, method: &str, path: &str, handler: H) -> App
+    ///
+    /// `path` is a pattern: static segments, `{name}` for one segment (read it with
+    /// [`Request::param`]), and a last `{*name}` for the rest of the path. A static segment
+    /// wins over `{name}` at the same position. `HEAD` is served by the `GET` handler unless
+    /// it has its own route, and `OPTIONS` is answered with `Allow` unless it has its own.
+    ///
+    /// # Panics
+    /// On a malformed pattern or method name, or if `method path` is already routed.
+    ///
+    /// ```
+    /// use spindle_http::{App, Request};
+    /// let app = App::new().route("PROPFIND", "/dav/{*path}", |req: Request| async move {
+    ///     format!("would list {}", req.param("path").unwrap_or(""))
+    /// });
+    /// assert_eq!(app.routes(), vec![("PROPFIND".to_string(), "/dav/{*path}".to_string())]);
+    /// ```
+    pub fn route<H, Fut, R>(self, method: &str, path: &str, handler: H) -> App
     where
         H: Fn(Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = R> + Send + 'static,
         R: IntoResponse,
     {
-        let h: Handler = Arc::new(move |req| {
-            let fut = handler(req);
-            Box::pin(async move { fut.await.into_response() })
-        });
-        self.routes.push((method.to_string(), path.to_string(), h));
+        self.insert(Methods::One(method), path, erase(handler))
+    }
+
+    /// Routes every method on `path` to an async handler; routes for a specific method on the
+    /// same pattern take precedence.
+    ///
+    /// ```
+    /// use spindle_http::{App, Request};
+    /// let app = App::new().any("/echo-method", |req: Request| async move {
+    ///     req.method_str().to_string()
+    /// });
+    /// ```
+    pub fn any<H, Fut, R>(self, path: &str, handler: H) -> App
+    where
+        H: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoResponse,
+    {
+        self.insert(Methods::Any, path, erase(handler))
+    }
+
+    /// Routes `GET path` to a blocking function run on the blocking pool (see [`blocking`]).
+    pub fn get_blocking<F, R>(self, path: &str, f: F) -> App
+    where
+        F: Fn(Request) -> R + Send + Sync + 'static,
+        R: IntoResponse + Send + 'static,
+    {
+        self.route_blocking("GET", path, f)
+    }
+
+    /// Routes `POST path` to a blocking function run on the blocking pool (see [`blocking`]).
+    pub fn post_blocking<F, R>(self, path: &str, f: F) -> App
+    where
+        F: Fn(Request) -> R + Send + Sync + 'static,
+        R: IntoResponse + Send + 'static,
+    {
+        self.route_blocking("POST", path, f)
+    }
+
+    /// Routes `method path` to a blocking function run on the blocking pool (see [`blocking`]).
+    ///
+    /// # Panics
+    /// As [`App::route`].
+    pub fn route_blocking<F, R>(self, method: &str, path: &str, f: F) -> App
+    where
+        F: Fn(Request) -> R + Send + Sync + 'static,
+        R: IntoResponse + Send + 'static,
+    {
+        self.insert(Methods::One(method), path, Arc::new(blocking(f)))
+    }
+
+    /// Adds a middleware around every request, including those answered 404 or 405. The first
+    /// one added is the outermost: it sees the request first and the response last.
+    ///
+    /// ```
+    /// use spindle_http::{from_fn, App, Next, Request, Timing};
+    /// let app = App::new()
+    ///     .middleware(Timing::new())
+    ///     .middleware(from_fn(|req: Request, next: Next| async move {
+    ///         next.run(req).await.with_header("x-powered-by", "spindle")
+    ///     }))
+    ///     .get("/", |_req: Request| async { "hi" });
+    /// ```
+    pub fn middleware(mut self, m: impl Middleware) -> App {
+        Arc::make_mut(&mut self.stack).middleware.push(Arc::new(m));
         self
     }
 
-    /// Routes, handles and answers one request (exact path match in this stub).
+    /// Every route as `(method, path pattern)` in registration order; `*` stands for the
+    /// methods of [`App::any`]. Handy for a startup banner.
+    pub fn routes(&self) -> Vec<(String, String)> {
+        self.stack.router.routes().to_vec()
+    }
+
+    /// Runs one request through the middleware and the router and returns the response,
+    /// without a server or a socket: the entry point for tests.
+    ///
+    /// A handler panic is not caught here (the server's connection turns it into a 500).
+    ///
+    /// ```
+    /// use spindle_http::{App, Body, Limits, Request, RequestParser};
+    /// let app = App::new().get("/users/{id}", |req: Request| async move {
+    ///     format!("user {}", req.param("id").unwrap_or("?"))
+    /// });
+    /// let head = RequestParser::new(Limits::default())
+    ///     .parse(b"GET /users/42 HTTP/1.1\r\nHost: a\r\n\r\n")
+    ///     .unwrap()
+    ///     .unwrap();
+    /// let rt = spindle::Runtime::new().unwrap();
+    /// let resp = rt.block_on(app.handle(Request::new(head, Body::empty())));
+    /// assert_eq!(resp.body_bytes(), Some(&b"user 42"[..]));
+    /// ```
+    pub async fn handle(&self, req: Request) -> Response {
+        self.dispatch(req).await
+    }
+
+    /// Routes, handles and answers one request: the middleware chain, then the router.
     pub(crate) fn dispatch(&self, req: Request) -> BoxFuture<'_, Response> {
-        let found = self.routes.iter().find(|(m, p, _)| {
-            (m == req.method_str() || (m == "GET" && req.method_str() == "HEAD")) && p == req.path()
-        });
-        match found {
-            Some((_, _, h)) => h(req),
-            None => Box::pin(async { Response::text("Not Found\n").with_status(404) }),
+        if self.stack.middleware.is_empty() {
+            self.stack.route(req) // no chain to walk: skip the reference count
+        } else {
+            Next::start(self.stack.clone()).run(req)
         }
+    }
+
+    /// Adds a type-erased handler, panicking with the router's message on a bad route.
+    fn insert(mut self, methods: Methods<'_>, path: &str, handler: Handler) -> App {
+        let stack = Arc::make_mut(&mut self.stack);
+        if let Err(e) = stack.router.insert(methods, path, handler) {
+            panic!("spindle-http: cannot add route: {e}");
+        }
+        self
+    }
+}
+
+/// Boxes an async handler's future and converts its output into a [`Response`].
+fn erase<H, Fut, R>(handler: H) -> Handler
+where
+    H: Fn(Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoResponse,
+{
+    Arc::new(move |req| {
+        let fut = handler(req);
+        Box::pin(async move { fut.await.into_response() })
+    })
+}
+
+/// Turns a blocking function into an async handler that runs it on the blocking pool: the
+/// `def` (not `async def`) endpoint of FastAPI, for code that blocks (file I/O, a database
+/// driver without async, heavy computation).
+///
+/// The handler first reads the whole body (a body error, such as 413, is the response), so
+/// the function gets a request whose body is plain bytes: the socket stays with the
+/// connection's task and never moves to a pool thread. Then it runs `f` with
+/// `spindle::task::spawn_blocking` and awaits the result. A panic in `f` gives a 500.
+///
+/// ```
+/// use spindle_http::{blocking, App, Request};
+/// let app = App::new().get("/disk", blocking(|_req: Request| {
+///     // A blocking system call: fine here, it ties up a pool thread, not a worker.
+///     match std::fs::metadata("/") {
+///         Ok(_) => "disk is there",
+///         Err(_) => "disk unavailable",
+///     }
+/// }));
+/// ```
+pub fn blocking<F, R>(f: F) -> impl Fn(Request) -> BoxFuture<'static, Response> + Send + Sync
+where
+    F: Fn(Request) -> R + Send + Sync + 'static,
+    R: IntoResponse + Send + 'static,
+{
+    let f = Arc::new(f);
+    move |mut req: Request| {
+        let f = f.clone();
+        Box::pin(async move {
+            match req.bytes().await {
+                Ok(bytes) => req.set_body(Body::from(bytes)),
+                Err(e) => return e.into_response(),
+            }
+            let job = spindle::task::spawn_blocking(move || f(req).into_response());
+            match job.await {
+                Ok(response) => response,
+                Err(_) => Response::text("Internal Server Error\n").with_status(500),
+            }
+        })
     }
 }

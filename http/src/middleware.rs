@@ -1,0 +1,323 @@
+//! Middleware: code that wraps every request of an [`App`](crate::App), before and after the
+//! handler (Starlette's `@app.middleware("http")` with its `call_next`).
+//!
+//! A middleware gets the request and a [`Next`]; it may change the request, answer by itself
+//! (an early 401 or 503), or call `next.run(req).await` and then look at or change the
+//! response. The chain is a slice of middleware in the app's `Stack` (`app.rs`); a [`Next`] is
+//! an index into it, and running the last one calls the router. Built-ins: [`AccessLog`],
+//! [`Timing`], [`ConcurrencyLimit`]; [`from_fn`] makes one from an async closure.
+//!
+//! Invariant: a [`Next`] is used at most once (`run` takes it by value), so each layer calls
+//! the rest of the chain at most once per request.
+
+use std::fmt::{self, Write as _};
+use std::future::{ready, Future};
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+use spindle::sync::Semaphore;
+
+use crate::app::{BoxFuture, Stack};
+use crate::request::Request;
+use crate::response::{IntoResponse, Response};
+
+/// Code that runs around every request.
+///
+/// `call` returns a boxed future that may borrow `self` (its configuration, a semaphore).
+/// Write one as a type when it has state or options; for a quick one, see [`from_fn`].
+///
+/// ```
+/// use spindle_http::{App, BoxFuture, Middleware, Next, Request, Response};
+///
+/// /// Refuses requests without an `x-api-key` header.
+/// struct RequireKey;
+///
+/// impl Middleware for RequireKey {
+///     fn call<'a>(&'a self, req: Request, next: Next) -> BoxFuture<'a, Response> {
+///         Box::pin(async move {
+///             if req.header("x-api-key").is_none() {
+///                 return Response::text("missing key\n").with_status(401);
+///             }
+///             next.run(req).await
+///         })
+///     }
+/// }
+///
+/// let app = App::new().middleware(RequireKey).get("/", |_req: Request| async { "hi" });
+/// ```
+pub trait Middleware: Send + Sync + 'static {
+    /// Handles `req`, usually by calling `next.run(req)` somewhere inside.
+    fn call<'a>(&'a self, req: Request, next: Next) -> BoxFuture<'a, Response>;
+}
+
+/// The rest of the middleware chain, ending in the router; a middleware runs it with
+/// [`Next::run`] (Starlette's `call_next`).
+///
+/// It owns a reference to the app's stack rather than borrowing it, so an `async move`
+/// closure can hold it: that is what makes [`from_fn`] work with plain closures.
+pub struct Next {
+    /// The app's middleware and router.
+    stack: Arc<Stack>,
+    /// The middleware to run next. INVARIANT: `index <= stack.middleware.len()`; equal means
+    /// that only the router is left.
+    index: usize,
+}
+
+impl Next {
+    /// The whole chain of `stack`, from its outermost middleware.
+    pub(crate) fn start(stack: Arc<Stack>) -> Next {
+        Next { stack, index: 0 }
+    }
+
+    /// Runs the rest of the chain and the handler on `req`; resolves to the response.
+    pub fn run(self, req: Request) -> BoxFuture<'static, Response> {
+        let Next { stack, index } = self;
+        if index >= stack.middleware.len() {
+            return stack.route(req);
+        }
+        Box::pin(async move {
+            let next = Next {
+                stack: stack.clone(),
+                index: index + 1,
+            };
+            stack.middleware[index].call(req, next).await
+        })
+    }
+}
+
+impl fmt::Debug for Next {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Next")
+            .field("index", &self.index)
+            .field("layers", &self.stack.middleware.len())
+            .finish()
+    }
+}
+
+/// A middleware made from an async closure; see [`from_fn`].
+pub struct FromFn<F> {
+    /// The closure: `(request, next) -> future of something that is IntoResponse`.
+    f: F,
+}
+
+/// Makes a middleware from an async closure taking the request and a [`Next`].
+///
+/// ```
+/// use spindle_http::{from_fn, App, Next, Request, Response};
+///
+/// let app = App::new()
+///     .middleware(from_fn(|req: Request, next: Next| async move {
+///         if req.path().starts_with("/admin") && req.cookie("session").is_none() {
+///             return Response::text("log in first\n").with_status(401); // the handler never runs
+///         }
+///         next.run(req).await.with_header("x-frame-options", "DENY")
+///     }))
+///     .get("/", |_req: Request| async { "home" });
+/// ```
+pub fn from_fn<F, Fut, R>(f: F) -> FromFn<F>
+where
+    F: Fn(Request, Next) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoResponse,
+{
+    FromFn { f }
+}
+
+impl<F, Fut, R> Middleware for FromFn<F>
+where
+    F: Fn(Request, Next) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoResponse,
+{
+    fn call<'a>(&'a self, req: Request, next: Next) -> BoxFuture<'a, Response> {
+        let fut = (self.f)(req, next);
+        Box::pin(async move { fut.await.into_response() })
+    }
+}
+
+impl<F> fmt::Debug for FromFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FromFn")
+    }
+}
+
+/// Where [`AccessLog`] lines go.
+enum Sink {
+    /// Standard output, one `write_all` per line under the stdout lock.
+    Stdout,
+    /// A function given each line (without a line end).
+    Custom(Box<dyn Fn(&str) + Send + Sync>),
+}
+
+/// Logs one line per request, like Uvicorn's access log:
+///
+/// ```text
+/// INFO: 127.0.0.1:50312 - "GET /users/42?x=1 HTTP/1.1" 200 0.31ms
+/// ```
+///
+/// Fields: the client address (`-` when unknown), the request line as received, the status,
+/// and the time until the response was produced (for a streamed body: until its head was
+/// ready, not until the last chunk). Add it first so that it times everything else.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use spindle_http::{AccessLog, App, Request};
+///
+/// let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+/// let seen = lines.clone();
+/// let app = App::new()
+///     .middleware(AccessLog::with_sink(move |line| seen.lock().unwrap().push(line.to_string())))
+///     .get("/", |_req: Request| async { "hi" });
+/// ```
+pub struct AccessLog {
+    /// Where the lines go.
+    sink: Sink,
+}
+
+impl AccessLog {
+    /// Logs to standard output.
+    pub fn new() -> AccessLog {
+        AccessLog { sink: Sink::Stdout }
+    }
+
+    /// Logs by calling `sink` with each line (no trailing newline): for tests, or to send the
+    /// lines elsewhere.
+    pub fn with_sink(sink: impl Fn(&str) + Send + Sync + 'static) -> AccessLog {
+        AccessLog {
+            sink: Sink::Custom(Box::new(sink)),
+        }
+    }
+
+    /// Hands a finished line to the sink.
+    fn emit(&self, mut line: String) {
+        match &self.sink {
+            Sink::Custom(f) => f(&line),
+            Sink::Stdout => {
+                line.push('\n');
+                // A closed stdout is not a reason to fail the request: drop the line.
+                let _ = std::io::stdout().lock().write_all(line.as_bytes());
+            }
+        }
+    }
+}
+
+impl Default for AccessLog {
+    fn default() -> Self {
+        AccessLog::new()
+    }
+}
+
+impl fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sink = match self.sink {
+            Sink::Stdout => "stdout",
+            Sink::Custom(_) => "custom",
+        };
+        f.debug_struct("AccessLog").field("sink", &sink).finish()
+    }
+}
+
+impl Middleware for AccessLog {
+    fn call<'a>(&'a self, req: Request, next: Next) -> BoxFuture<'a, Response> {
+        let start = Instant::now();
+        // The request half of the line now: the request moves into the chain.
+        let mut line = String::with_capacity(64 + req.target().len());
+        let _ = match req.remote_addr() {
+            Some(addr) => write!(line, "INFO: {addr} - "),
+            None => write!(line, "INFO: - - "),
+        };
+        let _ = write!(
+            line,
+            "\"{} {} {}\" ",
+            req.method_str(),
+            req.target(),
+            req.version().as_str()
+        );
+        Box::pin(async move {
+            let resp = next.run(req).await;
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            let _ = write!(line, "{} {ms:.2}ms", resp.status());
+            self.emit(line);
+            resp
+        })
+    }
+}
+
+/// Adds how long the app took to the response, in milliseconds, in two header fields:
+/// `server-timing: app;dur=1.234` (shown by browsers' developer tools) and
+/// `x-response-time: 1.234ms`. The time covers the middleware added after this one and the
+/// handler, up to the response head (not a streamed body).
+///
+/// ```
+/// use spindle_http::{App, Request, Timing};
+/// let app = App::new().middleware(Timing::new()).get("/", |_req: Request| async { "hi" });
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct Timing;
+
+impl Timing {
+    /// Adds both header fields.
+    pub fn new() -> Timing {
+        Timing
+    }
+}
+
+impl Middleware for Timing {
+    fn call<'a>(&'a self, req: Request, next: Next) -> BoxFuture<'a, Response> {
+        Box::pin(async move {
+            let start = Instant::now();
+            let resp = next.run(req).await;
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            resp.with_header("server-timing", format!("app;dur={ms:.3}"))
+                .with_header("x-response-time", format!("{ms:.3}ms"))
+        })
+    }
+}
+
+/// Caps the requests being handled at once; beyond the cap it answers `503 Service
+/// Unavailable` with `retry-after: 1` at once, never queueing (load shedding: a fast "no"
+/// beats a slow timeout when the server is overloaded).
+///
+/// A request holds its permit until its response is produced (for a streamed body: until the
+/// head is ready). `new(0)` refuses everything, a maintenance switch.
+///
+/// ```
+/// use spindle_http::{App, ConcurrencyLimit, Request};
+/// let app = App::new()
+///     .middleware(ConcurrencyLimit::new(64))
+///     .get("/", |_req: Request| async { "hi" });
+/// ```
+#[derive(Debug)]
+pub struct ConcurrencyLimit {
+    /// One permit per request allowed in at once.
+    permits: Semaphore,
+}
+
+impl ConcurrencyLimit {
+    /// At most `max` requests at a time.
+    pub fn new(max: usize) -> ConcurrencyLimit {
+        ConcurrencyLimit {
+            permits: Semaphore::new(max),
+        }
+    }
+}
+
+impl Middleware for ConcurrencyLimit {
+    fn call<'a>(&'a self, req: Request, next: Next) -> BoxFuture<'a, Response> {
+        match self.permits.try_acquire() {
+            Ok(permit) => Box::pin(async move {
+                let resp = next.run(req).await;
+                drop(permit);
+                resp
+            }),
+            Err(_) => {
+                let busy = Response::text("Service Unavailable: too many requests in flight\n")
+                    .with_status(503)
+                    .with_header("retry-after", "1");
+                Box::pin(ready(busy))
+            }
+        }
+    }
+}
