@@ -22,8 +22,7 @@
 
 use std::time::Duration;
 
-use spindle_http::middleware::AccessLog;
-use spindle_http::{App, HttpError, Request, Response, Server, ServerConfig};
+use spindle_http::{AccessLog, App, HttpError, Request, Response, Server, ServerConfig};
 
 /// Upper bound on `ms` parameters, so a client cannot park a request for hours.
 const MAX_MS: u64 = 60_000;
@@ -67,7 +66,7 @@ fn main() {
 /// The demo's routes.
 fn demo_app() -> App {
     App::new()
-        .middleware(AccessLog::stdout())
+        .middleware(AccessLog::new())
         .get("/", |_req: Request| async { "Hello, World!" })
         .get("/hi", |_req: Request| async {
             spindle::time::sleep(Duration::from_secs(1)).await;
@@ -87,7 +86,7 @@ fn demo_app() -> App {
                 .unwrap_or("application/octet-stream")
                 .to_string();
             let body = req.bytes().await?;
-            Ok::<_, HttpError>(Response::bytes(body).with_header("content-type", content_type))
+            Ok::<_, HttpError>(Response::bytes(body).set_header("content-type", content_type))
         })
         .get_blocking("/blocking", |req: Request| {
             let ms = ms_param(&req)?;
