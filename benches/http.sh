@@ -37,7 +37,7 @@ CLK_TCK=$(getconf CLK_TCK)
 # The servers, in table order: name and command line (PORT is replaced by its port).
 SERVERS=(spindle hyper tokio-minimal)
 declare -A COMMAND=(
-    [spindle]="$BIN_DIR/spindle-demo --port PORT --workers 2"
+    [spindle]="$BIN_DIR/spindle-demo --port PORT --workers 2 --no-access-log"
     [hyper]="$BIN_DIR/spindle-bench hyper-server --port PORT"
     [tokio-minimal]="$BIN_DIR/spindle-bench tokio-minimal --port PORT"
 )

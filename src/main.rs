@@ -17,8 +17,8 @@
 //! | `GET /cookies` | the parsed cookies |
 //!
 //! Flags: `--port N` (0 picks a free port), `--workers N` (default: one per core),
-//! `--host ADDR` (default 127.0.0.1), `--header-timeout-ms N` (default 10000). Stops gracefully
-//! on Ctrl-C / SIGTERM.
+//! `--host ADDR` (default 127.0.0.1), `--header-timeout-ms N` (default 10000), `--no-access-log`
+//! (like uvicorn's; the benchmarks use it). Stops gracefully on Ctrl-C / SIGTERM.
 
 use std::time::Duration;
 
@@ -33,11 +33,11 @@ fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(msg) => {
-            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N]");
+            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--no-access-log]");
             std::process::exit(2);
         }
     };
-    let app = demo_app();
+    let app = demo_app(args.access_log);
     let mut server = Server::bind((args.host.as_str(), args.port));
     if let Some(n) = args.workers {
         server = server.workers(n);
@@ -63,11 +63,14 @@ fn main() {
     }
 }
 
-/// The demo's routes.
-fn demo_app() -> App {
-    App::new()
-        .middleware(AccessLog::new())
-        .get("/", |_req: Request| async { "Hello, World!" })
+/// The demo's routes, with an access-log line per request unless `access_log` is false.
+fn demo_app(access_log: bool) -> App {
+    let app = if access_log {
+        App::new().middleware(AccessLog::new())
+    } else {
+        App::new()
+    };
+    app.get("/", |_req: Request| async { "Hello, World!" })
         .get("/hi", |_req: Request| async {
             spindle::time::sleep(Duration::from_secs(1)).await;
             "Hi, after one second on a timer\n"
@@ -169,6 +172,8 @@ struct Args {
     workers: Option<usize>,
     /// Override of the request-head deadline (default 10 s); the slowloris test shortens it.
     header_timeout_ms: Option<u64>,
+    /// Print an access-log line per request (uvicorn's default); `--no-access-log` for benchmarks.
+    access_log: bool,
 }
 
 impl Args {
@@ -178,6 +183,7 @@ impl Args {
             port: 8080,
             workers: None,
             header_timeout_ms: None,
+            access_log: true,
         };
         while let Some(flag) = it.next() {
             let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -203,6 +209,7 @@ impl Args {
                         .map_err(|e| format!("--header-timeout-ms: {e}"))?;
                     args.header_timeout_ms = Some(ms);
                 }
+                "--no-access-log" => args.access_log = false,
                 "-h" | "--help" => return Err("spindle demo server".into()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
