@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the task/waker tests under Miri, which checks the raw-pointer code of the task cell
-# (runtime/src/task/raw.rs, waker.rs) for undefined behaviour: use-after-free, double free,
+# (runtime/src/task/raw.rs, waker.rs) and of the oneshot channel (runtime/src/sync/oneshot.rs) for undefined behaviour: use-after-free, double free,
 # invalid aliasing, data races, and leaks.
 # Needs the nightly toolchain with the miri component; installs the component if missing.
 set -euo pipefail
@@ -10,4 +10,6 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
 fi
 # A separate target dir keeps Miri's build apart from the normal one.
 export MIRIFLAGS="${MIRIFLAGS:-}"
-exec cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: "$@"
+cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: "$@"
+# The oneshot channel is the other unsafe, lock-free code on the hot path.
+cargo +nightly miri test -p spindle --lib --target-dir target/miri -- sync::oneshot "$@"

@@ -1,4 +1,219 @@
-//! The spindle demo server (placeholder until the HTTP server lands).
+//! The spindle demo server: `cargo run --release` serves it on http://127.0.0.1:8080.
+//!
+//! Every route shows one idea from the seed notes (FastAPI / Starlette / Uvicorn), running on
+//! spindle's own runtime and HTTP server:
+//!
+//! | route | idea |
+//! |---|---|
+//! | `GET /` | the smallest async handler |
+//! | `GET /hi` | `await asyncio.sleep(1)`: a timer, no thread held while waiting |
+//! | `GET /sleep?ms=N` | the same with a chosen delay |
+//! | `GET /users/{id}` | a path parameter |
+//! | `POST /echo` | reading the request body (Content-Length or chunked, 100-continue) |
+//! | `GET /blocking?ms=N` | a plain `def` handler: blocking work on the blocking pool |
+//! | `GET /stream?n=N` | a streamed (chunked) response, ASGI-style |
+//! | `GET /json` | a JSON response |
+//! | `/headers` (any method) | the request's header fields as received |
+//! | `GET /cookies` | the parsed cookies |
+//!
+//! Flags: `--port N` (0 picks a free port), `--workers N` (default: one per core),
+//! `--host ADDR` (default 127.0.0.1), `--header-timeout-ms N` (default 10000), `--no-access-log`
+//! (like uvicorn's; the benchmarks use it). Stops gracefully on Ctrl-C / SIGTERM.
+
+use std::time::Duration;
+
+use spindle_http::{AccessLog, App, HttpError, Request, Response, Server, ServerConfig};
+
+/// Upper bound on `ms` parameters, so a client cannot park a request for hours.
+const MAX_MS: u64 = 60_000;
+/// Upper bound on `/stream?n=`.
+const MAX_CHUNKS: u64 = 100_000;
+
 fn main() {
-    println!("spindle demo: placeholder");
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--no-access-log]");
+            std::process::exit(2);
+        }
+    };
+    let app = demo_app(args.access_log);
+    let mut server = Server::bind((args.host.as_str(), args.port));
+    if let Some(n) = args.workers {
+        server = server.workers(n);
+    }
+    if let Some(ms) = args.header_timeout_ms {
+        server = server.config(ServerConfig {
+            header_timeout: Duration::from_millis(ms),
+            ..ServerConfig::default()
+        });
+    }
+    let routes = app.routes();
+    let result = server.serve_with(app, |addr| {
+        println!("spindle demo listening on http://{addr}");
+        println!("routes:");
+        for (method, path) in &routes {
+            println!("  {method:<7} {path}");
+        }
+        println!("press Ctrl-C to stop");
+    });
+    if let Err(e) = result {
+        eprintln!("spindle demo: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The demo's routes, with an access-log line per request unless `access_log` is false.
+fn demo_app(access_log: bool) -> App {
+    let app = if access_log {
+        App::new().middleware(AccessLog::new())
+    } else {
+        App::new()
+    };
+    app.get("/", |_req: Request| async { "Hello, World!" })
+        .get("/hi", |_req: Request| async {
+            spindle::time::sleep(Duration::from_secs(1)).await;
+            "Hi, after one second on a timer\n"
+        })
+        .get("/sleep", |req: Request| async move {
+            let ms = ms_param(&req)?;
+            spindle::time::sleep(Duration::from_millis(ms)).await;
+            Ok::<_, HttpError>(format!("slept {ms} ms on a timer\n"))
+        })
+        .get("/users/{id}", |req: Request| async move {
+            Response::text(format!("user {}\n", req.param("id").unwrap_or_default()))
+        })
+        .post("/echo", |mut req: Request| async move {
+            let content_type = req
+                .header("content-type")
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            let body = req.bytes().await?;
+            Ok::<_, HttpError>(Response::bytes(body).set_header("content-type", content_type))
+        })
+        .get_blocking("/blocking", |req: Request| {
+            let ms = ms_param(&req)?;
+            // A blocking call: fine here, because this handler runs on the blocking pool.
+            std::thread::sleep(Duration::from_millis(ms));
+            Ok::<_, HttpError>(format!("blocked a pool thread for {ms} ms\n"))
+        })
+        .get("/stream", |req: Request| async move {
+            let n = match req.query_param("n") {
+                None => 5,
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if n <= MAX_CHUNKS => n,
+                    _ => {
+                        return Err(HttpError::new(
+                            400,
+                            format!("n must be an integer from 0 to {MAX_CHUNKS}"),
+                        ))
+                    }
+                },
+            };
+            Ok(Response::stream(
+                "text/plain; charset=utf-8",
+                move |tx| async move {
+                    for i in 0..n {
+                        if tx.send(format!("chunk {i}\n")).await.is_err() {
+                            return; // the client went away
+                        }
+                    }
+                },
+            ))
+        })
+        .get("/json", |_req: Request| async {
+            Response::json(&spindle_http::serde_json::json!({
+                "message": "Hello, World!",
+                "runtime": "spindle",
+                "features": ["work-stealing", "epoll reactor", "timing wheel", "blocking pool"],
+            }))
+        })
+        .any("/headers", |req: Request| async move {
+            let mut out = String::new();
+            for field in req.head().headers() {
+                out.push_str(field.name());
+                out.push_str(": ");
+                out.push_str(&String::from_utf8_lossy(field.value()));
+                out.push('\n');
+            }
+            Response::text(out)
+        })
+        .get("/cookies", |req: Request| async move {
+            let mut out = String::new();
+            for (name, value) in req.cookies() {
+                out.push_str(&format!("{name}={value}\n"));
+            }
+            Response::text(out)
+        })
+}
+
+/// The `ms` query parameter (default 100), bounded by [`MAX_MS`].
+fn ms_param(req: &Request) -> Result<u64, HttpError> {
+    match req.query_param("ms") {
+        None => Ok(100),
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if ms <= MAX_MS => Ok(ms),
+            _ => Err(HttpError::new(
+                400,
+                format!("ms must be an integer from 0 to {MAX_MS}"),
+            )),
+        },
+    }
+}
+
+/// Command-line flags.
+#[derive(Debug)]
+struct Args {
+    /// Address to bind.
+    host: String,
+    /// Port to bind (0: any free port; the banner says which).
+    port: u16,
+    /// Worker threads (None: one per core).
+    workers: Option<usize>,
+    /// Override of the request-head deadline (default 10 s); the slowloris test shortens it.
+    header_timeout_ms: Option<u64>,
+    /// Print an access-log line per request (uvicorn's default); `--no-access-log` for benchmarks.
+    access_log: bool,
+}
+
+impl Args {
+    fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mut args = Args {
+            host: "127.0.0.1".to_string(),
+            port: 8080,
+            workers: None,
+            header_timeout_ms: None,
+            access_log: true,
+        };
+        while let Some(flag) = it.next() {
+            let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+            match flag.as_str() {
+                "--host" => args.host = value("--host")?,
+                "--port" => {
+                    args.port = value("--port")?
+                        .parse()
+                        .map_err(|e| format!("--port: {e}"))?
+                }
+                "--workers" => {
+                    let n: usize = value("--workers")?
+                        .parse()
+                        .map_err(|e| format!("--workers: {e}"))?;
+                    if n == 0 {
+                        return Err("--workers must be at least 1".into());
+                    }
+                    args.workers = Some(n);
+                }
+                "--header-timeout-ms" => {
+                    let ms = value("--header-timeout-ms")?
+                        .parse()
+                        .map_err(|e| format!("--header-timeout-ms: {e}"))?;
+                    args.header_timeout_ms = Some(ms);
+                }
+                "--no-access-log" => args.access_log = false,
+                "-h" | "--help" => return Err("spindle demo server".into()),
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(args)
+    }
 }

@@ -55,7 +55,7 @@ pub(crate) async fn serve_connection(
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
     let mut conn = Conn {
-        parser: RequestParser::new(cfg.limits.clone()),
+        parser: RequestParser::new(cfg.limits),
         io: Some(ConnIo {
             stream: stream.clone(),
             buf: ReadBuf::default(),
@@ -123,7 +123,8 @@ impl Conn {
             if !keep_alive {
                 break;
             }
-            if !(buffered && self.out.len() < MAX_BATCH_BYTES) && !self.flush().await {
+            let batch_more = buffered && self.out.len() < MAX_BATCH_BYTES;
+            if !batch_more && !self.flush().await {
                 return;
             }
         }

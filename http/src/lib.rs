@@ -60,3 +60,8 @@ pub use parse::{BodyFraming, Method, RequestHead, RequestParser, TargetForm, Ver
 pub use request::Request;
 pub use response::{reason_phrase, BodySender, ClientGone, IntoResponse, Response, ResponseBody};
 pub use server::{RunningServer, Server, ServerConfig};
+
+/// `serde_json`, re-exported so applications use the same version as [`Request::json`] and
+/// [`Response::json`].
+#[cfg(feature = "json")]
+pub use serde_json;

@@ -165,6 +165,25 @@ impl Response {
         self
     }
 
+    /// Sets header `name` to `value`, replacing any fields of that name (case-insensitive).
+    ///
+    /// ```
+    /// use spindle_http::Response;
+    /// let r = Response::bytes(vec![1, 2]).set_header("content-type", "image/png");
+    /// assert_eq!(r.headers().filter(|(n, _)| *n == "content-type").count(), 1);
+    /// assert_eq!(r.header("content-type"), Some("image/png"));
+    /// ```
+    pub fn set_header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Response {
+        let name = name.into();
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.headers.push((name, value.into()));
+        self
+    }
+
     /// Adds a header field in place.
     pub fn insert_header(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
         self.headers.push((name.into(), value.into()));

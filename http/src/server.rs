@@ -143,6 +143,12 @@ impl Server {
 
     /// Builds a runtime, serves `app` until SIGINT/SIGTERM, then shuts down gracefully.
     pub fn serve(self, app: App) -> io::Result<()> {
+        self.serve_with(app, |_| {})
+    }
+
+    /// Like [`serve`](Server::serve), calling `on_ready` with the bound address once the
+    /// server accepts connections (to print a banner, or learn the port when binding port 0).
+    pub fn serve_with(self, app: App, on_ready: impl FnOnce(SocketAddr)) -> io::Result<()> {
         let mut builder = spindle::Builder::new_multi_thread();
         if let Some(n) = self.workers {
             builder.worker_threads(n);
@@ -151,6 +157,7 @@ impl Server {
         rt.block_on(async move {
             let signal = spindle::signal::shutdown_signal()?;
             let running = self.start(app).await?;
+            on_ready(running.local_addr());
             let sig = signal.await;
             eprintln!("received {sig:?}: shutting down gracefully");
             running.shutdown().await;

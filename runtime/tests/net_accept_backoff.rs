@@ -50,10 +50,8 @@ fn fd_limit() -> libc::rlimit {
         rlim_max: 0,
     };
     // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-        0
-    );
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(rc, 0, "getrlimit: {}", std::io::Error::last_os_error());
     limit
 }
 
@@ -64,7 +62,8 @@ fn set_soft_fd_limit(soft: libc::rlim_t) {
         rlim_max: fd_limit().rlim_max,
     };
     // SAFETY: `limit` is a valid rlimit whose soft value does not exceed the hard one.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    assert_eq!(rc, 0, "setrlimit: {}", std::io::Error::last_os_error());
 }
 
 /// Whether descriptor `fd` is open in this process (without opening anything to find out).

@@ -43,10 +43,8 @@ fn ensure_fd_limit(want: u64) {
         rlim_max: 0,
     };
     // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-        0
-    );
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(rc, 0, "getrlimit: {}", std::io::Error::last_os_error());
     if limit.rlim_cur < want {
         assert!(
             limit.rlim_max >= want,
@@ -55,7 +53,8 @@ fn ensure_fd_limit(want: u64) {
         );
         limit.rlim_cur = want;
         // SAFETY: `limit` is a valid rlimit; raising the soft limit up to the hard one is allowed.
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+        let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+        assert_eq!(rc, 0, "setrlimit: {}", io::Error::last_os_error());
     }
 }
 

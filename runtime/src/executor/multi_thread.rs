@@ -236,19 +236,23 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
         if shared.shutdown.load(Ordering::Acquire) {
             break;
         }
-        // 2. and 3.
-        let (task, maintenance) = {
+        // 2. Driver first, so that whatever it wakes lands in our queues before we look.
+        let maintenance = {
             let mut core = ctx.core.borrow_mut();
             let core = core
                 .as_mut()
                 .expect("the core stays in the context while running");
             core.tick = core.tick.wrapping_add(1);
-            let maintenance = core.tick.is_multiple_of(shared.event_interval);
-            (next_local_task(shared, core), maintenance)
+            core.tick.is_multiple_of(shared.event_interval)
         };
         if maintenance {
             Parker::poll_driver_now(&handle.inner);
         }
+        // 3.
+        let task = {
+            let mut core = ctx.core.borrow_mut();
+            next_local_task(shared, core.as_mut().expect("core present"))
+        };
         // 4.
         let task = task.or_else(|| {
             let mut core = ctx.core.borrow_mut();
@@ -356,16 +360,23 @@ fn park(shared: &MultiThread, ctx: &WorkerContext) {
         shared.notify_parked(&ctx.handle);
     }
     // 2. Sleep until notified, or until the reactor/timers gave this worker something to run.
+    //    Never sleep on work of our own: a task in our LIFO slot cannot be stolen, so it would
+    //    wait for our next wake-up.
+    let has_local = || {
+        let core = ctx.core.borrow();
+        let core = core.as_ref().expect("core present");
+        core.lifo.is_some() || !core.local.is_empty()
+    };
+    let mut first = true;
     loop {
-        shared.parkers[index].park(&ctx.handle.inner);
+        if !(first && has_local()) {
+            shared.parkers[index].park(&ctx.handle.inner);
+        }
+        first = false;
         if shared.shutdown.load(Ordering::Acquire) {
             return;
         }
-        let has_local = {
-            let core = ctx.core.borrow();
-            let core = core.as_ref().expect("core present");
-            core.lifo.is_some() || !core.local.is_empty()
-        };
+        let has_local = has_local();
         if !shared.idle.is_parked(index) {
             // Woken by `notify_parked`: it counted us awake and searching.
             ctx.core

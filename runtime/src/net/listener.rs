@@ -23,7 +23,6 @@
 //! Invariant: `backoff.sleep` is `Some` exactly while a back-off is in progress; a poll of
 //! [`TcpListener::poll_accept`] does not try `accept(2)` until that sleep has finished.
 
-use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -36,6 +35,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::loom::Mutex;
 use crate::reactor::{Direction, Registration};
+use crate::time::{self, Sleep};
 
 use super::TcpStream;
 
@@ -132,24 +132,15 @@ pub struct TcpListener {
 }
 
 /// Where the listener is in its out-of-resources back-off.
+#[derive(Debug)]
 struct Backoff {
-    /// The sleep in progress, or `None` when not backing off. Boxed because `time::sleep` is an
-    /// `async fn` whose future has no nameable type; this is a rare path, so one allocation is fine.
-    sleep: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// The sleep in progress, or `None` when not backing off. (`Sleep` is `Unpin`, so it can be
+    /// stored here and polled in place.)
+    sleep: Option<Sleep>,
     /// How long the next back-off sleeps: `MIN_BACKOFF` doubling to `MAX_BACKOFF`; reset on success.
     next_delay: Duration,
     /// Whether this listener already printed its out-of-resources warning (printed once, not per retry).
     warned: bool,
-}
-
-impl fmt::Debug for Backoff {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Backoff")
-            .field("sleeping", &self.sleep.is_some())
-            .field("next_delay", &self.next_delay)
-            .field("warned", &self.warned)
-            .finish()
-    }
 }
 
 /// What to do about an error from `accept(2)` (see the module docs).
@@ -288,7 +279,7 @@ impl TcpListener {
         loop {
             // 1. Backing off: accept nothing until the sleep is over.
             if let Some(sleep) = backoff.sleep.as_mut() {
-                ready!(sleep.as_mut().poll(cx));
+                ready!(Pin::new(sleep).poll(cx));
                 backoff.sleep = None;
             }
             // 2. Accept (parks the task until a connection is queued; spends coop budget, so the
@@ -317,7 +308,7 @@ impl TcpListener {
                         );
                     }
                     backoff.next_delay = (delay * 2).min(MAX_BACKOFF);
-                    backoff.sleep = Some(Box::pin(crate::time::sleep(delay)));
+                    backoff.sleep = Some(time::sleep(delay));
                 }
             }
         }

@@ -48,7 +48,10 @@ use crate::loom::{AtomicUsize, Mutex, Ordering};
 
 /// A set of readiness flags, as reported by one `epoll` event (or accumulated over several).
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Ready(usize);
+pub(crate) struct Ready(
+    /// The flag bits, laid out as the low bits of the readiness word.
+    usize,
+);
 
 impl Ready {
     /// Nothing is ready.
@@ -286,15 +289,20 @@ impl ScheduledIo {
             return Poll::Ready(Ok(event));
         }
         // 2. Keep the waker: only the latest per direction, and no clone if it is the same task.
+        //    A replaced waker is dropped after the lock is released: dropping the last reference
+        //    to a task frees the task, which may run arbitrary destructors.
         let mut waiters = self.waiters.lock();
         let slot = waiters.slot(dir);
-        match slot {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => *slot = Some(cx.waker().clone()),
-        }
+        let replaced = match slot {
+            Some(w) if w.will_wake(cx.waker()) => None,
+            _ => slot.replace(cx.waker().clone()),
+        };
         // 3. Re-check under the lock: an event that arrived between step 1 and the lock was
         //    published before `dispatch` took the lock, so we see it now.
-        match self.ready_now(dir)? {
+        let result = self.ready_now(dir);
+        drop(waiters);
+        drop(replaced);
+        match result? {
             Some(event) => Poll::Ready(Ok(event)),
             None => Poll::Pending,
         }

@@ -1,0 +1,307 @@
+//! The server over real sockets, with apps built for each case: handler panics, unread and
+//! partly read bodies, `Expect: 100-continue` without reading, HTTP/1.0 streaming, body-read
+//! and idle timeouts, the connection limit, and background tasks.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use spindle_http::{App, Request, Response, RunningServer, Server, ServerConfig};
+
+/// A runtime serving `app`; dropped at the end of the test.
+struct Harness {
+    rt: spindle::Runtime,
+    server: Option<RunningServer>,
+    addr: SocketAddr,
+}
+
+impl Harness {
+    fn new(app: App, config: ServerConfig) -> Harness {
+        Harness::with(app, |s| s.config(config))
+    }
+
+    fn with(app: App, f: impl FnOnce(Server) -> Server) -> Harness {
+        let rt = spindle::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let server = rt
+            .block_on(f(Server::bind("127.0.0.1:0")).start(app))
+            .unwrap();
+        let addr = server.local_addr();
+        Harness {
+            rt,
+            server: Some(server),
+            addr,
+        }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.rt.block_on(server.shutdown());
+        }
+    }
+}
+
+/// Reads one response with a content-length body.
+fn read_response(s: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut b).expect("read head"),
+            1,
+            "closed inside a head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(b[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |v| v.parse().unwrap());
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+fn status(head: &str) -> u16 {
+    head[9..12].parse().unwrap()
+}
+
+/// Reads until the server closes; a read timeout fails the test.
+fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)
+        .expect("the server closes the connection");
+    out
+}
+
+/// A panicking handler becomes a 500; the same connection and the server keep working.
+#[test]
+fn handler_panic_is_a_500_and_the_server_keeps_serving() {
+    let app = App::new()
+        .get("/panic", |_req: Request| async {
+            if true {
+                panic!("handler bug");
+            }
+            "unreachable"
+        })
+        .get("/ok", |_req: Request| async { "ok" });
+    let h = Harness::new(app, ServerConfig::default());
+    let mut s = h.connect();
+    for _ in 0..3 {
+        s.write_all(b"GET /panic HTTP/1.1\r\nHost: a\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let (head, _) = read_response(&mut s);
+        assert_eq!(status(&head), 500);
+        let (head, body) = read_response(&mut s);
+        assert_eq!(status(&head), 200);
+        assert_eq!(body, b"ok");
+    }
+}
+
+/// A body the handler never read is drained, and the next request on the connection works.
+#[test]
+fn unread_body_is_drained_and_keep_alive_continues() {
+    let app = App::new().post("/ignore", |_req: Request| async { "ignored" });
+    let h = Harness::new(app, ServerConfig::default());
+    let mut s = h.connect();
+    let body = vec![b'z'; 100_000];
+    let mut req = format!(
+        "POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    req.extend_from_slice(b"POST /ignore HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    s.write_all(&req).unwrap();
+    for _ in 0..2 {
+        let (head, body) = read_response(&mut s);
+        assert_eq!(status(&head), 200);
+        assert!(!head.contains("connection: close"), "{head}");
+        assert_eq!(body, b"ignored");
+    }
+}
+
+/// A body larger than the drain allowance is not read: the response says close and the
+/// server closes, so framing is never in doubt.
+#[test]
+fn huge_unread_body_closes_the_connection() {
+    let app = App::new().post("/ignore", |_req: Request| async { "ignored" });
+    let config = ServerConfig {
+        max_drain_bytes: 1024,
+        ..ServerConfig::default()
+    };
+    let h = Harness::new(app, config);
+    let mut s = h.connect();
+    s.write_all(b"POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
+        .unwrap();
+    s.write_all(&vec![b'q'; 64 * 1024]).unwrap();
+    let out = read_to_close(&mut s);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+}
+
+/// `Expect: 100-continue` with a handler that never reads: no `100 Continue` is sent, the
+/// final response closes the connection (the client may never send the body).
+#[test]
+fn expect_continue_without_reading_closes() {
+    let app = App::new().post("/ignore", |_req: Request| async { (403, "no") });
+    let h = Harness::new(app, ServerConfig::default());
+    let mut s = h.connect();
+    s.write_all(
+        b"POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    let out = read_to_close(&mut s);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert!(!text.contains("100 Continue"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+}
+
+/// A handler reading the body gets `100 Continue` sent first, then the body.
+#[test]
+fn expect_continue_when_reading() {
+    let app = App::new().post("/len", |mut req: Request| async move {
+        let body = req.bytes().await.unwrap();
+        body.len().to_string()
+    });
+    let h = Harness::new(app, ServerConfig::default());
+    let mut s = h.connect();
+    s.write_all(
+        b"POST /len HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    let mut interim = [0u8; 25];
+    s.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"hello").unwrap();
+    let (head, body) = read_response(&mut s);
+    assert_eq!(status(&head), 200);
+    assert_eq!(body, b"5");
+}
+
+/// A client that stops sending its body gets 408 from the body-read timeout.
+#[test]
+fn stalled_body_gets_408() {
+    let app = App::new().post("/read", |mut req: Request| async move {
+        req.bytes().await.map(|b| b.len().to_string())
+    });
+    let config = ServerConfig {
+        body_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    };
+    let h = Harness::new(app, config);
+    let mut s = h.connect();
+    s.write_all(b"POST /read HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        .unwrap();
+    let out = read_to_close(&mut s);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+}
+
+/// An idle keep-alive connection is closed after the idle timeout, without a response.
+#[test]
+fn idle_keep_alive_connection_is_closed() {
+    let app = App::new().get("/", |_req: Request| async { "hi" });
+    let config = ServerConfig {
+        idle_timeout: Duration::from_millis(200),
+        ..ServerConfig::default()
+    };
+    let h = Harness::new(app, config);
+    let mut s = h.connect();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let _ = read_response(&mut s);
+    assert!(read_to_close(&mut s).is_empty());
+}
+
+/// A streamed response to an HTTP/1.0 client is delimited by closing the connection.
+#[test]
+fn http10_stream_is_close_delimited() {
+    let app = App::new().get("/s", |_req: Request| async {
+        Response::stream("text/plain", |tx| async move {
+            for i in 0..3 {
+                let _ = tx.send(format!("{i};")).await;
+            }
+        })
+    });
+    let h = Harness::new(app, ServerConfig::default());
+    let mut s = h.connect();
+    s.write_all(b"GET /s HTTP/1.0\r\n\r\n").unwrap();
+    let text = String::from_utf8(read_to_close(&mut s)).unwrap();
+    assert!(!text.contains("transfer-encoding"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    assert!(text.ends_with("\r\n\r\n0;1;2;"), "{text}");
+}
+
+/// Background tasks run after the response was written (FastAPI's BackgroundTasks).
+#[test]
+fn background_tasks_run_after_the_response() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let app = App::new().get("/bg", move |req: Request| {
+        let r = r.clone();
+        async move {
+            req.background().add(async move {
+                r.fetch_add(1, Ordering::SeqCst);
+            });
+            "queued"
+        }
+    });
+    let h = Harness::new(app, ServerConfig::default());
+    let mut s = h.connect();
+    s.write_all(b"GET /bg HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let (_, body) = read_response(&mut s);
+    assert_eq!(body, b"queued");
+    for _ in 0..500 {
+        if ran.load(Ordering::SeqCst) == 1 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the background task did not run");
+}
+
+/// With `max_connections(1)`, a second client is not served until the first one leaves.
+#[test]
+fn connection_limit_holds_extra_clients_in_the_backlog() {
+    let app = App::new().get("/", |_req: Request| async { "hi" });
+    let h = Harness::with(app, |s| s.max_connections(1));
+    let mut first = h.connect();
+    first
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let _ = read_response(&mut first);
+    let mut second = h.connect();
+    second
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut b = [0u8; 1];
+    assert!(
+        second.read(&mut b).is_err(),
+        "the second client must wait while the first holds the only slot"
+    );
+    drop(first);
+    second
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (head, _) = read_response(&mut second);
+    assert_eq!(status(&head), 200);
+}
