@@ -83,7 +83,7 @@ fn graceful_shutdown_under_load() {
     let mut rest = Vec::new();
     idle.read_to_end(&mut rest)
         .expect("idle connection closed, not timed out");
-    assert!(rest.is_empty());
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
 
     // Every in-flight request completes, told that the connection closes.
     for mut s in busy {

@@ -31,6 +31,7 @@ use std::time::Instant;
 use spindle::net::TcpStream;
 
 use crate::app::App;
+use crate::background::BackgroundTasks;
 use crate::body::BodyDecoder;
 use crate::incoming::{Body, ReturnSlot};
 use crate::io::{ConnIo, ReadBuf};
@@ -62,6 +63,8 @@ pub(crate) async fn serve_connection(
         }),
         stream,
         out: Vec::new(),
+        date: [0; crate::date::DATE_LEN],
+        request_background: BackgroundTasks::default(),
         background: Vec::new(),
         head_deadline: None,
         peer,
@@ -80,8 +83,13 @@ struct Conn {
     io: Option<ConnIo>,
     /// Incremental head parser (remembers how far it scanned).
     parser: RequestParser,
-    /// Responses serialized and not yet written.
+    /// Responses serialized and not yet written (from the thread's buffer pool; returned when idle).
     out: Vec<u8>,
+    /// The `Date` value for the responses in `out`: fetched once per batch, not per response.
+    date: [u8; crate::date::DATE_LEN],
+    /// Handed to each request (`req.background()`); drained after each response. One list per
+    /// connection, so a request costs no allocation for it.
+    request_background: BackgroundTasks,
     /// Background jobs of responses in `out`; started once `out` is written.
     background: Vec<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// The fixed deadline for the head being received; set at its first byte.
@@ -158,9 +166,8 @@ impl Conn {
                 slot.clone(),
             ),
         };
-        let mut req = Request::new(head, body);
+        let mut req = Request::with_background(head, body, self.request_background.clone());
         req.set_remote_addr(self.peer);
-        let background = req.background().clone();
 
         // 3. Run the handler on this task; a panic becomes a 500.
         let mut resp = run_handler(&self.app, req).await;
@@ -193,7 +200,14 @@ impl Conn {
         }
 
         // 5. Serialize (and for streams, write as produced).
-        self.background.extend(background.take());
+        self.background.extend(self.request_background.take());
+        if self.out.is_empty() {
+            // First response of a batch: fetch the date once for the whole batch.
+            self.date = crate::date::now();
+            if self.out.capacity() == 0 {
+                self.out = crate::io::take_write_buf();
+            }
+        }
         let ex = Exchange {
             version,
             is_head,
@@ -202,6 +216,7 @@ impl Conn {
         match resp.take_body() {
             ResponseBody::Empty => self.queue_full(&resp, &[], ex),
             ResponseBody::Full(bytes) => self.queue_full(&resp, &bytes, ex),
+            ResponseBody::Static(bytes) => self.queue_full(&resp, bytes, ex),
             ResponseBody::Stream(rx) => self.write_stream(&resp, rx, ex).await,
         }
     }
@@ -233,13 +248,33 @@ impl Conn {
                 .as_mut()
                 .expect("INVARIANT: io is home between requests");
             if io.buf.is_empty() {
-                // Idle between requests: free the buffers, then wait for the next byte.
-                io.buf.release_if_empty();
-                self.out = Vec::new();
-                if !self.wait_idle().await {
-                    return Err(HeadEnd::Close);
+                // Idle between requests: wait for the first byte of the next head. The head
+                // deadline starts only once a byte has arrived; until then the connection is
+                // idle, holds no buffers, and closes on the idle timeout or at shutdown.
+                let idle_deadline = Instant::now() + self.cfg.idle_timeout;
+                loop {
+                    let io = self
+                        .io
+                        .as_mut()
+                        .expect("INVARIANT: io is home between requests");
+                    match io
+                        .buf
+                        .try_read_from(&io.stream, self.cfg.limits.max_head_bytes + 1)
+                    {
+                        Ok(0) => return Err(HeadEnd::Close),
+                        Ok(_) => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => return Err(HeadEnd::Close),
+                    }
+                    io.buf.release_if_empty();
+                    crate::io::give_write_buf(std::mem::take(&mut self.out));
+                    // Readiness may be stale (then the next try_read says WouldBlock again).
+                    if !self.wait_idle(idle_deadline).await {
+                        return Err(HeadEnd::Close);
+                    }
                 }
                 self.head_deadline = Some(Instant::now() + self.cfg.header_timeout);
+                continue;
             }
             let deadline = self
                 .head_deadline
@@ -250,6 +285,14 @@ impl Conn {
                 .as_mut()
                 .expect("INVARIANT: io is home between requests");
             let max = self.cfg.limits.max_head_bytes + 1;
+            // Fast path: the bytes are usually already there (we were woken because they
+            // arrived), and a read that does not wait needs no deadline timer.
+            match io.buf.try_read_from(&io.stream, max) {
+                Ok(0) => return Err(HeadEnd::Close),
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return Err(HeadEnd::Close),
+            }
             match spindle::time::timeout_at(deadline, io.buf.read_from(&io.stream, max)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadEnd::Close),
                 Ok(Ok(_)) => {}
@@ -263,12 +306,12 @@ impl Conn {
         }
     }
 
-    /// Waits until the socket is readable (true), or the keep-alive timeout passes or the
-    /// server shuts down (false).
-    async fn wait_idle(&mut self) -> bool {
+    /// Waits until the socket is readable (true), or `deadline` (the keep-alive timeout)
+    /// passes or the server shuts down (false).
+    async fn wait_idle(&mut self, deadline: Instant) -> bool {
         let stream = self.stream.clone();
         let readable = pin!(stream.readable());
-        let timeout = pin!(spindle::time::sleep(self.cfg.idle_timeout));
+        let timeout = pin!(spindle::time::sleep_until(deadline));
         let shutdown = pin!(self.shutdown.wait());
         let (mut readable, mut timeout, mut shutdown) = (readable, timeout, shutdown);
         poll_fn(|cx| {
@@ -317,8 +360,13 @@ impl Conn {
 
     /// Queues a response with a complete body. Returns whether the connection stays open.
     fn queue_full(&mut self, resp: &Response, body: &[u8], ex: Exchange) -> bool {
-        let (frame, keep_alive) =
-            writer::write_head(&mut self.out, resp, BodyKind::Full(body.len()), ex);
+        let (frame, keep_alive) = writer::write_head(
+            &mut self.out,
+            resp,
+            BodyKind::Full(body.len()),
+            ex,
+            &self.date,
+        );
         if let BodyFrame::Length(_) = frame {
             self.out.extend_from_slice(body);
         }
@@ -327,6 +375,9 @@ impl Conn {
 
     /// Queues an error response for a rejected request (the connection then closes).
     fn queue_error(&mut self, status: u16, reason: &str) {
+        if self.out.is_empty() {
+            self.date = crate::date::now();
+        }
         let resp = Response::text(format!("{reason}\n")).with_status(status);
         let body = resp.body_bytes().unwrap_or_default().to_vec();
         let ex = Exchange {
@@ -344,7 +395,8 @@ impl Conn {
         mut rx: spindle::sync::mpsc::Receiver<Vec<u8>>,
         ex: Exchange,
     ) -> bool {
-        let (frame, keep_alive) = writer::write_head(&mut self.out, resp, BodyKind::Stream, ex);
+        let (frame, keep_alive) =
+            writer::write_head(&mut self.out, resp, BodyKind::Stream, ex, &self.date);
         if !self.flush().await {
             return false;
         }

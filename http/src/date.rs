@@ -15,8 +15,8 @@ thread_local! {
     static CACHE: RefCell<(u64, [u8; DATE_LEN])> = const { RefCell::new((u64::MAX, [0; DATE_LEN])) };
 }
 
-/// Appends the current date to `out`.
-pub(crate) fn append_date(out: &mut Vec<u8>) {
+/// The current date, from this thread's cache (re-rendered when the second changes).
+pub(crate) fn now() -> [u8; DATE_LEN] {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -27,8 +27,8 @@ pub(crate) fn append_date(out: &mut Vec<u8>) {
             c.1 = render(now);
             c.0 = now;
         }
-        out.extend_from_slice(&c.1);
-    });
+        c.1
+    })
 }
 
 /// Formats a unix time as an IMF-fixdate.
@@ -101,10 +101,9 @@ mod tests {
 
     #[test]
     fn cached_value_is_a_date() {
-        let mut out = Vec::new();
-        append_date(&mut out);
-        append_date(&mut out);
-        assert_eq!(out.len(), 2 * DATE_LEN);
-        assert!(out.ends_with(b" GMT"));
+        let a = now();
+        let b = now();
+        assert!(a.ends_with(b" GMT") && b.ends_with(b" GMT"));
+        assert_eq!(&a[..5], &b[..5].to_vec()[..5], "same weekday prefix format");
     }
 }

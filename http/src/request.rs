@@ -38,6 +38,21 @@ impl Request {
         }
     }
 
+    /// A request whose background jobs go to `background` (the connection reuses one list).
+    pub(crate) fn with_background(
+        head: RequestHead,
+        body: Body,
+        background: BackgroundTasks,
+    ) -> Request {
+        Request {
+            head,
+            params: Vec::new(),
+            body,
+            remote_addr: None,
+            background,
+        }
+    }
+
     pub(crate) fn set_remote_addr(&mut self, addr: SocketAddr) {
         self.remote_addr = Some(addr);
     }

@@ -24,7 +24,10 @@ use spindle::sync::mpsc;
 pub struct Response {
     /// The status code (100..=999 are representable; the writer emits any three-digit code).
     status: u16,
-    /// Header fields in insertion order. Framing fields set here are ignored by the writer.
+    /// The `content-type` field, kept apart from `headers` so that the common response (a
+    /// static text with a content type) needs no allocation at all.
+    content_type: Option<Cow<'static, str>>,
+    /// Other header fields in insertion order. Framing fields set here are ignored by the writer.
     headers: Vec<(Cow<'static, str>, String)>,
     /// The payload.
     body: ResponseBody,
@@ -36,6 +39,8 @@ pub enum ResponseBody {
     Empty,
     /// A complete body, sent with `content-length`.
     Full(Vec<u8>),
+    /// A complete body that lives for the whole program (no allocation), sent with `content-length`.
+    Static(&'static [u8]),
     /// Chunks produced by a task, sent chunked on HTTP/1.1 and close-delimited on HTTP/1.0.
     Stream(mpsc::Receiver<Vec<u8>>),
 }
@@ -77,8 +82,26 @@ impl Response {
     pub fn new(status: u16) -> Response {
         Response {
             status,
+            content_type: None,
             headers: Vec::new(),
             body: ResponseBody::Empty,
+        }
+    }
+
+    /// 200 with a text body that lives for the whole program: no allocation.
+    ///
+    /// ```
+    /// use spindle_http::Response;
+    /// let r = Response::static_text("Hello, World!");
+    /// assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    /// assert_eq!(r.body_bytes(), Some(&b"Hello, World!"[..]));
+    /// ```
+    pub fn static_text(body: &'static str) -> Response {
+        Response {
+            status: 200,
+            content_type: Some(Cow::Borrowed("text/plain; charset=utf-8")),
+            headers: Vec::new(),
+            body: ResponseBody::Static(body.as_bytes()),
         }
     }
 
@@ -155,7 +178,7 @@ impl Response {
         name: impl Into<Cow<'static, str>>,
         value: impl Into<String>,
     ) -> Response {
-        self.headers.push((name.into(), value.into()));
+        self.insert_header(name, value);
         self
     }
 
@@ -180,13 +203,18 @@ impl Response {
     ) -> Response {
         let name = name.into();
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
-        self.headers.push((name, value.into()));
+        self.insert_header(name, value);
         self
     }
 
-    /// Adds a header field in place.
+    /// Adds a header field in place. `content-type` is kept once: setting it again replaces it.
     pub fn insert_header(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
-        self.headers.push((name.into(), value.into()));
+        let name = name.into();
+        if name.eq_ignore_ascii_case("content-type") {
+            self.content_type = Some(Cow::Owned(value.into()));
+        } else {
+            self.headers.push((name, value.into()));
+        }
     }
 
     /// The status code.
@@ -201,6 +229,9 @@ impl Response {
 
     /// The first value of header `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
+        if name.eq_ignore_ascii_case("content-type") {
+            return self.content_type.as_deref();
+        }
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -209,13 +240,17 @@ impl Response {
 
     /// Every header field, in order.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_str()))
+        let content_type = self.content_type.as_deref().map(|v| ("content-type", v));
+        content_type
+            .into_iter()
+            .chain(self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_str())))
     }
 
     /// The complete body, if it is not streamed.
     pub fn body_bytes(&self) -> Option<&[u8]> {
         match &self.body {
             ResponseBody::Full(b) => Some(b),
+            ResponseBody::Static(b) => Some(b),
             ResponseBody::Empty => Some(&[]),
             ResponseBody::Stream(_) => None,
         }
@@ -231,6 +266,7 @@ impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Response")
             .field("status", &self.status)
+            .field("content_type", &self.content_type)
             .field("headers", &self.headers)
             .field("body", &self.body)
             .finish()
@@ -242,6 +278,7 @@ impl fmt::Debug for ResponseBody {
         match self {
             ResponseBody::Empty => f.write_str("Empty"),
             ResponseBody::Full(b) => write!(f, "Full({} bytes)", b.len()),
+            ResponseBody::Static(b) => write!(f, "Static({} bytes)", b.len()),
             ResponseBody::Stream(_) => f.write_str("Stream"),
         }
     }
@@ -269,7 +306,7 @@ impl IntoResponse for Response {
 
 impl IntoResponse for &'static str {
     fn into_response(self) -> Response {
-        Response::text(self)
+        Response::static_text(self)
     }
 }
 

@@ -10,7 +10,6 @@
 //! - The handler's own `content-length`, `transfer-encoding` and `connection` fields are
 //!   dropped (a handler's `connection: close` still closes the connection).
 
-use crate::date;
 use crate::parse::Version;
 use crate::response::{reason_phrase, Response};
 
@@ -49,11 +48,13 @@ pub(crate) enum BodyKind {
 
 /// Appends the status line and header fields. Returns the framing of the body and whether the
 /// connection stays open after this response.
+/// `date` is the current IMF-fixdate (see `date.rs`); the connection fetches it once per batch.
 pub(crate) fn write_head(
     out: &mut Vec<u8>,
     resp: &Response,
     body: BodyKind,
     ex: Exchange,
+    date: &[u8],
 ) -> (BodyFrame, bool) {
     let status = resp.status();
     let bodyless_status = (100..200).contains(&status) || status == 204 || status == 304;
@@ -80,7 +81,7 @@ pub(crate) fn write_head(
     out.push(b' ');
     out.extend_from_slice(reason_phrase(status).as_bytes());
     out.extend_from_slice(b"\r\nserver: spindle\r\ndate: ");
-    date::append_date(out);
+    out.extend_from_slice(date);
     out.extend_from_slice(b"\r\n");
 
     for (name, value) in resp.headers() {
@@ -165,6 +166,7 @@ mod tests {
         keep_alive: bool,
     ) -> (String, BodyFrame, bool) {
         let mut out = Vec::new();
+        let date = crate::date::now();
         let (frame, ka) = write_head(
             &mut out,
             resp,
@@ -174,6 +176,7 @@ mod tests {
                 is_head,
                 keep_alive,
             },
+            &date,
         );
         (String::from_utf8(out).unwrap(), frame, ka)
     }
