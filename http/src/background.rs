@@ -8,6 +8,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A boxed background job.
@@ -24,14 +25,26 @@ type Job = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// ```
 #[derive(Clone, Default)]
 pub struct BackgroundTasks {
+    /// Shared by the clones.
+    inner: Arc<Inner>,
+}
+
+/// The list behind a [`BackgroundTasks`].
+#[derive(Default)]
+struct Inner {
     /// Jobs in the order they were added.
-    jobs: Arc<Mutex<Vec<Job>>>,
+    jobs: Mutex<Vec<Job>>,
+    /// Whether `jobs` may be non-empty: lets the connection skip the lock after every request
+    /// that added nothing. Set (Release) after a push, cleared (Acquire) before a take.
+    any: AtomicBool,
 }
 
 impl BackgroundTasks {
     /// Adds a future to run as a task after the response is written.
     pub fn add(&self, job: impl Future<Output = ()> + Send + 'static) {
         self.lock().push(Box::pin(job));
+        // Release: pairs with the Acquire swap in `take`, so the job is visible there.
+        self.inner.any.store(true, Ordering::Release);
     }
 
     /// Adds a blocking closure to run on the blocking pool after the response is written.
@@ -53,12 +66,16 @@ impl BackgroundTasks {
 
     /// Takes every job out (the connection spawns them).
     pub(crate) fn take(&self) -> Vec<Job> {
+        // Acquire: pairs with the Release store in `add`.
+        if !self.inner.any.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
         std::mem::take(&mut *self.lock())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Job>> {
         // A poisoned list only means a handler panicked while adding; the list itself is fine.
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -305,7 +305,7 @@ impl<T> Node<T> {
             None => (rest, None),
         };
         // 1. The static child for this exact segment.
-        if let Ok(at) = self.statics.binary_search_by(|(k, _)| (**k).cmp(segment)) {
+        if let Some(at) = position(&self.statics, segment) {
             if let Some(found) = self.statics[at].1.descend(tail, captures) {
                 return Some(found);
             }
@@ -339,14 +339,24 @@ impl<T> Node<T> {
     }
 }
 
+/// Where `key` is in `list`. Route tables are small (a handful of segments or methods per
+/// node), so a linear scan comparing lengths first and then bytes inline is faster than a
+/// binary search whose every probe calls `memcmp` (the profile of the pipelined benchmark
+/// showed those calls at 7% of the server's CPU).
+#[inline]
+fn position<K: std::ops::Deref<Target = str>, V>(list: &[(K, V)], key: &str) -> Option<usize> {
+    let key = key.as_bytes();
+    list.iter().position(|(k, _)| {
+        let k = k.as_bytes();
+        k.len() == key.len() && k.iter().zip(key).all(|(a, b)| a == b)
+    })
+}
+
 impl<T> Endpoint<T> {
     /// The value serving `method`: its own route, else `GET` for `HEAD`, else the any route.
     fn value_for(&self, method: &str) -> Option<&T> {
         let own = |m: &str| {
-            self.methods
-                .binary_search_by(|(k, _)| (**k).cmp(m))
-                .ok()
-                .map(|at| &self.methods[at].1)
+            position(&self.methods, m).map(|at| &self.methods[at].1)
         };
         own(method)
             .or_else(|| if method == "HEAD" { own("GET") } else { None })
