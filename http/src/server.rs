@@ -17,6 +17,7 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -194,6 +195,7 @@ impl Server {
             config: Arc::new(self.config),
             shutdown: Arc::new(Shutdown::default()),
             permits: Arc::new(Semaphore::new(self.max_connections)),
+            active: Arc::new(AtomicUsize::new(0)),
         });
         let accept_tasks = listeners
             .into_iter()
@@ -203,7 +205,6 @@ impl Server {
             local_addr,
             shared,
             accept_tasks,
-            max_connections: self.max_connections,
             shutdown_timeout: self.shutdown_timeout,
         })
     }
@@ -217,8 +218,11 @@ struct Accepting {
     config: Arc<ServerConfig>,
     /// The graceful-shutdown signal.
     shutdown: Arc<Shutdown>,
-    /// One permit per live connection.
+    /// One permit per live connection (plus the one the accept loop holds while it waits for
+    /// the next client).
     permits: Arc<Semaphore>,
+    /// Connections being served right now.
+    active: Arc<AtomicUsize>,
 }
 
 /// A server started with [`Server::start`].
@@ -229,8 +233,6 @@ pub struct RunningServer {
     shared: Arc<Accepting>,
     /// One per listener.
     accept_tasks: Vec<spindle::JoinHandle<()>>,
-    /// To know when every permit is back.
-    max_connections: usize,
     /// How long `shutdown` waits.
     shutdown_timeout: Duration,
 }
@@ -251,7 +253,7 @@ impl RunningServer {
 
     /// Number of connections open right now.
     pub fn connections(&self) -> usize {
-        self.max_connections - self.shared.permits.available_permits()
+        self.shared.active.load(Ordering::SeqCst)
     }
 
     /// Graceful shutdown: stop accepting, close idle connections, let in-flight requests
@@ -298,14 +300,33 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Accepting>) {
                     shared.config.clone(),
                     shared.shutdown.clone(),
                 );
+                let active = ActiveGuard::new(shared.active.clone());
                 drop(spindle::spawn(async move {
                     serve_connection(stream, peer, app, config, shutdown).await;
+                    drop(active);
                     drop(permit);
                 }));
             }
             // `accept` already backs off on EMFILE and friends; anything else is per-connection.
             Err(e) => eprintln!("spindle-http: accept failed: {e}"),
         }
+    }
+}
+
+/// Counts one connection in `Accepting::active` for as long as it lives (also if its task is
+/// cancelled at runtime shutdown).
+struct ActiveGuard(Arc<AtomicUsize>);
+
+impl ActiveGuard {
+    fn new(active: Arc<AtomicUsize>) -> ActiveGuard {
+        active.fetch_add(1, Ordering::SeqCst);
+        ActiveGuard(active)
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -75,12 +75,18 @@ pub(crate) fn write_head(
         }
     };
 
-    // Status line: we speak HTTP/1.1 to every client (RFC 9110 section 2.5).
-    out.extend_from_slice(b"HTTP/1.1 ");
-    push_u64(out, u64::from(status));
-    out.push(b' ');
-    out.extend_from_slice(reason_phrase(status).as_bytes());
-    out.extend_from_slice(b"\r\nserver: spindle\r\ndate: ");
+    // Status line: we speak HTTP/1.1 to every client (RFC 9110 section 2.5). The most common
+    // one is a single copy; the rest are assembled.
+    out.reserve(128);
+    if status == 200 {
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\nserver: spindle\r\ndate: ");
+    } else {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_u64(out, u64::from(status));
+        out.push(b' ');
+        out.extend_from_slice(reason_phrase(status).as_bytes());
+        out.extend_from_slice(b"\r\nserver: spindle\r\ndate: ");
+    }
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\n");
 

@@ -305,3 +305,46 @@ fn connection_limit_holds_extra_clients_in_the_backlog() {
     let (head, _) = read_response(&mut second);
     assert_eq!(status(&head), 200);
 }
+
+/// A client that stops reading is dropped after the write timeout: the server does not keep
+/// a connection (and its buffers) forever for a peer that never drains its socket.
+#[test]
+fn write_timeout_drops_a_client_that_never_reads() {
+    let app = App::new().get("/big", |_req: Request| async {
+        Response::bytes(vec![b'b'; 32 << 20])
+    });
+    let config = ServerConfig {
+        write_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    };
+    let h = Harness::new(app, config);
+    let mut s = h.connect();
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let server = h.server.as_ref().unwrap();
+    // The connection is open while the server tries to write 32 MiB nobody reads ...
+    let mut seen_open = false;
+    for _ in 0..1000 {
+        match server.connections() {
+            1 => seen_open = true,
+            0 if seen_open => return, // ... and is dropped once the write timeout passes.
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the stalled connection was not dropped (seen open: {seen_open})");
+}
+
+/// `reuse_port(2)`: two listeners on one port, both serving.
+#[test]
+fn reuse_port_listeners_serve() {
+    let app = App::new().get("/", |_req: Request| async { "hi" });
+    let h = Harness::with(app, |s| s.reuse_port(2));
+    for _ in 0..20 {
+        let mut s = h.connect();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let out = read_to_close(&mut s);
+        assert!(out.starts_with(b"HTTP/1.1 200"));
+    }
+}
