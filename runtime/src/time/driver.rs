@@ -32,6 +32,12 @@ pub(crate) struct TimerState {
     fired: bool,
 }
 
+/// The wheel's resolution: one tick is 250 µs. Deadlines round up to a whole tick, so a timer
+/// fires at most one tick late (plus wake-up latency), never early. A millisecond tick would
+/// make a 10 ms sleep wake up to 1 ms late; a finer tick costs only more frequent cascades
+/// (the six levels still span 64^6 ticks, about 200 days, before the overflow list).
+pub(crate) const TICK_NANOS: u64 = 250_000;
+
 /// The timer driver: every pending timer of one runtime. Lives in `runtime::Shared` as `time`.
 #[derive(Debug)]
 pub(crate) struct TimeDriver {
@@ -110,7 +116,9 @@ impl TimeDriver {
         // Acquire pairs with the Release store in `refresh_cache`.
         match self.next_tick.load(Ordering::Acquire) {
             NONE => None,
-            tick => self.start.checked_add(Duration::from_millis(tick)),
+            tick => tick
+                .checked_mul(TICK_NANOS)
+                .and_then(|ns| self.start.checked_add(Duration::from_nanos(ns))),
         }
     }
 
@@ -227,17 +235,17 @@ impl TimeDriver {
         new < old
     }
 
-    /// Whole milliseconds from `start` to `now`, rounded down (the clock).
+    /// Whole ticks from `start` to `now`, rounded down (the clock).
     fn tick_floor(&self, now: Instant) -> u64 {
         let since = now.saturating_duration_since(self.start);
-        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        u64::try_from(since.as_nanos() / u128::from(TICK_NANOS)).unwrap_or(u64::MAX)
     }
 
-    /// Whole milliseconds from `start` to `deadline`, rounded up (never fire early).
+    /// Whole ticks from `start` to `deadline`, rounded up (never fire early).
     fn tick_ceil(&self, deadline: Instant) -> u64 {
         let until = deadline.saturating_duration_since(self.start);
-        let ms = until.as_nanos().div_ceil(1_000_000);
-        u64::try_from(ms).unwrap_or(u64::MAX)
+        let ticks = until.as_nanos().div_ceil(u128::from(TICK_NANOS));
+        u64::try_from(ticks).unwrap_or(u64::MAX)
     }
 }
 
@@ -283,9 +291,9 @@ mod tests {
             // (nanoseconds after start, tick_floor, tick_ceil)
             (0, 0, 0),
             (1, 0, 1),
-            (999_999, 0, 1),
-            (1_000_000, 1, 1),
-            (10_000_001, 10, 11),
+            (249_999, 0, 1),
+            (250_000, 1, 1),
+            (10_000_001, 40, 41),
         ];
         for &(ns, floor, ceil) in cases {
             let t = start + Duration::from_nanos(ns);
@@ -306,13 +314,16 @@ mod tests {
         let mut key = None;
         let first = d.poll_timer(&mut key, deadline, start, &waker);
         assert_eq!(first, TimerPoll::Pending { earlier: true });
-        assert_eq!(d.next_deadline(), Some(start + Duration::from_millis(11)));
+        assert_eq!(
+            d.next_deadline(),
+            Some(start + Duration::from_micros(10_500))
+        );
         // Polling again with the same waker does not move the deadline.
         let again = d.poll_timer(&mut key, deadline, start, &waker);
         assert_eq!(again, TimerPoll::Pending { earlier: false });
-        assert_eq!(d.process_at(start + Duration::from_micros(10_999)), 0);
+        assert_eq!(d.process_at(start + Duration::from_micros(10_499)), 0);
         assert_eq!(wakes(&count), 0);
-        assert_eq!(d.process_at(start + Duration::from_millis(11)), 1);
+        assert_eq!(d.process_at(start + Duration::from_micros(10_500)), 1);
         assert_eq!(wakes(&count), 1);
         assert_eq!(d.next_deadline(), None);
         assert_eq!(

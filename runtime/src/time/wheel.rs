@@ -1,7 +1,8 @@
 //! A hierarchical timing wheel: the pure data structure behind every `sleep`.
 //!
 //! The wheel knows nothing about `Instant`, wakers or threads. Time is a `u64` count of
-//! milliseconds ("ticks") since some start that the caller picks; an entry is a value `T` with a
+//! ticks since some start that the caller picks (the driver's tick is 250 µs, see
+//! `driver.rs::TICK_NANOS`; the examples below say "ms" for readability, as if a tick were 1 ms); an entry is a value `T` with a
 //! deadline tick. [`Wheel::poll`] hands out every entry whose deadline is at or before `now`, and
 //! [`Wheel::next_expiration`] says when the caller must come back. The driver in `time/driver.rs`
 //! owns one wheel behind a mutex and turns ticks into `Instant`s.
@@ -49,7 +50,7 @@ pub(crate) const LEVELS: usize = 6;
 const SLOT_BITS: u32 = 6;
 /// Slots per level.
 pub(crate) const SLOTS: usize = 1 << SLOT_BITS;
-/// Ticks the six levels span together (64^6 ms, about 2.2 years). Deadlines that differ from
+/// Ticks the six levels span together (64^6 ticks: about 200 days at 250 µs a tick). Deadlines that differ from
 /// `elapsed` above this span wait in the overflow list.
 const SPAN_BITS: u32 = SLOT_BITS * LEVELS as u32;
 
