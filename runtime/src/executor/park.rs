@@ -183,3 +183,40 @@ mod tests {
         }
     }
 }
+
+/// loom models: the park/unpark handshake never loses a wake-up, in any interleaving.
+/// Run with `scripts/loom.sh`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::loom::Arc;
+
+    /// An unpark racing a park (on the condvar path) always ends the park.
+    #[test]
+    fn unpark_before_or_during_park_is_never_lost() {
+        loom::model(|| {
+            let parker = Arc::new(Parker::new());
+            let p = parker.clone();
+            let t = loom::thread::spawn(move || p.unpark_with(|| unreachable!("no reactor here")));
+            parker.park_condvar();
+            t.join().unwrap();
+        });
+    }
+
+    /// Two parks, each preceded by an unpark (one racing, one before): both return. A
+    /// notification is a token, not a count, and each park consumes the one it finds.
+    #[test]
+    fn park_twice_with_two_unparks() {
+        loom::model(|| {
+            let parker = Arc::new(Parker::new());
+            let p = parker.clone();
+            let t = loom::thread::spawn(move || {
+                p.unpark_with(|| unreachable!());
+            });
+            parker.park_condvar();
+            t.join().unwrap();
+            parker.unpark_with(|| unreachable!());
+            parker.park_condvar();
+        });
+    }
+}
