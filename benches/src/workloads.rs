@@ -1,6 +1,6 @@
 //! The seven runtime workloads, written once and instantiated for spindle and for tokio.
 //!
-//! The [`workloads!`] macro holds the only copy of each workload's code. It is expanded twice:
+//! The `workloads!` macro holds the only copy of each workload's code. It is expanded twice:
 //! in [`on_spindle`] and in [`on_tokio`]. Each of those modules first brings the same six names
 //! into scope — `Runtime`, `spawn`, `spawn_blocking`, `yield_now`, `oneshot`, `sleep` — from its
 //! own runtime, so the two expansions are the same text calling different runtimes. That is the

@@ -1,6 +1,6 @@
 //! Putting the parts together: [`Runtime`], [`Builder`] and [`Handle`].
 //!
-//! A runtime is one [`Shared`] value (scheduler, reactor, timers, blocking pool, the list of
+//! A runtime is one `Shared` value (scheduler, reactor, timers, blocking pool, the list of
 //! live tasks) behind an `Arc`, plus the worker threads that run its loop. [`Handle`] is that
 //! `Arc`; every task keeps one, so it can reschedule itself from any thread.
 //!

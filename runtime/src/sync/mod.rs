@@ -11,7 +11,7 @@
 //! They are runtime-agnostic: all they know of tasks is the `std::task::Waker` of whoever polls
 //! them, so they also work from `block_on`, from other runtimes, and across threads.
 //!
-//! Shared machinery: waiting tasks line up in a [`WaitList`](wait_list::WaitList) (a FIFO in a
+//! Shared machinery: waiting tasks line up in a `WaitList` (`wait_list.rs`) (a FIFO in a
 //! slab, behind the primitive's `crate::loom::Mutex`); [`Mutex`] and bounded `mpsc` are built on
 //! [`Semaphore`], so FIFO fairness and cancellation safety are written (and tested) once.
 //! `docs/sync.md` explains each with diagrams.

@@ -2,7 +2,7 @@
 //! senders wait, which is back-pressure) and [`unbounded_channel`] (never waits; memory is the limit).
 //! The asyncio counterpart is `asyncio.Queue(maxsize)`.
 //!
-//! One shared [`Chan`] per channel:
+//! One shared `Chan` per channel:
 //!
 //! ```text
 //!   Sender ─┐                         ┌────────────── Chan ───────────────┐

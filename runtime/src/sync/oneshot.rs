@@ -2,7 +2,7 @@
 //!
 //! It is the reply path of request/response between tasks ("send me a job and a oneshot for the
 //! answer"), and it is hot: the `ping_pong` benchmark creates one per message. So it takes no lock:
-//! one allocation ([`Inner`]) holds the value slot, the two wakers, and an atomic state word whose
+//! one allocation (`Inner`) holds the value slot, the two wakers, and an atomic state word whose
 //! bits say who may touch which cell.
 //!
 //! ```text

@@ -6,8 +6,8 @@
 //!
 //! | owner | type | created | released |
 //! |---|---|---|---|
-//! | the runtime's owned-task list | [`Task`] | at spawn | at completion, or shutdown |
-//! | a run-queue entry | [`Notified`] | at spawn, and by each wake of an idle task | when the poll ends |
+//! | the runtime's owned-task list | `Task` | at spawn | at completion, or shutdown |
+//! | a run-queue entry | `Notified` | at spawn, and by each wake of an idle task | when the poll ends |
 //! | the user | [`JoinHandle`] | at spawn | when awaited to the end, or dropped |
 //! | each `Waker` clone | `Waker` | `clone` | `drop` / `wake` |
 //!
@@ -24,7 +24,7 @@
 //!                                                       │ COMPLETE ──► JoinHandle takes the output
 //! ```
 //!
-//! Talks to: the executor through the [`Schedule`] trait, the blocking pool through
+//! Talks to: the executor through the `Schedule` trait, the blocking pool through
 //! [`spawn_blocking`], and `coop` (each poll runs with a fresh budget).
 
 mod join;
