@@ -7,7 +7,7 @@
 //! | `runtime [--iters N] [--only NAME]` | [`runtime_bench`] (+ [`workloads`]) | runs the same seven workloads on a spindle and a tokio runtime, alternating, and prints medians and the ratio |
 //! | `hyper-server --port P` | [`hyper_server`] | hyper 1.x on tokio, "Hello, World!" on `GET /`, the reference for `benches/http.sh` |
 //! | `tokio-minimal --port P` | [`tokio_minimal`] | the least a tokio HTTP server can do: httparse + one write per batch |
-//! | `parse [--iters N] [--batches B]` | [`parse_bench`] | spindle's request-head parser against httparse on three inputs |
+//! | `parse [--iters N] [--batches B] [--only CASE]` | [`parse_bench`] | spindle's request-head parser against httparse on three inputs |
 //!
 //! `benches/http.sh` drives the two servers (and the spindle demo server) with `wrk`;
 //! `docs/benchmarks.md` explains how to run everything and how to read the numbers.
@@ -29,7 +29,8 @@ usage:
   spindle-bench runtime [--iters N] [--only NAME]   compare spindle and tokio on runtime workloads
   spindle-bench hyper-server --port P               hyper 1.x hello-world server (tokio, 2 workers)
   spindle-bench tokio-minimal --port P              minimal httparse server (tokio, 2 workers)
-  spindle-bench parse [--iters N] [--batches B]     request-head parser vs httparse, ns per request";
+  spindle-bench parse [--iters N] [--batches B] [--only CASE]
+                                                    request-head parser vs httparse, ns per request";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -69,6 +70,7 @@ fn run(args: &[String]) -> Result<(), String> {
             let options = parse_bench::Options {
                 iterations: flags.take_number("--iters")?.unwrap_or(200_000),
                 batches: flags.take_number("--batches")?.unwrap_or(15),
+                only: flags.take("--only"),
             };
             flags.expect_empty()?;
             parse_bench::run(&options)

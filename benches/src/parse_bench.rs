@@ -51,6 +51,9 @@ pub(crate) struct Options {
     pub(crate) iterations: usize,
     /// Timed batches per side; the median batch is reported.
     pub(crate) batches: usize,
+    /// Run only the case whose name starts with this (all of them when `None`); handy under
+    /// `perf record`.
+    pub(crate) only: Option<String>,
 }
 
 /// One input: a name for the table and a buffer of one or more complete heads.
@@ -102,7 +105,14 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         "{:<26} {:>26} {:>26} {:>16}",
         "input", "spindle", "httparse", "spindle/httparse"
     );
-    for case in cases() {
+    let selected: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| options.only.as_ref().map_or(true, |o| c.name.starts_with(o.as_str())))
+        .collect();
+    if selected.is_empty() {
+        return Err("--only matches no case; try `wrk`, `browser` or `16`".into());
+    }
+    for case in selected {
         // 1. Both parsers must see the same heads, or the comparison means nothing.
         let ours = parse_all_spindle(&mut RequestParser::default(), &case.buf)?;
         let theirs = parse_all_httparse(&case.buf)?;
@@ -248,7 +258,14 @@ mod tests {
     /// Every case parses completely on both sides, with the number of heads it claims.
     #[test]
     fn cases_parse_on_both_sides() {
-        for case in cases() {
+        let selected: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| options.only.as_ref().map_or(true, |o| c.name.starts_with(o.as_str())))
+        .collect();
+    if selected.is_empty() {
+        return Err("--only matches no case; try `wrk`, `browser` or `16`".into());
+    }
+    for case in selected {
             let ours = parse_all_spindle(&mut RequestParser::default(), &case.buf);
             assert_eq!(ours, Ok(case.requests), "{}", case.name);
             assert_eq!(

@@ -38,6 +38,7 @@ pub(crate) fn parse_field_line(
 
 /// [`parse_field_line`] for a line already known to hold only field bytes: the parser checked
 /// them while it searched for the line's end, so the value needs no second look.
+#[inline]
 pub(crate) fn parse_checked_field_line(
     buf: &[u8],
     start: usize,
@@ -50,6 +51,7 @@ pub(crate) fn parse_checked_field_line(
 }
 
 /// Steps 1 and 2 of a field line: the length of its name, which a `:` follows.
+#[inline]
 fn field_name(line: &[u8]) -> Result<usize, ParseError> {
     // 1. A line that starts with whitespace continues the previous one (obs-fold) or, right
     //    after the request line, hides a field from some parsers. RFC 9112 §5.2 and §2.2 let
@@ -127,6 +129,7 @@ pub(crate) struct Derived {
 
 impl Facts {
     /// Take note of one field line of `buf`.
+    #[inline] // called for every field; most return at once, so spare them the call
     pub(crate) fn observe(&mut self, buf: &[u8], field: FieldSpan) -> Result<(), ParseError> {
         let name = field.name.of(buf);
         let value = field.value.of(buf);
@@ -139,14 +142,17 @@ impl Facts {
             17 if is(b"transfer-encoding") => self.observe_transfer_encoding(value),
             10 if is(b"connection") => self.observe_connection(value),
             6 if is(b"expect") => {
-                // Other expectations (or malformed ones) are ignored: RFC 9110 §10.1.1 allows
-                // 417 but does not require it, and they do not affect framing.
-                self.expect_continue |=
-                    list(value).any(|e| e.eq_ignore_ascii_case(b"100-continue"));
+                self.observe_expect(value);
                 Ok(())
             }
             _ => Ok(()),
         }
+    }
+
+    /// RFC 9110 §10.1.1: we act on `100-continue`. Other expectations (or malformed ones) are
+    /// ignored: the RFC allows 417 but does not require it, and they do not affect framing.
+    fn observe_expect(&mut self, value: &[u8]) {
+        self.expect_continue |= list(value).any(|e| e.eq_ignore_ascii_case(b"100-continue"));
     }
 
     /// RFC 9110 §7.2 / RFC 9112 §3.2: one `Host`, and a valid one. An empty `Host` is refused

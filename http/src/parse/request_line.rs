@@ -54,6 +54,7 @@ pub(crate) fn parse_request_line(
 /// Single SPs only: RFC 9112 §3 lets a recipient split on any whitespace, but a server that
 /// reads `GET  /` or a tab differently from the proxy in front of it is how request smuggling
 /// starts, so we refuse them.
+#[inline]
 pub(crate) fn parse_request_line_with_spaces(
     buf: &[u8],
     start: usize,
