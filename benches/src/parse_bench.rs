@@ -107,7 +107,12 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
     );
     let selected: Vec<Case> = cases()
         .into_iter()
-        .filter(|c| options.only.as_ref().map_or(true, |o| c.name.starts_with(o.as_str())))
+        .filter(|c| {
+            options
+                .only
+                .as_ref()
+                .map_or(true, |o| c.name.starts_with(o.as_str()))
+        })
         .collect();
     if selected.is_empty() {
         return Err("--only matches no case; try `wrk`, `browser` or `16`".into());
@@ -259,13 +264,18 @@ mod tests {
     #[test]
     fn cases_parse_on_both_sides() {
         let selected: Vec<Case> = cases()
-        .into_iter()
-        .filter(|c| options.only.as_ref().map_or(true, |o| c.name.starts_with(o.as_str())))
-        .collect();
-    if selected.is_empty() {
-        return Err("--only matches no case; try `wrk`, `browser` or `16`".into());
-    }
-    for case in selected {
+            .into_iter()
+            .filter(|c| {
+                options
+                    .only
+                    .as_ref()
+                    .map_or(true, |o| c.name.starts_with(o.as_str()))
+            })
+            .collect();
+        if selected.is_empty() {
+            return Err("--only matches no case; try `wrk`, `browser` or `16`".into());
+        }
+        for case in selected {
             let ours = parse_all_spindle(&mut RequestParser::default(), &case.buf);
             assert_eq!(ours, Ok(case.requests), "{}", case.name);
             assert_eq!(

@@ -146,6 +146,7 @@ pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
 }
 
 /// The `[start, end)` offsets of `bytes` without leading and trailing SP / HTAB.
+#[inline]
 pub(crate) fn trim_ows_range(bytes: &[u8]) -> (usize, usize) {
     let start = bytes
         .iter()

@@ -12,6 +12,7 @@
 
 use super::chars::{is_field_byte, is_ows, is_tchar, is_token, trim_ows, trim_ows_range};
 use super::head::{BodyFraming, FieldSpan, Span, Version};
+use super::scan::find_byte;
 use super::target::valid_authority;
 use crate::error::ParseError;
 use crate::limits::Limits;
@@ -46,7 +47,14 @@ pub(crate) fn parse_checked_field_line(
 ) -> Result<FieldSpan, ParseError> {
     let line = &buf[start..end];
     debug_assert!(line.iter().all(|&b| is_field_byte(b)));
-    let name_len = field_name(line)?;
+    // A well-formed name is all of the line before its first colon. Checking those bytes in a
+    // loop whose length is known in advance is faster than stopping at the first non-tchar:
+    // the loop's exit no longer waits on each byte's table lookup. Anything else goes to
+    // `field_name`, which names the error.
+    let name_len = match find_byte(buf, start, end, b':').map(|colon| colon - start) {
+        Some(colon) if colon > 0 && line[..colon].iter().all(|&b| is_tchar(b)) => colon,
+        _ => field_name(line)?,
+    };
     Ok(split_field(line, start, name_len))
 }
 

@@ -54,8 +54,8 @@ use request_line::{parse_request_line_with_spaces, RequestLine};
 use scan::{skip_above_space, skip_field_bytes};
 
 /// The field table capacity a parser keeps between requests (entries of 16 bytes). A request
-/// with more fields grows it; the growth is given back when that request completes, so a
-/// connection holds at most this much between requests.
+/// with more fields grows it; the table is freed when that request completes, so a connection
+/// holds at most this much between requests.
 const RETAINED_FIELDS: usize = 32;
 
 /// Where the parser is within the head.
@@ -170,7 +170,9 @@ impl RequestParser {
         };
         self.line_unchecked = false;
         self.fields.clear();
-        self.fields.shrink_to(RETAINED_FIELDS);
+        if self.fields.capacity() > RETAINED_FIELDS {
+            self.fields = Vec::new();
+        }
         self.facts = Facts::default();
     }
 

@@ -9,6 +9,7 @@
 //! time is rejected with the same error as the same line arriving whole.
 
 use super::head::{Method, Span, Version};
+use super::scan::find_byte;
 use super::target::{parse_target, Target};
 use crate::error::ParseError;
 
@@ -77,7 +78,7 @@ pub(crate) fn parse_request_line_with_spaces(
     }
 
     // 2. A CR anywhere in the line is a bare CR (the line's own CR was cut off by the caller).
-    if line.contains(&b'\r') {
+    if find_byte(buf, start, end, b'\r').is_some() {
         return Err(ParseError::BareCr);
     }
     let Some(sp2) = sp2.filter(|&sp2| sp2 > sp1 + 1) else {
