@@ -91,8 +91,24 @@ pub(crate) fn is_tchar(b: u8) -> bool {
 }
 
 /// Is `bytes` a `token` (one or more `tchar`)?
+///
+/// Eight bytes at a time, with no branch per byte: the class bits of the eight are ANDed
+/// together and tested once. A field name is checked this way, and a name is valid far more
+/// often than not, so stopping early at a bad byte would buy nothing.
+#[inline]
 pub(crate) fn is_token(bytes: &[u8]) -> bool {
-    !bytes.is_empty() && bytes.iter().all(|&b| is_tchar(b))
+    let mut chunks = bytes.chunks_exact(8);
+    let mut all = TCHAR;
+    for chunk in &mut chunks {
+        // A fixed-length inner loop: the compiler unrolls it into eight loads and ANDs.
+        for &b in chunk {
+            all &= TABLE[b as usize];
+        }
+    }
+    for &b in chunks.remainder() {
+        all &= TABLE[b as usize];
+    }
+    !bytes.is_empty() && all & TCHAR != 0
 }
 
 /// May `b` appear in a field value (VCHAR, obs-text, SP, HTAB)?
@@ -211,6 +227,23 @@ mod tests {
             );
             assert_eq!(is_path(b), is_pchar(b) || b == b'/', "path {b:#x}");
             assert_eq!(is_query(b), is_path(b) || b == b'?', "query {b:#x}");
+        }
+    }
+
+    /// A token is one or more tchars, wherever a bad byte sits (the check works in words of 8).
+    #[test]
+    fn tokens() {
+        assert!(!is_token(b""));
+        for len in 1..=20 {
+            let name = vec![b'a'; len];
+            assert!(is_token(&name), "{len}");
+            for at in 0..len {
+                for bad in [b' ', b':', b'\0', b'"', 0x7F, 0x80] {
+                    let mut name = name.clone();
+                    name[at] = bad;
+                    assert!(!is_token(&name), "{len} {at} {bad:#x}");
+                }
+            }
         }
     }
 
