@@ -53,6 +53,9 @@ use head::{head_storage, FieldSpan};
 use request_line::{parse_request_line_with_spaces, RequestLine};
 use scan::{skip_above_space, skip_field_bytes};
 
+/// The field table capacity a parser reserves on a head's first field line.
+const FIRST_FIELDS: usize = 16;
+
 /// The field table capacity a parser keeps between requests (entries of 16 bytes). A request
 /// with more fields grows it; the table is freed when that request completes, so a connection
 /// holds at most this much between requests.
@@ -266,6 +269,10 @@ impl RequestParser {
                         parse_field_line(window, start, end)?
                     };
                     self.facts.observe(window, field)?;
+                    if self.fields.capacity() == 0 {
+                        // Room for most requests at once, rather than growing 4, 8, 16.
+                        self.fields.reserve(FIRST_FIELDS);
+                    }
                     self.fields.push(field);
                 }
                 State::Failed(e) => return Err(*e),

@@ -66,6 +66,10 @@ pub(crate) fn parse_request_line_with_spaces(
 ) -> Result<RequestLine, ParseError> {
     let line = &buf[start..end];
     debug_assert_eq!(sp1, line.iter().position(|&b| b == b' '));
+    debug_assert_eq!(
+        sp2,
+        sp1.and_then(|sp1| line[sp1 + 1..].iter().position(|&b| b == b' ').map(|i| sp1 + 1 + i))
+    );
 
     // 1. The target is what lies between the first SP and the next one (or the end); its
     //    length is checked first, exactly as on an incomplete line.
