@@ -107,11 +107,9 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
     );
     let selected: Vec<Case> = cases()
         .into_iter()
-        .filter(|c| {
-            options
-                .only
-                .as_ref()
-                .map_or(true, |o| c.name.starts_with(o.as_str()))
+        .filter(|c| match &options.only {
+            Some(prefix) => c.name.starts_with(prefix.as_str()),
+            None => true,
         })
         .collect();
     if selected.is_empty() {
@@ -263,19 +261,7 @@ mod tests {
     /// Every case parses completely on both sides, with the number of heads it claims.
     #[test]
     fn cases_parse_on_both_sides() {
-        let selected: Vec<Case> = cases()
-            .into_iter()
-            .filter(|c| {
-                options
-                    .only
-                    .as_ref()
-                    .map_or(true, |o| c.name.starts_with(o.as_str()))
-            })
-            .collect();
-        if selected.is_empty() {
-            return Err("--only matches no case; try `wrk`, `browser` or `16`".into());
-        }
-        for case in selected {
+        for case in cases() {
             let ours = parse_all_spindle(&mut RequestParser::default(), &case.buf);
             assert_eq!(ours, Ok(case.requests), "{}", case.name);
             assert_eq!(

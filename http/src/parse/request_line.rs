@@ -1,8 +1,8 @@
 //! The request line, `method SP request-target SP HTTP-version` (RFC 9112 §3), parsed once its
 //! CRLF has arrived.
 //!
-//! [`super::RequestParser`] finds the line and calls [`parse_request_line`]; the target itself
-//! is left to [`super::target`].
+//! [`super::RequestParser`] finds the line, noting its first two SPs on the way, and calls
+//! [`parse_request_line_with_spaces`]; the target itself is left to [`super::target`].
 //!
 //! Invariant: the checks run in a fixed order, and the first one, the target length, is the
 //! same check the parser makes on a still-incomplete line. So a line that arrives a byte at a
@@ -68,7 +68,10 @@ pub(crate) fn parse_request_line_with_spaces(
     debug_assert_eq!(sp1, line.iter().position(|&b| b == b' '));
     debug_assert_eq!(
         sp2,
-        sp1.and_then(|sp1| line[sp1 + 1..].iter().position(|&b| b == b' ').map(|i| sp1 + 1 + i))
+        sp1.and_then(|sp1| line[sp1 + 1..]
+            .iter()
+            .position(|&b| b == b' ')
+            .map(|i| sp1 + 1 + i))
     );
 
     // 1. The target is what lies between the first SP and the next one (or the end); its
