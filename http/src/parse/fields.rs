@@ -26,7 +26,7 @@ pub(crate) fn parse_field_line(
     let line = &buf[start..end];
     let name_len = field_name(line)?;
 
-    // 3. The value: VCHAR, obs-text, SP and HTAB only; trimmed of OWS on both sides.
+    // 3. The value: VCHAR, obs-text, SP and HTAB only (`split_field` trims its OWS).
     if let Some(&bad) = line[name_len + 1..].iter().find(|&&b| !is_field_byte(b)) {
         return Err(if bad == b'\r' {
             ParseError::BareCr

@@ -23,9 +23,9 @@
 //!   incomplete line, and it is monotone, so any split of the input yields the same result;
 //! - after an error the parser stays failed and repeats the error: the connection must close.
 //!
-//! Speed: a well-formed field line is read once. The search for its end skips field bytes
-//! (eight at a time, see `scan.rs`) and expects CR LF where they stop, so finding the line and
-//! validating its value is one pass. Any other stop (a control byte, a bare CR or LF) marks the
+//! Speed: the search for a field line's end skips field bytes (eight at a time, see
+//! `scan.rs`) and expects CR LF where they stop, so finding the line and validating its value
+//! is one pass; only the short name is looked at again, to split it off. Any other stop (a control byte, a bare CR or LF) marks the
 //! line *unchecked*: the parser then only looks for its LF and hands the whole line to the
 //! careful byte-by-byte check, which names the exact error. So the fast path can only accept
 //! what the careful path accepts, and every error is the careful path's.
@@ -286,6 +286,8 @@ impl RequestParser {
     /// search must resume once more bytes have arrived.
     fn find_line_end(&mut self, window: &[u8]) -> Option<usize> {
         let from = self.scanned;
+        // Where the next search starts if this one finds no LF: normally the end of the window.
+        let mut resume = window.len();
         let found = match &mut self.state {
             State::RequestLine { sp1, sp2 } => scan_request_line(window, from, sp1, sp2),
             _ if self.line_unchecked => find_lf(window, from),
@@ -297,8 +299,8 @@ impl RequestParser {
                     // Out of bytes, possibly right after the CR: resume at the stop once more
                     // have arrived (looking at one byte again is cheaper than remembering it).
                     Some([] | [b'\r']) => {
-                        self.scanned = stop;
-                        return None;
+                        resume = stop;
+                        None
                     }
                     // Anything else: leave this line to the careful check.
                     _ => {
@@ -308,7 +310,7 @@ impl RequestParser {
                 }
             }
         };
-        self.scanned = found.map_or(window.len(), |lf| lf + 1);
+        self.scanned = found.map_or(resume, |lf| lf + 1);
         #[cfg(test)]
         {
             self.examined += self.scanned - from;

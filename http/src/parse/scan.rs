@@ -2,9 +2,10 @@
 //! run of field bytes (where a field line's CR should be), the next byte that can matter on a
 //! request line (SP, CR, LF), and the colon after a field name.
 //!
-//! Used by [`super::RequestParser`] while it looks for line ends. Both functions answer exactly
-//! what the byte-by-byte definition would (a unit test compares them on every byte value at
-//! every position).
+//! Used by [`super::RequestParser`] while it looks for line ends, and by the request-line and
+//! field-line parsers. Each function answers exactly what the byte-by-byte definition would
+//! (the unit tests compare them on every byte value at every position). They never read past
+//! the end of the slice they are given, which for the parser is the head-size window.
 //!
 //! The trick ("SWAR", SIMD within a register): load eight bytes as one `u64`, and with a few
 //! arithmetic operations flag the bytes below some small value; the lowest flag, found with
@@ -106,9 +107,7 @@ pub(crate) fn skip_field_bytes(bytes: &[u8], from: usize) -> usize {
             None => break,
         }
     }
-    debug_assert!(bytes[from.min(bytes.len())..]
-        .iter()
-        .all(|&b| is_field_byte(b)));
+    debug_assert!(bytes[from..].iter().all(|&b| is_field_byte(b)));
     bytes.len()
 }
 
