@@ -355,7 +355,9 @@ fn position<K: std::ops::Deref<Target = str>, V>(list: &[(K, V)], key: &str) -> 
 impl<T> Endpoint<T> {
     /// The value serving `method`: its own route, else `GET` for `HEAD`, else the any route.
     fn value_for(&self, method: &str) -> Option<&T> {
-        let own = |m: &str| position(&self.methods, m).map(|at| &self.methods[at].1);
+        let own = |m: &str| {
+            position(&self.methods, m).map(|at| &self.methods[at].1)
+        };
         own(method)
             .or_else(|| if method == "HEAD" { own("GET") } else { None })
             .or(self.any.as_ref())
