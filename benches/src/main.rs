@@ -1,12 +1,13 @@
 //! `spindle-bench`: spindle measured side by side with tokio and hyper, in one binary.
 //!
-//! Three subcommands, each in its own module:
+//! Four subcommands, each in its own module:
 //!
 //! | command | module | what it does |
 //! |---|---|---|
 //! | `runtime [--iters N] [--only NAME]` | [`runtime_bench`] (+ [`workloads`]) | runs the same seven workloads on a spindle and a tokio runtime, alternating, and prints medians and the ratio |
 //! | `hyper-server --port P` | [`hyper_server`] | hyper 1.x on tokio, "Hello, World!" on `GET /`, the reference for `benches/http.sh` |
 //! | `tokio-minimal --port P` | [`tokio_minimal`] | the least a tokio HTTP server can do: httparse + one write per batch |
+//! | `parse [--iters N] [--batches B] [--only CASE]` | [`parse_bench`] | spindle's request-head parser against httparse on three inputs |
 //!
 //! `benches/http.sh` drives the two servers (and the spindle demo server) with `wrk`;
 //! `docs/benchmarks.md` explains how to run everything and how to read the numbers.
@@ -15,6 +16,7 @@
 
 mod http_date;
 mod hyper_server;
+mod parse_bench;
 mod runtime_bench;
 mod tokio_minimal;
 mod workloads;
@@ -26,7 +28,9 @@ const USAGE: &str = "\
 usage:
   spindle-bench runtime [--iters N] [--only NAME]   compare spindle and tokio on runtime workloads
   spindle-bench hyper-server --port P               hyper 1.x hello-world server (tokio, 2 workers)
-  spindle-bench tokio-minimal --port P              minimal httparse server (tokio, 2 workers)";
+  spindle-bench tokio-minimal --port P              minimal httparse server (tokio, 2 workers)
+  spindle-bench parse [--iters N] [--batches B] [--only CASE]
+                                                    request-head parser vs httparse, ns per request";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -61,6 +65,15 @@ fn run(args: &[String]) -> Result<(), String> {
             let port = flags.take_number("--port")?.ok_or("--port is required")?;
             flags.expect_empty()?;
             tokio_minimal::run(port).map_err(|e| format!("tokio-minimal: {e}"))
+        }
+        "parse" => {
+            let options = parse_bench::Options {
+                iterations: flags.take_number("--iters")?.unwrap_or(200_000),
+                batches: flags.take_number("--batches")?.unwrap_or(15),
+                only: flags.take("--only"),
+            };
+            flags.expect_empty()?;
+            parse_bench::run(&options)
         }
         other => Err(format!("unknown subcommand `{other}`")),
     }

@@ -1,10 +1,11 @@
-//! [`RequestHead`]: a parsed request head that owns one copy of its bytes, plus the small value
-//! types it is described with ([`Method`], [`Version`], [`TargetForm`], [`BodyFraming`]).
+//! [`RequestHead`]: a parsed request head that owns one copy of its bytes (in one allocation
+//! with its field table), plus the small value types it is described with ([`Method`],
+//! [`Version`], [`TargetForm`], [`BodyFraming`]).
 //!
 //! [`super::RequestParser`] builds a `RequestHead` once the blank line has arrived; the
 //! connection reads it to route the request and to pick a body decoder from [`crate::body`].
 //!
-//! Invariants: every [`Span`] stored in a `RequestHead` lies inside its `bytes`; the spans of
+//! Invariants: every [`Span`] stored in a `RequestHead` lies inside its head bytes; the spans of
 //! the method, the target, field names and the authority cover ASCII only, because the parser
 //! accepted nothing else there. That is what lets the accessors hand out `&str`.
 
@@ -45,6 +46,57 @@ pub(crate) struct FieldSpan {
     pub(crate) name: Span,
     /// The value with surrounding optional whitespace removed.
     pub(crate) value: Span,
+}
+
+impl FieldSpan {
+    /// The bytes one field takes in a head's field table: its four offsets as little-endian
+    /// `u32`s.
+    pub(crate) const ENCODED_LEN: usize = 16;
+
+    /// The table entry for this field.
+    fn encode(self) -> [u8; FieldSpan::ENCODED_LEN] {
+        let mut entry = [0; FieldSpan::ENCODED_LEN];
+        let offsets = [
+            self.name.start,
+            self.name.end,
+            self.value.start,
+            self.value.end,
+        ];
+        for (slot, offset) in entry.chunks_exact_mut(4).zip(offsets) {
+            slot.copy_from_slice(&offset.to_le_bytes());
+        }
+        entry
+    }
+
+    /// The field a table entry (from [`FieldSpan::encode`]) describes.
+    fn decode(entry: &[u8]) -> FieldSpan {
+        debug_assert_eq!(entry.len(), FieldSpan::ENCODED_LEN);
+        let offset =
+            |i: usize| u32::from_le_bytes([entry[i], entry[i + 1], entry[i + 2], entry[i + 3]]);
+        FieldSpan {
+            name: Span {
+                start: offset(0),
+                end: offset(4),
+            },
+            value: Span {
+                start: offset(8),
+                end: offset(12),
+            },
+        }
+    }
+}
+
+/// The storage of a [`RequestHead`]: a copy of `head`, then the table of `fields`, in one
+/// allocation of exactly the right size (so a head costs one `malloc`, whatever its field
+/// count).
+pub(crate) fn head_storage(head: &[u8], fields: &[FieldSpan]) -> Box<[u8]> {
+    let mut bytes = Vec::with_capacity(head.len() + fields.len() * FieldSpan::ENCODED_LEN);
+    bytes.extend_from_slice(head);
+    for field in fields {
+        bytes.extend_from_slice(&field.encode());
+    }
+    // Capacity equals length here, so this hands over the allocation without copying it.
+    bytes.into_boxed_slice()
 }
 
 /// Bytes the parser validated as ASCII, viewed as `&str`.
@@ -186,7 +238,7 @@ pub enum BodyFraming {
 }
 
 /// A parsed request head. It owns one copy of the head's bytes and describes everything else as
-/// ranges into them, so a head costs two allocations however many fields it has.
+/// ranges into them, so a head costs one allocation however many fields it has.
 ///
 /// ```
 /// use spindle_http::{Method, RequestParser, Version};
@@ -206,8 +258,14 @@ pub enum BodyFraming {
 #[derive(Clone, PartialEq, Eq)]
 pub struct RequestHead {
     /// A copy of the consumed bytes (any skipped empty lines, the request line, the fields and
-    /// the blank line). INVARIANT: every span below lies inside it.
+    /// the blank line), followed by the field table: one [`FieldSpan::ENCODED_LEN`]-byte entry
+    /// per field line, in received order. Keeping both in one box (built by [`head_storage`])
+    /// makes a head one allocation instead of two.
+    /// INVARIANT: `bytes[..head_len]` is the head and every span lies inside it;
+    /// `bytes[head_len..]` is a whole number of table entries.
     pub(crate) bytes: Box<[u8]>,
+    /// How many bytes at the start of `bytes` are the head.
+    pub(crate) head_len: usize,
     /// The method, classified.
     pub(crate) method: Method,
     /// The method as received, for extension methods.
@@ -226,8 +284,6 @@ pub struct RequestHead {
     pub(crate) authority: Option<Span>,
     /// The protocol version.
     pub(crate) version: Version,
-    /// The header fields in received order.
-    pub(crate) fields: Vec<FieldSpan>,
     /// How the body is delimited.
     pub(crate) framing: BodyFraming,
     /// Whether the connection may serve another request after this one.
@@ -244,12 +300,12 @@ impl RequestHead {
 
     /// The method as received (`"GET"`, `"PROPFIND"`).
     pub fn method_str(&self) -> &str {
-        ascii(self.method_span.of(&self.bytes))
+        ascii(self.method_span.of(self.head_bytes()))
     }
 
     /// The request-target as received (`"/a?b"`, `"http://h/a"`, `"h:443"`, `"*"`).
     pub fn target(&self) -> &str {
-        ascii(self.target.of(&self.bytes))
+        ascii(self.target.of(self.head_bytes()))
     }
 
     /// Which form the request-target had.
@@ -263,12 +319,12 @@ impl RequestHead {
         if self.form == TargetForm::Absolute && self.path.start == self.path.end {
             return "/";
         }
-        ascii(self.path.of(&self.bytes))
+        ascii(self.path.of(self.head_bytes()))
     }
 
     /// The query without its `?`, still percent-encoded; `None` when the target has no `?`.
     pub fn query(&self) -> Option<&str> {
-        self.query.map(|q| ascii(q.of(&self.bytes)))
+        self.query.map(|q| ascii(q.of(self.head_bytes())))
     }
 
     /// The protocol version.
@@ -280,7 +336,7 @@ impl RequestHead {
     /// §3.2.2 makes it override `Host`), otherwise the `Host` value. `None` only for HTTP/1.0
     /// without `Host`.
     pub fn host(&self) -> Option<&str> {
-        self.authority.map(|a| ascii(a.of(&self.bytes)))
+        self.authority.map(|a| ascii(a.of(self.head_bytes())))
     }
 
     /// The header fields in received order, names as received.
@@ -293,15 +349,16 @@ impl RequestHead {
     /// assert_eq!(names, ["Host", "Accept"]);
     /// ```
     pub fn headers(&self) -> Headers<'_> {
+        let (head, table) = self.bytes.split_at(self.head_len);
         Headers {
-            bytes: &self.bytes,
-            fields: self.fields.iter(),
+            bytes: head,
+            fields: table.chunks_exact(FieldSpan::ENCODED_LEN),
         }
     }
 
     /// The number of header field lines.
     pub fn header_count(&self) -> usize {
-        self.fields.len()
+        (self.bytes.len() - self.head_len) / FieldSpan::ENCODED_LEN
     }
 
     /// The value of the first field named `name` (compared case-insensitively), trimmed of
@@ -352,7 +409,12 @@ impl RequestHead {
     /// How many bytes of the parsed buffer the head took, up to and including its blank line.
     /// The body (or the next pipelined request) starts there.
     pub fn consumed(&self) -> usize {
-        self.bytes.len()
+        self.head_len
+    }
+
+    /// The head's bytes, without the field table that follows them.
+    fn head_bytes(&self) -> &[u8] {
+        &self.bytes[..self.head_len]
     }
 }
 
@@ -423,15 +485,15 @@ impl<'a> HeaderField<'a> {
 pub struct Headers<'a> {
     /// The head's bytes, which the spans index.
     bytes: &'a [u8],
-    /// The remaining fields.
-    fields: std::slice::Iter<'a, FieldSpan>,
+    /// The remaining entries of the field table.
+    fields: std::slice::ChunksExact<'a, u8>,
 }
 
 impl<'a> Iterator for Headers<'a> {
     type Item = HeaderField<'a>;
 
     fn next(&mut self) -> Option<HeaderField<'a>> {
-        let f = self.fields.next()?;
+        let f = FieldSpan::decode(self.fields.next()?);
         Some(HeaderField {
             name: ascii(f.name.of(self.bytes)),
             value: f.value.of(self.bytes),

@@ -9,6 +9,7 @@
 //! | file | what it parses |
 //! |---|---|
 //! | `chars.rs` | byte classes: `tchar`, field bytes, URI bytes |
+//! | `scan.rs` | the line-end searches, eight bytes at a time |
 //! | `request_line.rs` | `method SP target SP version` |
 //! | `target.rs` | the four target forms and the `Host` grammar |
 //! | `fields.rs` | field lines, and the framing facts derived from them |
@@ -22,6 +23,13 @@
 //!   incomplete line, and it is monotone, so any split of the input yields the same result;
 //! - after an error the parser stays failed and repeats the error: the connection must close.
 //!
+//! Speed: the search for a field line's end skips field bytes (eight at a time, see
+//! `scan.rs`) and expects CR LF where they stop, so finding the line and validating its value
+//! is one pass; only the short name is looked at again, to split it off. Any other stop (a control byte, a bare CR or LF) marks the
+//! line *unchecked*: the parser then only looks for its LF and hands the whole line to the
+//! careful byte-by-byte check, which names the exact error. So the fast path can only accept
+//! what the careful path accepts, and every error is the careful path's.
+//!
 //! Line endings: CRLF only. RFC 9112 §2.2 allows a recipient to accept a bare LF, but when a
 //! proxy in front reads `\n` differently from us, the two disagree on where the head ends;
 //! so a bare LF is a 400, like a bare CR.
@@ -30,6 +38,7 @@ mod chars;
 mod fields;
 mod head;
 mod request_line;
+mod scan;
 mod target;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -39,9 +48,18 @@ pub use head::{BodyFraming, HeaderField, Headers, Method, RequestHead, TargetFor
 
 use crate::error::ParseError;
 use crate::limits::Limits;
-use fields::{parse_field_line, Facts};
-use head::FieldSpan;
-use request_line::{parse_request_line, RequestLine};
+use fields::{parse_checked_field_line, parse_field_line, Facts};
+use head::{head_storage, FieldSpan};
+use request_line::{parse_request_line_with_spaces, RequestLine};
+use scan::{skip_above_space, skip_field_bytes};
+
+/// The field table capacity a parser reserves on a head's first field line.
+const FIRST_FIELDS: usize = 16;
+
+/// The field table capacity a parser keeps between requests (entries of 16 bytes). A request
+/// with more fields grows it; the table is freed when that request completes, so a connection
+/// holds at most this much between requests.
+const RETAINED_FIELDS: usize = 32;
 
 /// Where the parser is within the head.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,7 +105,13 @@ pub struct RequestParser {
     scanned: usize,
     /// Which part of the head comes next.
     state: State,
-    /// The field lines parsed so far. Moved into the [`RequestHead`] when it completes.
+    /// Whether the current field line has shown a byte that stopped the fast scan where no
+    /// CR LF followed; such a line is judged by the careful [`parse_field_line`], and only its
+    /// LF is searched for. INVARIANT: false at the start of every line.
+    line_unchecked: bool,
+    /// The field lines parsed so far, copied into the [`RequestHead`] when it completes. The
+    /// vector is cleared, not dropped, between requests, so a connection's parser allocates it
+    /// once. INVARIANT: its capacity is at most [`RETAINED_FIELDS`] between requests.
     fields: Vec<FieldSpan>,
     /// The framing facts gathered from the fields so far.
     facts: Facts,
@@ -119,6 +143,7 @@ impl RequestParser {
                 sp1: None,
                 sp2: None,
             },
+            line_unchecked: false,
             fields: Vec::new(),
             facts: Facts::default(),
             #[cfg(test)]
@@ -133,13 +158,24 @@ impl RequestParser {
 
     /// Forget any partial head and any error, as for a fresh connection.
     pub fn reset(&mut self) {
+        self.start_next_head();
+        self.fields = Vec::new();
+    }
+
+    /// Get ready for the next head, keeping the field table's capacity (up to
+    /// [`RETAINED_FIELDS`]) for it.
+    fn start_next_head(&mut self) {
         self.line_start = 0;
         self.scanned = 0;
         self.state = State::RequestLine {
             sp1: None,
             sp2: None,
         };
-        self.fields = Vec::new();
+        self.line_unchecked = false;
+        self.fields.clear();
+        if self.fields.capacity() > RETAINED_FIELDS {
+            self.fields = Vec::new();
+        }
         self.facts = Facts::default();
     }
 
@@ -198,6 +234,7 @@ impl RequestParser {
                 return Err(ParseError::BareLf);
             }
             let (start, end, next) = (self.line_start, lf - 1, lf + 1);
+            let checked = !std::mem::take(&mut self.line_unchecked);
             self.line_start = next;
             // 4.
             match &self.state {
@@ -209,9 +246,16 @@ impl RequestParser {
                         sp2: None,
                     };
                 }
-                State::RequestLine { .. } => {
-                    let line =
-                        parse_request_line(window, start, end, self.limits.max_target_bytes)?;
+                &State::RequestLine { sp1, sp2 } => {
+                    // The scan noted the SPs as offsets into the window; the line wants its own.
+                    let line = parse_request_line_with_spaces(
+                        window,
+                        start,
+                        end,
+                        sp1.map(|sp| sp - start),
+                        sp2.map(|sp| sp - start),
+                        self.limits.max_target_bytes,
+                    )?;
                     self.state = State::Fields(line);
                 }
                 State::Fields(line) if start == end => return Ok(Some((next, *line))),
@@ -219,8 +263,16 @@ impl RequestParser {
                     if self.fields.len() >= self.limits.max_headers {
                         return Err(ParseError::TooManyFields);
                     }
-                    let field = parse_field_line(window, start, end)?;
+                    let field = if checked {
+                        parse_checked_field_line(window, start, end)?
+                    } else {
+                        parse_field_line(window, start, end)?
+                    };
                     self.facts.observe(window, field)?;
+                    if self.fields.capacity() == 0 {
+                        // Room for most requests at once, rather than growing 4, 8, 16.
+                        self.fields.reserve(FIRST_FIELDS);
+                    }
                     self.fields.push(field);
                 }
                 State::Failed(e) => return Err(*e),
@@ -229,18 +281,36 @@ impl RequestParser {
     }
 
     /// Search `window` for the LF ending the current line, from where the previous search
-    /// stopped (on the request line, noting its first two SPs on the way). Afterwards `scanned`
-    /// is just past the LF, or at the end of the window if there is none yet.
+    /// stopped (on the request line, noting its first two SPs on the way; on a field line,
+    /// checking its bytes on the way). Afterwards `scanned` is just past the LF, or where the
+    /// search must resume once more bytes have arrived.
     fn find_line_end(&mut self, window: &[u8]) -> Option<usize> {
         let from = self.scanned;
+        // Where the next search starts if this one finds no LF: normally the end of the window.
+        let mut resume = window.len();
         let found = match &mut self.state {
             State::RequestLine { sp1, sp2 } => scan_request_line(window, from, sp1, sp2),
-            _ => window[from..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map(|i| from + i),
+            _ if self.line_unchecked => find_lf(window, from),
+            _ => {
+                // The fast path: a well-formed field line is field bytes, then CR LF.
+                let stop = skip_field_bytes(window, from);
+                match window.get(stop..) {
+                    Some([b'\r', b'\n', ..]) => Some(stop + 1),
+                    // Out of bytes, possibly right after the CR: resume at the stop once more
+                    // have arrived (looking at one byte again is cheaper than remembering it).
+                    Some([] | [b'\r']) => {
+                        resume = stop;
+                        None
+                    }
+                    // Anything else: leave this line to the careful check.
+                    _ => {
+                        self.line_unchecked = true;
+                        find_lf(window, stop)
+                    }
+                }
+            }
         };
-        self.scanned = found.map_or(window.len(), |lf| lf + 1);
+        self.scanned = found.map_or(resume, |lf| lf + 1);
         #[cfg(test)]
         {
             self.examined += self.scanned - from;
@@ -257,7 +327,8 @@ impl RequestParser {
     ) -> Result<RequestHead, ParseError> {
         let derived = self.facts.finish(line.version, &self.limits)?;
         let head = RequestHead {
-            bytes: buf[..end].into(),
+            bytes: head_storage(&buf[..end], &self.fields),
+            head_len: end,
             method: line.method,
             method_span: line.method_span,
             target: line.target_span,
@@ -266,12 +337,11 @@ impl RequestParser {
             query: line.target.query,
             authority: line.target.authority.or(self.facts.host),
             version: line.version,
-            fields: std::mem::take(&mut self.fields),
             framing: derived.framing,
             keep_alive: derived.keep_alive,
             expect_continue: derived.expect_continue,
         };
-        self.reset();
+        self.start_next_head();
         Ok(head)
     }
 }
@@ -284,15 +354,26 @@ fn scan_request_line(
     sp1: &mut Option<usize>,
     sp2: &mut Option<usize>,
 ) -> Option<usize> {
-    for (i, &b) in window.iter().enumerate().skip(from) {
-        match b {
+    let mut i = from;
+    loop {
+        // Only SP and LF matter here, and both are at most 0x20: skip the rest in words.
+        i = skip_above_space(window, i);
+        match window.get(i)? {
             b'\n' => return Some(i),
             b' ' if sp1.is_none() => *sp1 = Some(i),
             b' ' if sp2.is_none() => *sp2 = Some(i),
             _ => {}
         }
+        i += 1;
     }
-    None
+}
+
+/// The offset of the first LF at or after `from`, if any.
+fn find_lf(window: &[u8], from: usize) -> Option<usize> {
+    window[from..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| from + i)
 }
 
 /// On a request line still arriving: if the target has already grown past the limit, say 414

@@ -1,14 +1,15 @@
 //! The request line, `method SP request-target SP HTTP-version` (RFC 9112 §3), parsed once its
 //! CRLF has arrived.
 //!
-//! [`super::RequestParser`] finds the line and calls [`parse_request_line`]; the target itself
-//! is left to [`super::target`].
+//! [`super::RequestParser`] finds the line, noting its first two SPs on the way, and calls
+//! [`parse_request_line_with_spaces`]; the target itself is left to [`super::target`].
 //!
 //! Invariant: the checks run in a fixed order, and the first one, the target length, is the
 //! same check the parser makes on a still-incomplete line. So a line that arrives a byte at a
 //! time is rejected with the same error as the same line arriving whole.
 
 use super::head::{Method, Span, Version};
+use super::scan::find_byte;
 use super::target::{parse_target, Target};
 use crate::error::ParseError;
 
@@ -27,11 +28,9 @@ pub(crate) struct RequestLine {
     pub(crate) version: Version,
 }
 
-/// Parse the request line `buf[start..end]` (without its CRLF).
-///
-/// Single SPs only: RFC 9112 §3 lets a recipient split on any whitespace, but a server that
-/// reads `GET  /` or a tab differently from the proxy in front of it is how request smuggling
-/// starts, so we refuse them.
+/// [`parse_request_line_with_spaces`] for a line whose SPs are not known yet: the table tests
+/// give whole lines. (The parser notes the SPs while it looks for the line end.)
+#[cfg(test)]
 pub(crate) fn parse_request_line(
     buf: &[u8],
     start: usize,
@@ -39,23 +38,54 @@ pub(crate) fn parse_request_line(
     max_target: usize,
 ) -> Result<RequestLine, ParseError> {
     let line = &buf[start..end];
+    let sp1 = line.iter().position(|&b| b == b' ');
+    let sp2 = sp1.and_then(|sp1| {
+        line[sp1 + 1..]
+            .iter()
+            .position(|&b| b == b' ')
+            .map(|i| sp1 + 1 + i)
+    });
+    parse_request_line_with_spaces(buf, start, end, sp1, sp2, max_target)
+}
+
+/// Parse the request line `buf[start..end]` (without its CRLF), whose first SP is at offset
+/// `sp1` of the line and the next SP at `sp2`, if any: the parser notes them while it looks
+/// for the line's end, so the line is not searched again.
+///
+/// Single SPs only: RFC 9112 §3 lets a recipient split on any whitespace, but a server that
+/// reads `GET  /` or a tab differently from the proxy in front of it is how request smuggling
+/// starts, so we refuse them.
+#[inline]
+pub(crate) fn parse_request_line_with_spaces(
+    buf: &[u8],
+    start: usize,
+    end: usize,
+    sp1: Option<usize>,
+    sp2: Option<usize>,
+    max_target: usize,
+) -> Result<RequestLine, ParseError> {
+    let line = &buf[start..end];
+    debug_assert_eq!(sp1, line.iter().position(|&b| b == b' '));
+    debug_assert_eq!(
+        sp2,
+        sp1.and_then(|sp1| line[sp1 + 1..]
+            .iter()
+            .position(|&b| b == b' ')
+            .map(|i| sp1 + 1 + i))
+    );
 
     // 1. The target is what lies between the first SP and the next one (or the end); its
     //    length is checked first, exactly as on an incomplete line.
-    let Some(sp1) = line.iter().position(|&b| b == b' ') else {
+    let Some(sp1) = sp1 else {
         return Err(ParseError::InvalidRequestLine);
     };
-    let sp2 = line[sp1 + 1..]
-        .iter()
-        .position(|&b| b == b' ')
-        .map(|i| sp1 + 1 + i);
     let target_end = sp2.unwrap_or(line.len());
     if target_end - (sp1 + 1) > max_target {
         return Err(ParseError::TargetTooLong);
     }
 
     // 2. A CR anywhere in the line is a bare CR (the line's own CR was cut off by the caller).
-    if line.contains(&b'\r') {
+    if find_byte(buf, start, end, b'\r').is_some() {
         return Err(ParseError::BareCr);
     }
     let Some(sp2) = sp2.filter(|&sp2| sp2 > sp1 + 1) else {

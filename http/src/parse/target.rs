@@ -13,7 +13,7 @@
 //! - authority-form (only `CONNECT`): `host:port` with a non-empty decimal port.
 //! - asterisk-form (only `OPTIONS`): exactly `*`.
 
-use super::chars::{is_pchar, is_reg_name, valid_escaped};
+use super::chars::{is_path, is_query, is_reg_name, scan_escaped};
 use super::head::{Method, Span, TargetForm};
 use crate::error::ParseError;
 
@@ -117,27 +117,21 @@ fn http_scheme_end(target: &[u8]) -> Option<usize> {
 }
 
 /// Validate `target[start..]` as `path-abempty [ "?" query ]`; return the path and query as
-/// offsets into `target`.
+/// offsets into `target`. One pass: the path scan stops at the `?` that starts the query.
 #[allow(clippy::type_complexity)] // two (start, end) pairs read better than a new struct here
 fn split_path_query(
     target: &[u8],
     start: usize,
 ) -> Result<((usize, usize), Option<(usize, usize)>), ParseError> {
-    let rest = &target[start..];
-    let path_len = rest.iter().position(|&b| b == b'?').unwrap_or(rest.len());
-    let path = &rest[..path_len];
-    if !valid_escaped(path, |b| is_pchar(b) || b == b'/') {
-        return Err(ParseError::InvalidTarget);
+    let path_end = scan_escaped(target, start, is_path);
+    match target.get(path_end) {
+        None => Ok(((start, path_end), None)),
+        Some(b'?') if scan_escaped(target, path_end + 1, is_query) == target.len() => {
+            Ok(((start, path_end), Some((path_end + 1, target.len()))))
+        }
+        // A byte that belongs in neither part, or a `%` without two hex digits.
+        Some(_) => Err(ParseError::InvalidTarget),
     }
-    let path_end = start + path_len;
-    if path_end == target.len() {
-        return Ok(((start, path_end), None));
-    }
-    let query = &target[path_end + 1..];
-    if !valid_escaped(query, |b| is_pchar(b) || b == b'/' || b == b'?') {
-        return Err(ParseError::InvalidTarget);
-    }
-    Ok(((start, path_end), Some((path_end + 1, target.len()))))
 }
 
 /// Is `bytes` a valid `uri-host [ ":" port ]` with a non-empty host (RFC 3986 §3.2.2)?
@@ -161,10 +155,14 @@ pub(crate) fn valid_authority(bytes: &[u8], require_port: bool) -> bool {
             Some(_) => return false,
         }
     } else {
-        let colon = bytes.iter().position(|&b| b == b':');
-        let host = &bytes[..colon.unwrap_or(bytes.len())];
-        let host_ok = !host.is_empty() && valid_escaped(host, is_reg_name);
-        (host_ok, colon.map(|c| &bytes[c + 1..]))
+        // One pass: the reg-name scan stops at the first byte that is not a host byte. For a
+        // valid authority that is the `:` of the port (a `:` is never a host byte) or the end.
+        let host_end = scan_escaped(bytes, 0, is_reg_name);
+        match &bytes[host_end..] {
+            [] => (host_end > 0, None),
+            [b':', port @ ..] => (host_end > 0, Some(port)),
+            _ => return false,
+        }
     };
     let port_ok = match port {
         Some(port) => port.iter().all(u8::is_ascii_digit) && !(require_port && port.is_empty()),
