@@ -270,6 +270,7 @@ impl Conn {
                     }
                     io.buf.release_if_empty();
                     crate::io::give_write_buf(std::mem::take(&mut self.out));
+                    self.parser.release_scratch();
                     // Readiness may be stale (then the next try_read says WouldBlock again).
                     if !self.wait_idle(idle_deadline).await {
                         return Err(HeadEnd::Close);

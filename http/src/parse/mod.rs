@@ -61,6 +61,12 @@ const FIRST_FIELDS: usize = 16;
 /// holds at most this much between requests.
 const RETAINED_FIELDS: usize = 32;
 
+thread_local! {
+    /// Empty field tables of idle connections' parsers, reused by the next head parsed on this
+    /// thread. INVARIANT: every entry is empty, with capacity at most `RETAINED_FIELDS`.
+    static FIELD_TABLES: std::cell::RefCell<Vec<Vec<FieldSpan>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Where the parser is within the head.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
@@ -160,6 +166,20 @@ impl RequestParser {
     pub fn reset(&mut self) {
         self.start_next_head();
         self.fields = Vec::new();
+    }
+
+    /// Hands the (empty) field table to this thread's pool, so an idle keep-alive connection
+    /// holds none; the next head takes one back from the pool. Call only between heads.
+    pub(crate) fn release_scratch(&mut self) {
+        if self.fields.is_empty() && self.fields.capacity() != 0 {
+            let table = std::mem::take(&mut self.fields);
+            let _ = FIELD_TABLES.try_with(|p| {
+                let mut p = p.borrow_mut();
+                if p.len() < 256 {
+                    p.push(table);
+                }
+            });
+        }
     }
 
     /// Get ready for the next head, keeping the field table's capacity (up to
@@ -270,8 +290,13 @@ impl RequestParser {
                     };
                     self.facts.observe(window, field)?;
                     if self.fields.capacity() == 0 {
-                        // Room for most requests at once, rather than growing 4, 8, 16.
-                        self.fields.reserve(FIRST_FIELDS);
+                        // A table from this thread's pool (see `release_scratch`), or room for
+                        // most requests at once rather than growing 4, 8, 16.
+                        self.fields = FIELD_TABLES
+                            .try_with(|p| p.borrow_mut().pop())
+                            .ok()
+                            .flatten()
+                            .unwrap_or_else(|| Vec::with_capacity(FIRST_FIELDS));
                     }
                     self.fields.push(field);
                 }
