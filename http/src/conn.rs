@@ -70,6 +70,8 @@ pub(crate) async fn serve_connection(
         peer,
         app,
         cfg,
+        shutdown_wait: shutdown.wait(),
+        idle_timer: None,
         shutdown,
     };
     conn.run().await;
@@ -102,6 +104,10 @@ struct Conn {
     cfg: Arc<ServerConfig>,
     /// Graceful-shutdown signal.
     shutdown: Arc<Shutdown>,
+    /// This connection's registration with `shutdown`, kept for its whole life.
+    shutdown_wait: crate::shutdown::Wait,
+    /// The keep-alive timer, created at the first idle wait and re-armed lazily.
+    idle_timer: Option<spindle::time::Sleep>,
 }
 
 /// Why the head phase ended without a request.
@@ -313,15 +319,26 @@ impl Conn {
     /// passes or the server shuts down (false).
     async fn wait_idle(&mut self, deadline: Instant) -> bool {
         let stream = self.stream.clone();
-        let readable = pin!(stream.readable());
-        let timeout = pin!(spindle::time::sleep_until(deadline));
-        let shutdown = pin!(self.shutdown.wait());
-        let (mut readable, mut timeout, mut shutdown) = (readable, timeout, shutdown);
+        let mut readable = pin!(stream.readable());
+        let timer = self
+            .idle_timer
+            .get_or_insert_with(|| spindle::time::sleep_until(deadline));
+        let shutdown = &mut self.shutdown_wait;
         poll_fn(|cx| {
             if let Poll::Ready(r) = readable.as_mut().poll(cx) {
                 return Poll::Ready(r.is_ok());
             }
-            if timeout.as_mut().poll(cx).is_ready() || shutdown.as_mut().poll(cx).is_ready() {
+            // The idle timer is re-armed lazily: it may still carry the (earlier) deadline of
+            // a past idle period; when that fires we re-arm it for this one. So a busy
+            // keep-alive connection touches the timer wheel about once per idle timeout,
+            // instead of registering and removing a timer for every request.
+            while Pin::new(&mut *timer).poll(cx).is_ready() {
+                if Instant::now() >= deadline {
+                    return Poll::Ready(false);
+                }
+                timer.reset(deadline);
+            }
+            if Pin::new(&mut *shutdown).poll(cx).is_ready() {
                 return Poll::Ready(false);
             }
             Poll::Pending

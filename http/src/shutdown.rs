@@ -43,6 +43,7 @@ impl Shutdown {
         Wait {
             shutdown: self.clone(),
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            registered: None,
         }
     }
 
@@ -58,15 +59,24 @@ pub(crate) struct Wait {
     shutdown: Arc<Shutdown>,
     /// This waiter's key in `waiters`.
     id: u64,
+    /// The waker last stored in `waiters`: a later poll with the same task's waker skips the
+    /// lock, so a connection that waits many times re-registers only when its waker changes.
+    registered: Option<Waker>,
 }
 
 impl Future for Wait {
     type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.shutdown.is_triggered() {
             return Poll::Ready(());
         }
+        if matches!(&self.registered, Some(w) if w.will_wake(cx.waker())) {
+            // Still registered with this task's waker (a trigger drains the map, but it also
+            // sets the flag checked above).
+            return Poll::Pending;
+        }
         self.shutdown.lock().insert(self.id, cx.waker().clone());
+        self.registered = Some(cx.waker().clone());
         // Check again after registering: a trigger in between has drained an older list.
         if self.shutdown.is_triggered() {
             return Poll::Ready(());
