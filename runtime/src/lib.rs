@@ -35,6 +35,8 @@ mod loom;
 mod coop;
 mod executor;
 mod reactor;
+#[cfg(test)]
+mod test_util;
 
 pub(crate) mod blocking;
 

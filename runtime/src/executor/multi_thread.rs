@@ -377,13 +377,16 @@ fn park(shared: &MultiThread, ctx: &WorkerContext) {
             return;
         }
         let has_local = has_local();
-        if !shared.idle.is_parked(index) {
-            // Woken by `notify_parked`: it counted us awake and searching.
+        let set_searching = || {
             ctx.core
                 .borrow_mut()
                 .as_mut()
                 .expect("core present")
                 .searching = true;
+        };
+        if !shared.idle.is_parked(index) {
+            // Woken by `notify_parked`: it counted us awake and searching.
+            set_searching();
             return;
         }
         if has_local || !shared.injector.is_empty() {
@@ -391,11 +394,7 @@ fn park(shared: &MultiThread, ctx: &WorkerContext) {
             // is waiting globally: get up on our own.
             if !shared.idle.transition_from_parked(index) {
                 // Raced with a notify that just counted us as searching.
-                ctx.core
-                    .borrow_mut()
-                    .as_mut()
-                    .expect("core present")
-                    .searching = true;
+                set_searching();
             }
             return;
         }

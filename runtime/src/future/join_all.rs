@@ -212,7 +212,7 @@ impl<F: Future> fmt::Debug for JoinAll<F> {
 mod tests {
     use super::*;
     use crate::sync::oneshot;
-    use crate::sync::test_util::{block_on, poll_once, CountingWaker};
+    use crate::test_util::{block_on, poll_once, CountingWaker};
     use std::cell::Cell;
     use std::rc::Rc;
 

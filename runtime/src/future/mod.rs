@@ -85,7 +85,7 @@ macro_rules! join {
 #[cfg(test)]
 mod tests {
     use crate::sync::oneshot;
-    use crate::sync::test_util::block_on;
+    use crate::test_util::block_on;
 
     /// `join!` returns outputs in argument order, whatever order they finish in, and works with
     /// one argument (a 1-tuple) and a trailing comma.

@@ -89,7 +89,7 @@ where
 mod tests {
     use super::*;
     use crate::sync::oneshot;
-    use crate::sync::test_util::{block_on, poll_once, CountingWaker};
+    use crate::test_util::{block_on, poll_once, CountingWaker};
     use std::pin::pin;
 
     /// The ready future wins on either side, and the loser comes back still usable.

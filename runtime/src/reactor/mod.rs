@@ -209,26 +209,19 @@ impl ReactorCore {
 mod tests {
     use super::*;
     use std::io::Write;
-    use std::sync::atomic::AtomicUsize as StdAtomicUsize;
     use std::sync::Arc as StdArc;
-    use std::task::{Context, Wake};
+    use std::task::Context;
 
-    /// A waker that counts how often it was woken.
-    struct CountingWaker(StdAtomicUsize);
+    use crate::test_util::CountingWaker;
 
-    impl Wake for CountingWaker {
-        fn wake(self: StdArc<Self>) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    fn counting_waker() -> (StdArc<CountingWaker>, Waker) {
-        let counter = StdArc::new(CountingWaker(StdAtomicUsize::new(0)));
-        (counter.clone(), Waker::from(counter))
+    fn counting_waker() -> (CountingWaker, Waker) {
+        let counter = CountingWaker::new();
+        let waker = counter.waker();
+        (counter, waker)
     }
 
     fn woken(counter: &CountingWaker) -> usize {
-        counter.0.load(std::sync::atomic::Ordering::SeqCst)
+        counter.count()
     }
 
     /// Turns until `done()` holds, failing after a generous deadline instead of hanging.

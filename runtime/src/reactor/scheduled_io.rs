@@ -332,22 +332,12 @@ pub(crate) fn shutdown_error() -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize as StdAtomicUsize;
-    use std::sync::Arc as StdArc;
-    use std::task::Wake;
+    use crate::test_util::CountingWaker;
 
-    /// A waker that counts how often it was woken.
-    struct CountingWaker(StdAtomicUsize);
-
-    impl Wake for CountingWaker {
-        fn wake(self: StdArc<Self>) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    fn counting_waker() -> (StdArc<CountingWaker>, Waker) {
-        let counter = StdArc::new(CountingWaker(StdAtomicUsize::new(0)));
-        (counter.clone(), Waker::from(counter))
+    fn counting_waker() -> (CountingWaker, Waker) {
+        let counter = CountingWaker::new();
+        let waker = counter.waker();
+        (counter, waker)
     }
 
     /// One step of a readiness table.
@@ -480,12 +470,12 @@ mod tests {
         io.dispatch(Ready::READABLE, &mut wake_list);
         assert_eq!(wake_list.len(), 1);
         wake_list.drain(..).for_each(Waker::wake);
-        assert_eq!(reads.0.load(std::sync::atomic::Ordering::SeqCst), 1);
-        assert_eq!(writes.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(reads.count(), 1);
+        assert_eq!(writes.count(), 0);
 
         io.dispatch(Ready::WRITABLE, &mut wake_list);
         wake_list.drain(..).for_each(Waker::wake);
-        assert_eq!(writes.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(writes.count(), 1);
     }
 
     /// Only the latest waker per direction is kept: a task that moved on is not woken.
@@ -503,8 +493,8 @@ mod tests {
         let mut wake_list = Vec::new();
         io.dispatch(Ready::READABLE, &mut wake_list);
         wake_list.drain(..).for_each(Waker::wake);
-        assert_eq!(first.0.load(std::sync::atomic::Ordering::SeqCst), 0);
-        assert_eq!(second.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(first.count(), 0);
+        assert_eq!(second.count(), 1);
     }
 
     /// Shutdown wakes both waiters and turns every later poll into an error.
@@ -522,8 +512,8 @@ mod tests {
         let mut wake_list = Vec::new();
         io.shutdown(&mut wake_list);
         wake_list.drain(..).for_each(Waker::wake);
-        assert_eq!(reads.0.load(std::sync::atomic::Ordering::SeqCst), 1);
-        assert_eq!(writes.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(reads.count(), 1);
+        assert_eq!(writes.count(), 1);
         for dir in [Direction::Read, Direction::Write] {
             match io.poll_ready(&mut Context::from_waker(Waker::noop()), dir) {
                 Poll::Ready(Err(_)) => {}

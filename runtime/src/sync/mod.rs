@@ -28,9 +28,6 @@ mod wake_batch;
 pub mod mpsc;
 pub mod oneshot;
 
-#[cfg(test)]
-pub(crate) mod test_util;
-
 pub use mutex::{Lock, Mutex, MutexGuard, TryLockError};
 pub use notify::{Notified, Notify};
 pub use semaphore::{

@@ -495,7 +495,7 @@ impl std::error::Error for TryRecvError {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::test_util::{block_on, poll_once, CountingWaker};
+    use crate::test_util::{block_on, poll_once, CountingWaker};
     use std::pin::pin;
 
     /// Messages from one sender arrive in order; `None` after the last sender is dropped.

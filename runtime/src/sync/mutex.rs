@@ -239,7 +239,7 @@ impl<T: fmt::Display> fmt::Display for MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::test_util::{block_on, poll_once, CountingWaker};
+    use crate::test_util::{block_on, poll_once, CountingWaker};
     use std::sync::Arc;
 
     /// `try_lock` fails while a guard lives, and `get_mut` / `into_inner` reach the value.

@@ -268,7 +268,7 @@ impl Drop for Notified<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::test_util::{block_on, poll_once, CountingWaker};
+    use crate::test_util::{block_on, poll_once, CountingWaker};
     use std::pin::pin;
 
     /// `notify_one` with nobody waiting stores one permit (not two), consumed by the next wait.

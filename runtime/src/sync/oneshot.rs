@@ -425,7 +425,7 @@ impl<T> fmt::Debug for Receiver<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::test_util::{block_on, poll_once, CountingWaker};
+    use crate::test_util::{block_on, poll_once, CountingWaker};
     use std::pin::pin;
 
     /// A value sent before or after the receiver starts waiting arrives, and wakes it once.

@@ -458,7 +458,7 @@ impl Drop for OwnedSemaphorePermit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::test_util::{block_on, poll_once, CountingWaker};
+    use crate::test_util::{block_on, poll_once, CountingWaker};
 
     /// `try_acquire` takes permits until none are left, and a dropped permit returns.
     #[test]

@@ -261,25 +261,16 @@ fn fire_due(wheel: &mut Wheel<TimerState>, now_tick: u64, wakers: &mut Vec<Waker
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
-    use std::sync::Arc;
-    use std::task::Wake;
+    use crate::test_util::CountingWaker;
 
-    /// A waker that counts its wakes.
-    struct CountWaker(AtomicUsize);
-    impl Wake for CountWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
+    fn counter() -> (CountingWaker, Waker) {
+        let c = CountingWaker::new();
+        let w = c.waker();
+        (c, w)
     }
 
-    fn counter() -> (Arc<CountWaker>, Waker) {
-        let c = Arc::new(CountWaker(AtomicUsize::new(0)));
-        (c.clone(), Waker::from(c))
-    }
-
-    fn wakes(c: &CountWaker) -> usize {
-        c.0.load(std::sync::atomic::Ordering::SeqCst)
+    fn wakes(c: &CountingWaker) -> usize {
+        c.count()
     }
 
     /// Rounding: deadlines round up and the clock rounds down, so nothing fires early.
