@@ -8,10 +8,14 @@
 //! exactly `SLOTS` and then stall on `EMFILE` without burning CPU, raise the limit again, and check
 //! that every queued client is then served by the same, still running, accept loop.
 
+mod common;
+
+use common::with_timeout;
+
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -22,26 +26,6 @@ use spindle::Runtime;
 const CLIENTS: usize = 12;
 /// Connections the server can accept before it runs out of descriptors.
 const SLOTS: usize = 2;
-
-/// Runs `body` on its own thread and fails the test if it panics or takes longer than `secs`.
-fn with_timeout<F: FnOnce() + Send + 'static>(secs: u64, body: F) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => thread.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = thread.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("test did not finish within {secs} s (hang?)")
-        }
-    }
-}
 
 /// The current `RLIMIT_NOFILE`.
 fn fd_limit() -> libc::rlimit {

@@ -5,6 +5,10 @@
 //! Every test binds 127.0.0.1:0 and runs its body under [`with_timeout`], so a lost wake-up shows
 //! up as a failure naming the test, never as a hung test run.
 
+mod common;
+
+use common::with_timeout;
+
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::mpsc;
@@ -13,27 +17,6 @@ use std::time::Duration;
 
 use spindle::net::{ListenOptions, TcpListener, TcpStream};
 use spindle::Runtime;
-
-/// Runs `body` on its own thread and fails the test if it panics or takes longer than `secs`.
-fn with_timeout<F: FnOnce() + Send + 'static>(secs: u64, body: F) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => thread.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            // The body panicked: re-raise its panic here so the message is reported.
-            if let Err(panic) = thread.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("test did not finish within {secs} s (hang?)")
-        }
-    }
-}
 
 /// Makes sure this process may open at least `want` file descriptors (raising the soft limit
 /// towards the hard one), because the concurrency tests hold thousands of sockets.
