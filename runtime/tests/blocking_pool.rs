@@ -1,6 +1,7 @@
 //! Integration tests of `spawn_blocking` and the blocking pool on a real runtime: results come
-//! back, the `max_blocking_threads` cap holds, panics become `JoinError::is_panic`, and shutdown
-//! does not wait (beyond its timeout) for a closure that blocks for a long time.
+//! back, the `max_blocking_threads` cap holds, idle threads retire after the keep-alive, panics
+//! become `JoinError::is_panic`, and shutdown does not wait (beyond its timeout) for a closure
+//! that blocks for a long time.
 
 mod common;
 
@@ -161,5 +162,60 @@ fn blocking_threads_are_named() {
                 .unwrap()
         });
         assert_eq!(name.as_deref(), Some("pool-test"));
+    });
+}
+
+/// Threads of this process whose name is `name` (from `/proc/self/task/*/comm`).
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("Linux /proc")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+/// Idle blocking threads retire after the keep-alive: with `thread_keep_alive(100 ms)`, the
+/// four threads that served four concurrent closures are gone (as OS threads) soon after.
+#[test]
+fn idle_blocking_threads_retire() {
+    with_timeout(30, || {
+        let rt = spindle::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_keep_alive(Duration::from_millis(100))
+            .thread_name_fn(|index| match index {
+                Some(i) => format!("retire-w{i}"),
+                None => "retire-blk".to_string(),
+            })
+            .build()
+            .unwrap();
+        // Four closures that wait for each other, so four threads must exist at once.
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        rt.block_on(async {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    let b = barrier.clone();
+                    spawn_blocking(move || {
+                        b.wait();
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.await.unwrap();
+            }
+        });
+        assert!(
+            threads_named("retire-blk") >= 1,
+            "the pool's threads existed"
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while threads_named("retire-blk") > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "idle blocking threads did not retire"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The pool still works after its threads retired.
+        assert_eq!(rt.block_on(async { spawn_blocking(|| 7).await }).unwrap(), 7);
     });
 }
