@@ -216,6 +216,9 @@ fn idle_blocking_threads_retire() {
             std::thread::sleep(Duration::from_millis(20));
         }
         // The pool still works after its threads retired.
-        assert_eq!(rt.block_on(async { spawn_blocking(|| 7).await }).unwrap(), 7);
+        assert_eq!(
+            rt.block_on(async { spawn_blocking(|| 7).await }).unwrap(),
+            7
+        );
     });
 }

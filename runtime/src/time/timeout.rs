@@ -106,12 +106,13 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: we project the pin onto `future` (structural) and not onto `delay`:
+        // The pin projection: structural onto `future`, not onto `delay`. It is sound because
         // - `future` is never moved out while pinned: only `into_inner(self)` moves it, and that
         //   needs the `Timeout` by value, which a pinned `!Unpin` value never gives out;
         // - `Timeout` has no `Drop` impl that could move it and is not `repr(packed)`;
         // - `Timeout<F>` is `Unpin` only when `F` is (auto trait; `Sleep` is `Unpin`);
         // - `delay` is only used through `&mut`, which is fine because `Sleep: Unpin`.
+        // SAFETY: nothing is moved out of `this` while pinned (the projection argument above).
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: `this.future` lives inside a pinned `Timeout` and is structurally pinned (above).
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
