@@ -1,7 +1,7 @@
 //! `spindle-bench parse`: the request-head parser of `spindle-http` timed against `httparse`
 //! on the same inputs, in one process, with the ratio of the two.
 //!
-//! Three inputs ([`CASES`]): the exact request `wrk` sends for `GET /`, a browser-like request
+//! Three inputs (`CASES`): the exact request `wrk` sends for `GET /`, a browser-like request
 //! with eleven fields, and sixteen pipelined copies of the `wrk` request in one buffer (what
 //! `benches/pipeline.lua` makes wrk send in one write). The plan, per input:
 //! 1. check once, untimed, that both parsers accept it and agree on where each head ends;
