@@ -63,6 +63,7 @@ pub(crate) struct Stack {
 
 impl Stack {
     /// The innermost step: routes `req` and runs its handler, or answers 404 / 405 / OPTIONS.
+    #[inline]
     pub(crate) fn route(&self, mut req: Request) -> BoxFuture<'static, Response> {
         let response = match self.router.lookup(req.method_str(), req.path()) {
             Lookup::Found { value, params } => {
@@ -256,6 +257,7 @@ impl App {
     }
 
     /// Routes, handles and answers one request: the middleware chain, then the router.
+    #[inline]
     pub(crate) fn dispatch(&self, req: Request) -> BoxFuture<'_, Response> {
         if self.stack.middleware.is_empty() {
             self.stack.route(req) // no chain to walk: skip the reference count

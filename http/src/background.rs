@@ -66,8 +66,10 @@ impl BackgroundTasks {
 
     /// Takes every job out (the connection spawns them).
     pub(crate) fn take(&self) -> Vec<Job> {
-        // Acquire: pairs with the Release store in `add`.
-        if !self.inner.any.swap(false, Ordering::Acquire) {
+        // A plain load first: the common case (nothing added) then costs no read-modify-write.
+        // Acquire (both): pairs with the Release store in `add`.
+        if !self.inner.any.load(Ordering::Acquire) || !self.inner.any.swap(false, Ordering::Acquire)
+        {
             return Vec::new();
         }
         std::mem::take(&mut *self.lock())

@@ -246,6 +246,20 @@ impl Response {
             .chain(self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_str())))
     }
 
+    /// For the writer: the `content-type` value and whether it is one of our own constants
+    /// (set by `text`, `json`, ...; nothing else is `Cow::Borrowed`), so it needs no check;
+    /// then the other fields.
+    pub(crate) fn head_parts(&self) -> (Option<(&str, bool)>, impl Iterator<Item = (&str, &str)>) {
+        let content_type = self
+            .content_type
+            .as_ref()
+            .map(|v| (v.as_ref(), matches!(v, Cow::Borrowed(_))));
+        (
+            content_type,
+            self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_str())),
+        )
+    }
+
     /// The complete body, if it is not streamed.
     pub fn body_bytes(&self) -> Option<&[u8]> {
         match &self.body {

@@ -90,7 +90,15 @@ pub(crate) fn write_head(
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\n");
 
-    for (name, value) in resp.headers() {
+    let (content_type, others) = resp.head_parts();
+    if let Some((value, trusted)) = content_type {
+        if trusted || valid_field("content-type", value) {
+            out.extend_from_slice(b"content-type: ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    for (name, value) in others {
         if name.eq_ignore_ascii_case("content-length")
             || name.eq_ignore_ascii_case("transfer-encoding")
             || name.eq_ignore_ascii_case("connection")
