@@ -2,27 +2,17 @@
 //! `ConcurrencyLimit` shedding load while a handler holds the only permit, the `AccessLog`
 //! line format, and the `Timing` header fields.
 
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+mod common;
+
+use common::within;
+
+use std::sync::{Arc, Mutex};
 
 use spindle::sync::Notify;
 use spindle_http::{
     from_fn, AccessLog, App, Body, ConcurrencyLimit, Limits, Next, Request, RequestParser,
     Response, Timing,
 };
-
-/// Runs `f` on its own thread and fails the test if it takes longer than 10 s.
-fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test timed out"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("test body panicked (see above)"),
-    }
-}
 
 /// `method target` with a Host header and no body.
 fn req(method: &str, target: &str) -> Request {

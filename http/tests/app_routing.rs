@@ -2,27 +2,14 @@
 //! 404, 405 with `Allow`, HEAD served by GET, OPTIONS, any-method routes, route conflicts, and
 //! blocking handlers on the blocking pool.
 
-use std::future::Future;
-use std::pin::pin;
-use std::sync::{mpsc, Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+mod common;
+
+use common::{poll_once, within};
+
+use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
-use std::time::Duration;
 
 use spindle_http::{blocking, App, Body, Limits, Request, RequestParser, Response};
-
-/// Runs `f` on its own thread and fails the test if it takes longer than 10 s.
-fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test timed out"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("test body panicked (see above)"),
-    }
-}
 
 /// A request parsed from `head` (a full request head) with `body`.
 fn request(head: &str, body: &str) -> Request {
@@ -58,20 +45,6 @@ fn run(app: App, requests: Vec<Request>) -> Vec<Response> {
 /// The body as text (empty for a streamed body).
 fn text(resp: &Response) -> String {
     String::from_utf8_lossy(resp.body_bytes().unwrap_or_default()).into_owned()
-}
-
-/// Polls `fut` once with a waker that does nothing: `Some` if it was already complete.
-fn poll_once<F: Future>(fut: F) -> Option<F::Output> {
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: Arc<Self>) {}
-    }
-    let waker = Waker::from(Arc::new(Noop));
-    let mut cx = Context::from_waker(&waker);
-    match pin!(fut).poll(&mut cx) {
-        Poll::Ready(v) => Some(v),
-        Poll::Pending => None,
-    }
 }
 
 /// Path parameters are captured and decoded, the query string is still readable, and the

@@ -2,29 +2,17 @@
 //! 405 with `Allow`, HEAD and OPTIONS on the wire, the access log's client address, and a
 //! blocking handler that only runs once the body has arrived.
 
-use std::future::Future;
+mod common;
+
+use common::{poll_once, within};
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use spindle_http::{AccessLog, App, Request, RunningServer, Server};
-
-/// Runs `f` on its own thread and fails the test if it takes longer than 15 s.
-fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(Duration::from_secs(15)) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test timed out"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("test body panicked (see above)"),
-    }
-}
 
 /// Starts `app` on a fresh runtime, runs `client` against its address on this thread, then
 /// shuts the server down.
@@ -69,20 +57,6 @@ fn read_head(s: &mut TcpStream) -> String {
         out.push(byte[0]);
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Polls `fut` once with a waker that does nothing: `Some` if it was already complete.
-fn poll_once<F: Future>(fut: F) -> Option<F::Output> {
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: Arc<Self>) {}
-    }
-    let waker = Waker::from(Arc::new(Noop));
-    let mut cx = Context::from_waker(&waker);
-    match pin!(fut).poll(&mut cx) {
-        Poll::Ready(v) => Some(v),
-        Poll::Pending => None,
-    }
 }
 
 /// The value of header `name` in a raw response (names compared case-insensitively).

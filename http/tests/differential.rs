@@ -7,24 +7,11 @@
 //! knows which framing and keep-alive it chose, which checks our derived facts, which httparse
 //! does not compute.
 
-use spindle_http::{BodyFraming, Limits, RequestHead, RequestParser};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
 
-/// Run `f` on a thread; fail if it takes more than 30 s instead of hanging the suite.
-fn with_deadline<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let worker = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(worker.join().expect_err("sender dropped without panic"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test exceeded its 30 s deadline"),
-    }
-}
+use common::within;
+
+use spindle_http::{BodyFraming, Limits, RequestHead, RequestParser};
 
 /// xorshift64*: a tiny deterministic generator (Vigna), enough to vary requests reproducibly.
 struct XorShift(
@@ -152,7 +139,7 @@ fn compare(input: &[u8], split: usize) -> RequestHead {
 /// Hand-written valid requests, including the edge cases most likely to differ.
 #[test]
 fn hand_written_corpus_agrees_with_httparse() {
-    with_deadline(|| {
+    within(|| {
         let corpus: &[&[u8]] = &[
             b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
             b"GET /index.html?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8080\r\nAccept: */*\r\n\r\n",
@@ -362,7 +349,7 @@ fn case_mix(rng: &mut XorShift, name: &str) -> String {
 /// A few thousand generated requests: both parsers agree, and our derived facts match the plan.
 #[test]
 fn generated_corpus_agrees_with_httparse() {
-    with_deadline(|| {
+    within(|| {
         let mut rng = XorShift(0x5EED_1234_ABCD_0001);
         let limits = Limits::default();
         for case in 0..5000 {

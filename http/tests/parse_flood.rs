@@ -2,27 +2,14 @@
 //! still-incomplete head passes its limit, so the connection never holds more than one read
 //! beyond the limit. Each test feeds 1 MB in 4 KiB reads, as a connection would.
 
+mod common;
+
+use common::within;
+
 use spindle_http::{Limits, ParseError, RequestParser};
-use std::sync::mpsc;
-use std::time::Duration;
 
 /// Size of one simulated socket read.
 const PIECE: usize = 4096;
-
-/// Run `f` on a thread; fail if it takes more than 10 s instead of hanging the suite.
-fn with_deadline<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let worker = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(worker.join().expect_err("sender dropped without panic"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test exceeded its 10 s deadline"),
-    }
-}
 
 /// Feed `stream` in [`PIECE`]-byte reads until the parser answers. Returns the answer and how
 /// many bytes were buffered when it came; asserts that every earlier answer was "need more".
@@ -48,7 +35,7 @@ fn first_read_past(limit: usize) -> usize {
 /// One endless header line: 431 on the first read that takes the head past 16 KiB.
 #[test]
 fn one_endless_field_line_is_431_at_the_limit() {
-    with_deadline(|| {
+    within(|| {
         let mut flood = b"GET / HTTP/1.1\r\nHost: h\r\nX-Flood: ".to_vec();
         flood.resize(1 << 20, b'a');
         let limits = Limits::default();
@@ -64,7 +51,7 @@ fn one_endless_field_line_is_431_at_the_limit() {
 /// Many long field lines under the count limit: 431 for size, at the same point.
 #[test]
 fn many_long_field_lines_are_431_at_the_size_limit() {
-    with_deadline(|| {
+    within(|| {
         let mut flood = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
         let mut i = 0;
         while flood.len() < 1 << 20 {
@@ -81,7 +68,7 @@ fn many_long_field_lines_are_431_at_the_size_limit() {
 /// Many short field lines: the 101st field is refused (431) within the first read.
 #[test]
 fn many_short_field_lines_are_431_at_the_count_limit() {
-    with_deadline(|| {
+    within(|| {
         let mut flood = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
         while flood.len() < 1 << 20 {
             flood.extend_from_slice(b"X: y\r\n");
@@ -96,7 +83,7 @@ fn many_short_field_lines_are_431_at_the_count_limit() {
 /// An endless request-target: 414 on the first read that takes the target past 8 KiB.
 #[test]
 fn endless_target_is_414_at_the_target_limit() {
-    with_deadline(|| {
+    within(|| {
         let mut flood = b"GET /".to_vec();
         flood.resize(1 << 20, b'a');
         let limits = Limits::default();
@@ -110,7 +97,7 @@ fn endless_target_is_414_at_the_target_limit() {
 /// Endless empty lines before a request line count towards the head: 431.
 #[test]
 fn endless_empty_lines_are_431() {
-    with_deadline(|| {
+    within(|| {
         let flood = b"\r\n".repeat(1 << 19);
         let limits = Limits::default();
         let (err, buffered) = feed(&flood, limits);
@@ -122,7 +109,7 @@ fn endless_empty_lines_are_431() {
 /// A smaller configured limit is honoured the same way.
 #[test]
 fn configured_head_limit_is_honoured() {
-    with_deadline(|| {
+    within(|| {
         let mut flood = b"GET / HTTP/1.1\r\nHost: h\r\nX: ".to_vec();
         flood.resize(1 << 20, b'z');
         let limits = Limits {

@@ -5,25 +5,12 @@
 //! vector below is a known way to provoke that disagreement; each must be refused with a
 //! status and a closed connection, never read one of two ways.
 
+mod common;
+
+use common::within;
+
 use spindle_http::body::BodyDecoder;
 use spindle_http::{Limits, ParseError, RequestParser};
-use std::sync::mpsc;
-use std::time::Duration;
-
-/// Run `f` on a thread; fail if it takes more than 10 s instead of hanging the suite.
-fn with_deadline<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let worker = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(worker.join().expect_err("sender dropped without panic"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test exceeded its 10 s deadline"),
-    }
-}
 
 /// Parse a whole request (head, then body) as a connection would; return the body or the error.
 fn request(input: &[u8]) -> Result<Vec<u8>, ParseError> {
@@ -50,7 +37,7 @@ fn request(input: &[u8]) -> Result<Vec<u8>, ParseError> {
 /// Classic head-level vectors: CL.TE, TE.CL, TE.TE obfuscations, folding, duplicates.
 #[test]
 fn head_vectors_are_refused() {
-    with_deadline(|| {
+    within(|| {
         let h = "POST / HTTP/1.1\r\nHost: h\r\n";
         let table: &[(&str, ParseError)] = &[
             (
@@ -147,7 +134,7 @@ fn head_vectors_are_refused() {
 /// Body-level vectors: chunk sizes and line ends another parser might read differently.
 #[test]
 fn chunked_vectors_are_refused() {
-    with_deadline(|| {
+    within(|| {
         let h = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
         let table: &[(&str, ParseError)] = &[
             ("0x5\r\nhello\r\n0\r\n\r\n", ParseError::InvalidChunkSize),
