@@ -282,7 +282,7 @@ impl Conn {
                         return Err(HeadEnd::Close);
                     }
                 }
-                self.head_deadline = Some(Instant::now() + self.cfg.header_timeout);
+                // The head deadline is set (from now) only if this head needs another read.
                 continue;
             }
             let deadline = self
@@ -444,6 +444,25 @@ impl Conn {
     /// Writes everything queued, within the write timeout; then starts the background jobs of
     /// the responses just written. False if the write failed (the connection is done).
     async fn flush(&mut self) -> bool {
+        if !self.out.is_empty() {
+            // Fast path: the kernel usually takes the whole batch at once, and a write that
+            // does not wait needs no timer. Only a write that would block is put under the
+            // write timeout.
+            let mut written = 0;
+            while written < self.out.len() {
+                match self.stream.try_write(&self.out[written..]) {
+                    Ok(0) => break, // let `write_all` below report it
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        self.out.clear();
+                        self.background.clear();
+                        return false;
+                    }
+                }
+            }
+            self.out.drain(..written);
+        }
         if !self.out.is_empty() {
             let write = self.stream.write_all(&self.out);
             match spindle::time::timeout(self.cfg.write_timeout, write).await {

@@ -314,6 +314,24 @@ fn readiness_and_try_operations() {
                 }
             };
             assert_eq!(&buf[..n], b"ping");
+
+            // That read was short (4 of 16 bytes), so the readiness was cleared with it: the
+            // next try_read says WouldBlock at once, and data sent later still wakes `readable`
+            // (the clearing never swallows a new edge).
+            let err = server
+                .try_read(&mut buf)
+                .expect_err("nothing more was sent");
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+            client.write_all(b"pong").await.unwrap();
+            let n = loop {
+                server.readable().await.unwrap();
+                match server.try_read(&mut buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => panic!("{e}"),
+                }
+            };
+            assert_eq!(&buf[..n], b"pong");
         });
     });
 }

@@ -232,3 +232,64 @@ fn runtime_drop_does_not_wait_for_sleeping_tasks() {
         drop(rt); // the 30 s test timeout catches a hang
     });
 }
+
+/// A registered sleep polled again answers from its cached registration while no timer has
+/// fired; this checks that the shortcut never loses a wake-up: re-polls after another timer
+/// fired, and a re-poll from a different waker, move the wake-up to the latest waker only.
+#[test]
+fn repolled_sleep_wakes_only_the_latest_waker() {
+    with_timeout(30, || {
+        let rt = rt(2);
+        rt.block_on(async {
+            let first = Arc::new(CountWaker(AtomicUsize::new(0)));
+            let second = Arc::new(CountWaker(AtomicUsize::new(0)));
+            let first_waker = Waker::from(first.clone());
+            let second_waker = Waker::from(second.clone());
+            let mut s = sleep(Duration::from_millis(40));
+            let mut poll_with = |w: &Waker| Pin::new(&mut s).poll(&mut Context::from_waker(w));
+            assert!(poll_with(&first_waker).is_pending()); // registers
+            assert!(poll_with(&first_waker).is_pending()); // cached registration
+            sleep(Duration::from_millis(1)).await; // another timer fires meanwhile
+            assert!(poll_with(&first_waker).is_pending()); // checks with the driver again
+            assert!(poll_with(&second_waker).is_pending()); // a new waker replaces the old
+            let give_up = Instant::now() + Duration::from_secs(10);
+            while second.0.load(Ordering::SeqCst) == 0 && Instant::now() < give_up {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(
+                second.0.load(Ordering::SeqCst),
+                1,
+                "the latest waker is woken"
+            );
+            assert_eq!(first.0.load(Ordering::SeqCst), 0, "a replaced waker is not");
+            assert!(poll_with(&second_waker).is_ready());
+        });
+    });
+}
+
+/// A task whose sleep is re-polled thousands of times by unrelated wake-ups (the pattern of a
+/// timeout around busy I/O) still completes at, and not before, its deadline.
+#[test]
+fn sleep_repolled_by_other_wakeups_fires_on_time() {
+    with_timeout(30, || {
+        let rt = rt(2);
+        rt.block_on(async {
+            let start = Instant::now();
+            let deadline = start + Duration::from_millis(30);
+            let mut s = sleep_until(deadline);
+            let mut polls = 0u32;
+            // Each poll wakes the task itself at once, so the sleep is polled over and over.
+            std::future::poll_fn(|cx| {
+                polls += 1;
+                if Pin::new(&mut s).poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            })
+            .await;
+            assert!(Instant::now() >= deadline);
+            assert!(polls > 10, "the sleep was re-polled ({polls} polls)");
+        });
+    });
+}

@@ -310,15 +310,45 @@ impl TcpStream {
     }
 
     /// Reads without waiting: `WouldBlock` if the reactor has not reported the stream readable,
-    /// or if it was but the data is gone (then the readiness is cleared).
+    /// or if it was but the data is gone (then the readiness is cleared). A short read clears the
+    /// readiness too, as in [`TcpStream::read`], so the `try_read` after it answers `WouldBlock`
+    /// without a syscall.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reg.try_io(Direction::Read, |mut s| s.read(buf))
+        let len = buf.len();
+        self.try_transfer(Direction::Read, len, |mut s| s.read(buf))
     }
 
     /// Writes without waiting: `WouldBlock` if the stream is not known to be writable, or turned
-    /// out not to be (then the readiness is cleared).
+    /// out not to be (then the readiness is cleared). A short write clears the readiness too.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.reg.try_io(Direction::Write, |mut s| s.write(buf))
+        self.try_transfer(Direction::Write, buf.len(), |mut s| s.write(buf))
+    }
+
+    /// [`TcpStream::poll_transfer`] without waiting: one try if the reactor says the stream is
+    /// ready for `dir`, with the same clearing on `WouldBlock` and on a short transfer.
+    fn try_transfer(
+        &self,
+        dir: Direction,
+        len: usize,
+        op: impl FnOnce(&mio::net::TcpStream) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let Some(event) = self.reg.ready_now(dir)? else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        match op(self.reg.io()) {
+            Ok(n) => {
+                if n > 0 && n < len {
+                    self.reg.clear_readiness(event);
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    self.reg.clear_readiness(event);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Shuts down the read side, the write side, or both (`shutdown(2)`). Shutting down the write

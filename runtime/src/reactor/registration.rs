@@ -73,7 +73,7 @@ impl<S: Source> Registration<S> {
         self.shared.poll_ready(cx, dir)
     }
 
-    /// Waits until the socket is ready for `dir` (it may still turn out to be stale: see `try_io`).
+    /// Waits until the socket is ready for `dir` (it may still turn out to be stale: see `poll_io`).
     pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
         poll_fn(|cx| self.poll_ready(cx, dir).map_ok(|_| ())).await
     }
@@ -105,23 +105,10 @@ impl<S: Source> Registration<S> {
         }
     }
 
-    /// Tries `op` once if the reactor says the socket is ready for `dir`; `WouldBlock` (with the
-    /// readiness cleared) if it is not, or if the readiness was stale. Never parks the task.
-    pub(crate) fn try_io<R>(
-        &self,
-        dir: Direction,
-        op: impl FnOnce(&S) -> io::Result<R>,
-    ) -> io::Result<R> {
-        let Some(event) = self.shared.ready_now(dir)? else {
-            return Err(io::ErrorKind::WouldBlock.into());
-        };
-        match op(&self.io) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.clear_readiness(event);
-                Err(e)
-            }
-            result => result,
-        }
+    /// The readiness for `dir` right now, without parking the task: `None` if the reactor has
+    /// not reported it (for the `try_*` operations, which then answer `WouldBlock`).
+    pub(crate) fn ready_now(&self, dir: Direction) -> io::Result<Option<ReadyEvent>> {
+        self.shared.ready_now(dir)
     }
 }
 

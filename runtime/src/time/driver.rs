@@ -46,6 +46,11 @@ pub(crate) struct TimeDriver {
     /// The wheel's earliest expiration tick, or [`NONE`], readable without the lock so that
     /// `next_deadline` (before every park) and `process_at`'s "nothing due" check stay cheap.
     next_tick: AtomicU64,
+    /// Goes up whenever timers fire (or the driver shuts down). A `Sleep` that registered while
+    /// it read generation `g` and still reads `g` knows its timer has not fired and still holds
+    /// its waker, so it can return `Pending` without the lock (see `Sleep::poll_elapsed`).
+    /// Written only with the mutex held.
+    fire_generation: AtomicU64,
     /// The wheel and the shutdown flag.
     inner: Mutex<Inner>,
 }
@@ -83,6 +88,7 @@ impl TimeDriver {
         TimeDriver {
             start,
             next_tick: AtomicU64::new(NONE),
+            fire_generation: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 wheel: Wheel::new(),
                 is_shutdown: false,
@@ -101,7 +107,7 @@ impl TimeDriver {
         let mut wakers = Vec::new();
         let fired = {
             let mut inner = self.inner.lock();
-            let fired = fire_due(&mut inner.wheel, now_tick, &mut wakers);
+            let fired = self.fire_due(&mut inner.wheel, now_tick, &mut wakers);
             self.refresh_cache(&inner.wheel);
             fired
         };
@@ -129,7 +135,8 @@ impl TimeDriver {
         {
             let mut inner = self.inner.lock();
             inner.is_shutdown = true;
-            fire_due(&mut inner.wheel, u64::MAX, &mut wakers);
+            self.bump_generation();
+            self.fire_due(&mut inner.wheel, u64::MAX, &mut wakers);
             self.refresh_cache(&inner.wheel);
         }
         wakers.into_iter().for_each(Waker::wake);
@@ -154,7 +161,7 @@ impl TimeDriver {
             }
             // Bring the wheel up to the present first, so the new deadline is placed relative
             // to now (firing whatever else is due on the way; those are woken below).
-            fire_due(&mut inner.wheel, self.tick_floor(now), &mut wakers);
+            self.fire_due(&mut inner.wheel, self.tick_floor(now), &mut wakers);
             let k = match *key {
                 Some(k) => k,
                 None => {
@@ -199,6 +206,7 @@ impl TimeDriver {
             state.fired = !scheduled;
             if !scheduled {
                 to_wake = state.waker.take();
+                self.bump_generation();
             }
             self.refresh_cache(&inner.wheel)
         };
@@ -225,6 +233,37 @@ impl TimeDriver {
         self.inner.lock().wheel.pending()
     }
 
+    /// The fire generation (see the field): Acquire pairs with the Release bump, so a reader
+    /// that sees no change also sees no fire.
+    pub(crate) fn fire_generation(&self) -> u64 {
+        self.fire_generation.load(Ordering::Acquire)
+    }
+
+    /// Marks that timers fired. Called with the mutex held, in the same critical section that
+    /// takes the fired timers' wakers (which are woken after the unlock, so a `Sleep` that read
+    /// the old generation just before still gets its wake-up).
+    fn bump_generation(&self) {
+        self.fire_generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Polls the wheel up to `now_tick`, marking each due timer fired and collecting its waker.
+    /// Called with the mutex held (it takes the wheel by reference to show it).
+    fn fire_due(
+        &self,
+        wheel: &mut Wheel<TimerState>,
+        now_tick: u64,
+        wakers: &mut Vec<Waker>,
+    ) -> usize {
+        let fired = wheel.poll(now_tick, |_, state| {
+            state.fired = true;
+            wakers.extend(state.waker.take());
+        });
+        if fired > 0 {
+            self.bump_generation();
+        }
+        fired
+    }
+
     /// Re-reads the wheel's earliest expiration into `next_tick`. Returns true if it moved
     /// earlier. Must be called with the mutex held (it takes the wheel by reference to show it).
     fn refresh_cache(&self, wheel: &Wheel<TimerState>) -> bool {
@@ -247,14 +286,6 @@ impl TimeDriver {
         let ticks = until.as_nanos().div_ceil(u128::from(TICK_NANOS));
         u64::try_from(ticks).unwrap_or(u64::MAX)
     }
-}
-
-/// Polls the wheel up to `now_tick`, marking each due timer fired and collecting its waker.
-fn fire_due(wheel: &mut Wheel<TimerState>, now_tick: u64, wakers: &mut Vec<Waker>) -> usize {
-    wheel.poll(now_tick, |_, state| {
-        state.fired = true;
-        wakers.extend(state.waker.take());
-    })
 }
 
 // Real locks and real wakers: not a loom model.

@@ -14,7 +14,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::driver::TimerPoll;
@@ -82,6 +82,12 @@ pub struct Sleep {
     key: Option<usize>,
     /// Set when `poll` has returned `Ready`, so later polls are ready at once.
     completed: bool,
+    /// The waker our wheel entry holds and the driver's fire generation read before it was
+    /// stored. While the generation is unchanged no timer has fired, so the entry is still
+    /// pending with that waker: a poll from the same task can return `Pending` at once, with
+    /// no clock read and no lock. That is the common case of a timeout guarding I/O, which is
+    /// polled on every wake-up of the I/O.
+    registered: Option<(Waker, u64)>,
 }
 
 impl Sleep {
@@ -93,6 +99,7 @@ impl Sleep {
             deadline,
             key: None,
             completed: false,
+            registered: None,
         }
     }
 
@@ -146,6 +153,8 @@ impl Sleep {
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
         self.completed = false;
+        // A new deadline may already be due: the next poll must look at the clock.
+        self.registered = None;
         if let Some(key) = self.key {
             if self.handle.inner.time.reset_timer(key, deadline) {
                 self.handle.unpark_driver();
@@ -159,21 +168,34 @@ impl Sleep {
         if self.completed {
             return Poll::Ready(());
         }
-        // 1. The clock is the truth: a passed deadline is ready, registered or not.
+        let driver = &self.handle.inner.time;
+        // 1. Fast path: registered with this task's waker and no timer fired since, so ours is
+        //    still pending and will wake this task. (A deadline the driver has not processed yet
+        //    may have passed; it fires on the driver's next turn, as it would for any sleeper.)
+        let generation = driver.fire_generation();
+        if let Some((waker, seen)) = &self.registered {
+            if *seen == generation && self.key.is_some() && waker.will_wake(cx.waker()) {
+                return Poll::Pending;
+            }
+        }
+        // 2. The clock is the truth: a passed deadline is ready, registered or not.
         let now = Instant::now();
         if now >= self.deadline {
             self.complete();
             return Poll::Ready(());
         }
-        // 2. Otherwise ask the driver (registering on first use) and leave our waker there.
-        let driver = &self.handle.inner.time;
+        // 3. Otherwise ask the driver (registering on first use) and leave our waker there.
         match driver.poll_timer(&mut self.key, self.deadline, now, cx.waker()) {
             TimerPoll::Fired => {
                 self.complete();
                 Poll::Ready(())
             }
             TimerPoll::Pending { earlier } => {
-                // 3. A new earliest deadline: the parked worker's epoll timeout is too long now.
+                match &mut self.registered {
+                    Some((waker, seen)) if waker.will_wake(cx.waker()) => *seen = generation,
+                    other => *other = Some((cx.waker().clone(), generation)),
+                }
+                // 4. A new earliest deadline: the parked worker's epoll timeout is too long now.
                 if earlier {
                     self.handle.unpark_driver();
                 }
@@ -185,6 +207,7 @@ impl Sleep {
     /// Marks the sleep done and frees its wheel entry.
     fn complete(&mut self) {
         self.completed = true;
+        self.registered = None;
         if let Some(key) = self.key.take() {
             self.handle.inner.time.remove_timer(key);
         }
