@@ -18,6 +18,8 @@ use std::future::{ready, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 
+use spindle::future::FutureSlot;
+
 use crate::incoming::Body;
 use crate::middleware::{Middleware, Next};
 use crate::request::Request;
@@ -27,8 +29,12 @@ use crate::router::{Lookup, Methods, Router};
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A type-erased handler: takes the request, returns the future of its response.
-pub(crate) type Handler = Arc<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + Sync>;
+/// Where a handler puts the future of its response: one per connection, so that consecutive
+/// requests to the same route reuse one allocation (see [`FutureSlot`]).
+pub(crate) type ResponseSlot = FutureSlot<'static, Response>;
+
+/// A type-erased handler: takes the request and puts the future of its response in the slot.
+pub(crate) type Handler = Arc<dyn Fn(Request, &mut ResponseSlot) + Send + Sync>;
 
 /// The application: a router of handlers plus middleware.
 ///
@@ -62,15 +68,16 @@ pub(crate) struct Stack {
 }
 
 impl Stack {
-    /// The innermost step: routes `req` and runs its handler, or answers 404 / 405 / OPTIONS.
+    /// The innermost step: routes `req` and puts its handler's future in `slot`, or the
+    /// answer 404 / 405 / OPTIONS.
     #[inline]
-    pub(crate) fn route(&self, mut req: Request) -> BoxFuture<'static, Response> {
+    pub(crate) fn route(&self, mut req: Request, slot: &mut ResponseSlot) {
         let response = match self.router.lookup(req.method_str(), req.path()) {
             Lookup::Found { value, params } => {
                 if !params.is_empty() {
                     req.set_params(params);
                 }
-                return value(req);
+                return value(req, slot);
             }
             Lookup::NotFound => Response::text("Not Found\n").with_status(404),
             Lookup::MethodNotAllowed { allow } => Response::text("Method Not Allowed\n")
@@ -78,7 +85,7 @@ impl Stack {
                 .with_header("allow", allow),
             Lookup::Options { allow } => Response::new(204).with_header("allow", allow),
         };
-        Box::pin(ready(response))
+        slot.set(ready(response));
     }
 }
 
@@ -208,7 +215,12 @@ impl App {
         F: Fn(Request) -> R + Send + Sync + 'static,
         R: IntoResponse + Send + 'static,
     {
-        self.insert(Methods::One(method), path, Arc::new(blocking(f)))
+        let handler = blocking(f);
+        self.insert(
+            Methods::One(method),
+            path,
+            Arc::new(move |req, slot: &mut ResponseSlot| slot.set(handler(req))),
+        )
     }
 
     /// Adds a middleware around every request, including those answered 404 or 405. The first
@@ -253,16 +265,19 @@ impl App {
     /// assert_eq!(resp.body_bytes(), Some(&b"user 42"[..]));
     /// ```
     pub async fn handle(&self, req: Request) -> Response {
-        self.dispatch(req).await
+        let mut slot = ResponseSlot::new();
+        self.dispatch(req, &mut slot);
+        slot.wait().await.unwrap_or_else(internal_error)
     }
 
-    /// Routes, handles and answers one request: the middleware chain, then the router.
+    /// Routes one request through the middleware chain and the router, and puts the future of
+    /// its response in `slot`.
     #[inline]
-    pub(crate) fn dispatch(&self, req: Request) -> BoxFuture<'_, Response> {
+    pub(crate) fn dispatch(&self, req: Request, slot: &mut ResponseSlot) {
         if self.stack.middleware.is_empty() {
-            self.stack.route(req) // no chain to walk: skip the reference count
+            self.stack.route(req, slot) // no chain to walk: skip the reference count
         } else {
-            Next::start(self.stack.clone()).run(req)
+            slot.set(Next::start(self.stack.clone()).run(req));
         }
     }
 
@@ -283,10 +298,15 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: IntoResponse,
 {
-    Arc::new(move |req| {
+    Arc::new(move |req, slot: &mut ResponseSlot| {
         let fut = handler(req);
-        Box::pin(async move { fut.await.into_response() })
+        slot.set(async move { fut.await.into_response() });
     })
+}
+
+/// The answer when a handler's future went missing (it cannot: every route sets one).
+fn internal_error() -> Response {
+    Response::text("Internal Server Error\n").with_status(500)
 }
 
 /// Turns a blocking function into an async handler that runs it on the blocking pool: the

@@ -64,15 +64,16 @@ impl BackgroundTasks {
         self.len() == 0
     }
 
-    /// Takes every job out (the connection spawns them).
-    pub(crate) fn take(&self) -> Vec<Job> {
+    /// Moves every job to the end of `out` (the connection spawns them once the response is
+    /// written). Nothing at all happens in the common case of a request that added no job.
+    pub(crate) fn take_into(&self, out: &mut Vec<Job>) {
         // A plain load first: the common case (nothing added) then costs no read-modify-write.
         // Acquire (both): pairs with the Release store in `add`.
         if !self.inner.any.load(Ordering::Acquire) || !self.inner.any.swap(false, Ordering::Acquire)
         {
-            return Vec::new();
+            return;
         }
-        std::mem::take(&mut *self.lock())
+        out.append(&mut self.lock());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Job>> {

@@ -25,17 +25,17 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Instant;
 
 use spindle::net::TcpStream;
 
-use crate::app::{App, BoxFuture};
+use crate::app::{App, ResponseSlot};
 use crate::background::BackgroundTasks;
 use crate::body::BodyDecoder;
 use crate::incoming::{Body, ReturnSlot};
 use crate::io::{ConnIo, ReadBuf};
-use crate::parse::{BodyFraming, Method, RequestHead, RequestParser, Version};
+use crate::parse::{BodyFraming, Method, RequestParser, Version};
 use crate::request::Request;
 use crate::response::{Response, ResponseBody};
 use crate::server::ServerConfig;
@@ -69,6 +69,7 @@ pub(crate) async fn serve_connection(
         head_deadline: None,
         peer,
         app,
+        handler: ResponseSlot::new(),
         cfg,
         shutdown_wait: shutdown.wait(),
         idle_timer: None,
@@ -100,6 +101,9 @@ struct Conn {
     peer: SocketAddr,
     /// Routes and handlers.
     app: Arc<App>,
+    /// The running handler's future. Its allocation is kept from request to request (a
+    /// pipelined batch to one route allocates once) and freed when the connection goes idle.
+    handler: ResponseSlot,
     /// Limits and timeouts.
     cfg: Arc<ServerConfig>,
     /// Graceful-shutdown signal.
@@ -118,25 +122,53 @@ enum HeadEnd {
     Reject(u16, &'static str),
 }
 
+/// A request whose handler has been created: what the rest of its exchange needs.
+struct Started {
+    /// Where the request body hands the socket back; `None` when there is no body.
+    slot: Option<ReturnSlot>,
+    /// What the writer needs to know about the request.
+    ex: Exchange,
+}
+
 impl Conn {
     async fn run(&mut self) {
         loop {
-            // 1.
-            let head = match self.read_head().await {
-                Ok(head) => head,
+            // 1. - 3. A buffered head becomes a request and a running handler, with no await
+            //    in between: the head and the request never sit in this future's state.
+            let started = match self.start_next() {
+                Ok(Some(started)) => started,
+                Ok(None) => match self.read_more().await {
+                    Ok(()) => continue,
+                    Err(HeadEnd::Close) => break,
+                    Err(HeadEnd::Reject(status, reason)) => {
+                        self.queue_error(status, reason);
+                        break;
+                    }
+                },
                 Err(HeadEnd::Close) => break,
                 Err(HeadEnd::Reject(status, reason)) => {
                     self.queue_error(status, reason);
                     break;
                 }
             };
-            // 2. - 5.
-            let keep_alive = self.exchange(head).await;
+            let resp = self.run_handler().await;
+            // 4. - 5. The common case (no body to take back, a complete response) is queued
+            //    without another await; the rest takes the boxed slow path.
+            let keep_alive = match started.slot {
+                None => {
+                    let ex = self.final_exchange(started.ex);
+                    match self.queue_response(resp, ex) {
+                        Ok(keep_alive) => keep_alive,
+                        Err((resp, rx)) => Box::pin(self.write_stream(resp, rx, ex)).await,
+                    }
+                }
+                Some(slot) => Box::pin(self.finish_slow(resp, slot, started.ex)).await,
+            };
             // 6.
-            let buffered = self.io.as_ref().is_some_and(|io| !io.buf.is_empty());
             if !keep_alive {
                 break;
             }
+            let buffered = self.io.as_ref().is_some_and(|io| !io.buf.is_empty());
             let batch_more = buffered && self.out.len() < MAX_BATCH_BYTES;
             if !batch_more && !self.flush().await {
                 return;
@@ -147,49 +179,140 @@ impl Conn {
         }
     }
 
-    /// Steps 2-5 for one request. Returns whether the connection stays open.
-    async fn exchange(&mut self, head: RequestHead) -> bool {
-        let version = head.version();
-        let is_head = head.method() == Method::Head;
-        let mut keep_alive = head.keep_alive();
-        let framing = head.body_framing();
-
-        // 2. Lend the socket to the body if there is one.
-        let slot: Option<ReturnSlot> = match framing {
-            BodyFraming::None | BodyFraming::Length(0) => None,
-            _ => Some(Arc::new(Mutex::new(None))),
+    /// Steps 1-3 for a head already in the buffer: parse it, lend the socket to its body if it
+    /// has one, build the [`Request`] and create the handler's future. `Ok(None)` if no
+    /// complete head is buffered yet (then [`Conn::read_more`]).
+    fn start_next(&mut self) -> Result<Option<Started>, HeadEnd> {
+        let io = self
+            .io
+            .as_mut()
+            .expect("INVARIANT: io is home between requests");
+        if io.buf.is_empty() {
+            return Ok(None);
+        }
+        let head = match self.parser.parse(io.buf.filled()) {
+            Ok(Some(head)) => head,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(HeadEnd::Reject(e.status(), e.reason())),
         };
-        let body = match &slot {
-            None => Body::empty(),
-            Some(slot) => Body::incoming(
-                self.io
-                    .take()
-                    .expect("INVARIANT: io is home between requests"),
-                BodyDecoder::new(framing, &self.cfg.limits),
-                head.expects_continue() && version == Version::Http11,
-                self.cfg.body_timeout,
-                self.cfg.limits.max_head_bytes + 8 * 1024,
-                slot.clone(),
-            ),
+        io.buf.consume(head.consumed());
+        self.head_deadline = None;
+
+        let version = head.version();
+        let ex = Exchange {
+            version,
+            is_head: head.method() == Method::Head,
+            keep_alive: head.keep_alive(),
+        };
+        // 2. Lend the socket to the body if there is one.
+        let framing = head.body_framing();
+        let (body, slot) = match framing {
+            BodyFraming::None | BodyFraming::Length(0) => (Body::empty(), None),
+            _ => {
+                let slot: ReturnSlot = Arc::new(Mutex::new(None));
+                let body = Body::incoming(
+                    self.io
+                        .take()
+                        .expect("INVARIANT: io is home between requests"),
+                    BodyDecoder::new(framing, &self.cfg.limits),
+                    head.expects_continue() && version == Version::Http11,
+                    self.cfg.body_timeout,
+                    self.cfg.limits.max_head_bytes + 8 * 1024,
+                    slot.clone(),
+                );
+                (body, Some(slot))
+            }
         };
         let mut req = Request::with_background(head, body, self.request_background.clone());
         req.set_remote_addr(self.peer);
+        // 3. The handler's future goes into this connection's slot (reusing the previous
+        //    request's allocation when the route is the same). A panic while creating it leaves
+        //    the slot empty, which `run_handler` answers with a 500.
+        let app = &self.app;
+        let handler = &mut self.handler;
+        if catch_unwind(AssertUnwindSafe(|| app.dispatch(req, handler))).is_err() {
+            self.handler.clear();
+        }
+        Ok(Some(Started { slot, ex }))
+    }
 
-        // 3. Run the handler on this task; a panic becomes a 500.
-        let mut resp = run_handler(&self.app, req).await;
+    /// Step 1 when the buffer holds no complete head: send what is queued, then read more,
+    /// as an idle connection (nothing buffered: wait for the first byte, the keep-alive
+    /// timeout or shutdown) or within the head's fixed deadline (part of a head buffered).
+    async fn read_more(&mut self) -> Result<(), HeadEnd> {
+        // Before waiting for more input, send what is queued (pipelined responses).
+        if !self.flush().await {
+            return Err(HeadEnd::Close);
+        }
+        let io = self
+            .io
+            .as_mut()
+            .expect("INVARIANT: io is home between requests");
+        if io.buf.is_empty() {
+            // Idle between requests: wait for the first byte of the next head. The head
+            // deadline starts only once a byte has arrived; until then the connection is
+            // idle, holds no buffers, and closes on the idle timeout or at shutdown.
+            let idle_deadline = Instant::now() + self.cfg.idle_timeout;
+            loop {
+                let io = self
+                    .io
+                    .as_mut()
+                    .expect("INVARIANT: io is home between requests");
+                match io
+                    .buf
+                    .try_read_from(&io.stream, self.cfg.limits.max_head_bytes + 1)
+                {
+                    Ok(0) => return Err(HeadEnd::Close),
+                    // The head deadline is set (from now) only if this head needs another read.
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return Err(HeadEnd::Close),
+                }
+                io.buf.release_if_empty();
+                self.handler.release();
+                crate::io::give_write_buf(std::mem::take(&mut self.out));
+                self.parser.release_scratch();
+                // Readiness may be stale (then the next try_read says WouldBlock again).
+                if !self.wait_idle(idle_deadline).await {
+                    return Err(HeadEnd::Close);
+                }
+            }
+        }
+        let deadline = *self
+            .head_deadline
+            .get_or_insert_with(|| Instant::now() + self.cfg.header_timeout);
+        let max = self.cfg.limits.max_head_bytes + 1;
+        // Fast path: the bytes are usually already there (we were woken because they
+        // arrived), and a read that does not wait needs no deadline timer.
+        match io.buf.try_read_from(&io.stream, max) {
+            Ok(0) => return Err(HeadEnd::Close),
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return Err(HeadEnd::Close),
+        }
+        match spindle::time::timeout_at(deadline, io.buf.read_from(&io.stream, max)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => Err(HeadEnd::Close),
+            Ok(Ok(_)) => Ok(()),
+            Err(_) => Err(HeadEnd::Reject(
+                408,
+                "the request head did not arrive in time",
+            )),
+        }
+    }
 
+    /// Steps 4-5 off the fast path: take the socket back from the body (draining what the
+    /// handler left unread, or deciding to close), then queue or stream the response.
+    async fn finish_slow(&mut self, resp: Response, slot: ReturnSlot, mut ex: Exchange) -> bool {
         // 4. Take the socket back; drain or give up on what the handler left unread.
-        if let Some(slot) = slot {
+        {
             let returned = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
             match returned {
                 Some(ret) => {
                     self.io = Some(ret.io);
                     if !ret.done
-                        && (ret.failed
-                            || ret.continue_owed
-                            || !Box::pin(self.drain(ret.decoder)).await)
+                        && (ret.failed || ret.continue_owed || !self.drain(ret.decoder).await)
                     {
-                        keep_alive = false;
+                        ex.keep_alive = false;
                     }
                 }
                 None => {
@@ -199,16 +322,25 @@ impl Conn {
                         stream: self.stream.clone(),
                         buf: ReadBuf::default(),
                     });
-                    keep_alive = false;
+                    ex.keep_alive = false;
                 }
             }
         }
-        if self.shutdown.is_triggered() {
-            keep_alive = false;
+        // 5.
+        let ex = self.final_exchange(ex);
+        match self.queue_response(resp, ex) {
+            Ok(keep_alive) => keep_alive,
+            Err((resp, rx)) => self.write_stream(resp, rx, ex).await,
         }
+    }
 
-        // 5. Serialize (and for streams, write as produced).
-        self.background.extend(self.request_background.take());
+    /// Start of step 5: collects the request's background jobs, fetches the date for a new
+    /// batch, and turns keep-alive off once the server is shutting down.
+    fn final_exchange(&mut self, mut ex: Exchange) -> Exchange {
+        if self.shutdown.is_triggered() {
+            ex.keep_alive = false;
+        }
+        self.request_background.take_into(&mut self.background);
         if self.out.is_empty() {
             // First response of a batch: fetch the date once for the whole batch.
             self.date = crate::date::now();
@@ -216,103 +348,41 @@ impl Conn {
                 self.out = crate::io::take_write_buf();
             }
         }
-        let ex = Exchange {
-            version,
-            is_head,
-            keep_alive,
-        };
-        match resp.take_body() {
+        ex
+    }
+
+    /// Step 5 for a complete response: serialize it into `out` and say whether the connection
+    /// stays open. A streamed response is handed back with its body, for
+    /// [`Conn::write_stream`] (which awaits).
+    fn queue_response(
+        &mut self,
+        mut resp: Response,
+        ex: Exchange,
+    ) -> Result<bool, (Response, spindle::sync::mpsc::Receiver<Vec<u8>>)> {
+        Ok(match resp.take_body() {
             ResponseBody::Empty => self.queue_full(&resp, &[], ex),
             ResponseBody::Full(bytes) => self.queue_full(&resp, &bytes, ex),
             ResponseBody::Static(bytes) => self.queue_full(&resp, bytes, ex),
-            ResponseBody::Stream(rx) => Box::pin(self.write_stream(&resp, rx, ex)).await,
-        }
+            ResponseBody::Stream(rx) => return Err((resp, rx)),
+        })
     }
 
-    /// Step 1: the next request head, from the buffer or the socket.
-    async fn read_head(&mut self) -> Result<RequestHead, HeadEnd> {
-        loop {
-            let io = self
-                .io
-                .as_mut()
-                .expect("INVARIANT: io is home between requests");
-            if !io.buf.is_empty() {
-                match self.parser.parse(io.buf.filled()) {
-                    Ok(Some(head)) => {
-                        io.buf.consume(head.consumed());
-                        self.head_deadline = None;
-                        return Ok(head);
-                    }
-                    Ok(None) => {}
-                    Err(e) => return Err(HeadEnd::Reject(e.status(), e.reason())),
-                }
-            }
-            // Before waiting for more input, send what is queued (pipelined responses).
-            if !self.flush().await {
-                return Err(HeadEnd::Close);
-            }
-            let io = self
-                .io
-                .as_mut()
-                .expect("INVARIANT: io is home between requests");
-            if io.buf.is_empty() {
-                // Idle between requests: wait for the first byte of the next head. The head
-                // deadline starts only once a byte has arrived; until then the connection is
-                // idle, holds no buffers, and closes on the idle timeout or at shutdown.
-                let idle_deadline = Instant::now() + self.cfg.idle_timeout;
-                loop {
-                    let io = self
-                        .io
-                        .as_mut()
-                        .expect("INVARIANT: io is home between requests");
-                    match io
-                        .buf
-                        .try_read_from(&io.stream, self.cfg.limits.max_head_bytes + 1)
-                    {
-                        Ok(0) => return Err(HeadEnd::Close),
-                        Ok(_) => break,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => return Err(HeadEnd::Close),
-                    }
-                    io.buf.release_if_empty();
-                    crate::io::give_write_buf(std::mem::take(&mut self.out));
-                    self.parser.release_scratch();
-                    // Readiness may be stale (then the next try_read says WouldBlock again).
-                    if !self.wait_idle(idle_deadline).await {
-                        return Err(HeadEnd::Close);
-                    }
-                }
-                // The head deadline is set (from now) only if this head needs another read.
-                continue;
-            }
-            let deadline = self
-                .head_deadline
-                .get_or_insert_with(|| Instant::now() + self.cfg.header_timeout);
-            let deadline = *deadline;
-            let io = self
-                .io
-                .as_mut()
-                .expect("INVARIANT: io is home between requests");
-            let max = self.cfg.limits.max_head_bytes + 1;
-            // Fast path: the bytes are usually already there (we were woken because they
-            // arrived), and a read that does not wait needs no deadline timer.
-            match io.buf.try_read_from(&io.stream, max) {
-                Ok(0) => return Err(HeadEnd::Close),
-                Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => return Err(HeadEnd::Close),
-            }
-            match spindle::time::timeout_at(deadline, io.buf.read_from(&io.stream, max)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadEnd::Close),
-                Ok(Ok(_)) => {}
-                Err(_) => {
-                    return Err(HeadEnd::Reject(
-                        408,
-                        "the request head did not arrive in time",
-                    ))
-                }
-            }
-        }
+    /// Step 3: runs the handler's future (in `self.handler`) to completion on this task, then
+    /// drops it, so whatever it held (such as the request body, which hands the socket back)
+    /// is released before step 4. A panic while polling, or no future at all (creating it
+    /// panicked), becomes a 500: one bad handler never takes the worker down.
+    async fn run_handler(&mut self) -> Response {
+        let handler = &mut self.handler;
+        let response = poll_fn(
+            |cx| match catch_unwind(AssertUnwindSafe(|| handler.poll(cx))) {
+                Ok(Poll::Ready(Some(response))) => Poll::Ready(response),
+                Ok(Poll::Ready(None)) | Err(_) => Poll::Ready(internal_error()),
+                Ok(Poll::Pending) => Poll::Pending,
+            },
+        )
+        .await;
+        self.handler.clear();
+        response
     }
 
     /// Waits until the socket is readable (true), or `deadline` (the keep-alive timeout)
@@ -411,12 +481,12 @@ impl Conn {
     /// Writes a streamed response: the head at once, then each chunk as it is produced.
     async fn write_stream(
         &mut self,
-        resp: &Response,
+        resp: Response,
         mut rx: spindle::sync::mpsc::Receiver<Vec<u8>>,
         ex: Exchange,
     ) -> bool {
         let (frame, keep_alive) =
-            writer::write_head(&mut self.out, resp, BodyKind::Stream, ex, &self.date);
+            writer::write_head(&mut self.out, &resp, BodyKind::Stream, ex, &self.date);
         if !self.flush().await {
             return false;
         }
@@ -478,33 +548,6 @@ impl Conn {
             drop(spindle::spawn(job));
         }
         true
-    }
-}
-
-/// Runs the app on `req`, turning a panic (while creating or polling the handler's future)
-/// into a 500, so one bad handler never takes the connection's worker down.
-///
-/// A plain function returning a small named future, rather than an `async fn`: the request is
-/// moved into the handler's (boxed) future at once instead of being kept in the connection's
-/// state machine, which keeps every idle connection's task smaller.
-fn run_handler(app: &App, req: Request) -> CatchPanic<'_> {
-    CatchPanic(catch_unwind(AssertUnwindSafe(|| app.dispatch(req))).ok())
-}
-
-/// The handler's future; `None` if creating it panicked.
-struct CatchPanic<'a>(Option<BoxFuture<'a, Response>>);
-
-impl Future for CatchPanic<'_> {
-    type Output = Response;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
-        let Some(fut) = self.0.as_mut() else {
-            return Poll::Ready(internal_error());
-        };
-        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-            Ok(p) => p,
-            Err(_) => Poll::Ready(internal_error()),
-        }
     }
 }
 

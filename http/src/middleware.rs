@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use spindle::sync::Semaphore;
 
-use crate::app::{BoxFuture, Stack};
+use crate::app::{BoxFuture, ResponseSlot, Stack};
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 
@@ -76,7 +76,14 @@ impl Next {
     pub fn run(self, req: Request) -> BoxFuture<'static, Response> {
         let Next { stack, index } = self;
         if index >= stack.middleware.len() {
-            return stack.route(req);
+            // The router puts the handler's future in a slot; here it becomes a plain box.
+            let mut slot = ResponseSlot::new();
+            stack.route(req, &mut slot);
+            return Box::pin(async move {
+                slot.wait()
+                    .await
+                    .unwrap_or_else(|| Response::text("Internal Server Error\n").with_status(500))
+            });
         }
         Box::pin(async move {
             let next = Next {

@@ -300,8 +300,9 @@ impl<T> Node<T> {
     /// segment onto `captures`. Tries static, then parameter, then catch-all; a failed branch
     /// leaves `captures` as it found it. Recursion depth is bounded by the trie's depth.
     fn find<'p>(&self, rest: &'p str, captures: &mut Vec<&'p str>) -> Option<&Endpoint<T>> {
-        let (segment, tail) = match rest.split_once('/') {
-            Some((segment, tail)) => (segment, Some(tail)),
+        // Segments are short: a plain byte loop beats `split_once`'s general searcher here.
+        let (segment, tail) = match rest.bytes().position(|b| b == b'/') {
+            Some(at) => (&rest[..at], Some(&rest[at + 1..])),
             None => (rest, None),
         };
         // 1. The static child for this exact segment.

@@ -7,21 +7,25 @@
 //! | [`join_all`] | await many futures of one type; a `Vec` of outputs in input order | `await asyncio.gather(*coros)` |
 //! | [`select`] | await the first of two; get the other back unfinished | `asyncio.wait(..., return_when=FIRST_COMPLETED)` |
 //! | [`poll_fn`] | a future from a closure over `Context` | — |
+//! | [`FutureSlot`] | one boxed future at a time, reusing the allocation for the next | — |
 //! | [`ready`], [`pending`] | a future that is ready at once / never | `asyncio.sleep(0)`-free stand-ins |
 //!
 //! Concurrency, not parallelism: these poll their children from the task that awaits them, so the
 //! children take turns on one worker thread. For parallelism, [`spawn`](crate::spawn) the children
 //! and join their `JoinHandle`s.
 //!
-//! Talks to nothing but `std::task`: like `sync`, this module is runtime-agnostic.
+//! Talks to nothing but `std::task` (and `std::alloc`, for `FutureSlot`): like `sync`, this
+//! module is runtime-agnostic.
 
 mod join_all;
 mod poll_fn;
 mod select;
+mod slot;
 
 pub use join_all::{join_all, JoinAll};
 pub use poll_fn::{poll_fn, PollFn};
 pub use select::{select, Either, Select};
+pub use slot::FutureSlot;
 pub use std::future::{pending, ready, Pending, Ready};
 
 /// Awaits several futures concurrently and evaluates to a tuple of their outputs, in argument
