@@ -260,6 +260,20 @@ impl Response {
         )
     }
 
+    /// For a head that depends only on the status, the body length and a static content type
+    /// (no other fields): `Some(content type)`; `None` for any other head. Lets the writer
+    /// recognise a head it has just rendered (`writer::LastHead`).
+    pub(crate) fn static_head_parts(&self) -> Option<Option<&'static str>> {
+        if !self.headers.is_empty() {
+            return None;
+        }
+        match &self.content_type {
+            None => Some(None),
+            Some(Cow::Borrowed(ct)) => Some(Some(ct)),
+            Some(Cow::Owned(_)) => None,
+        }
+    }
+
     /// The complete body, if it is not streamed.
     pub fn body_bytes(&self) -> Option<&[u8]> {
         match &self.body {

@@ -132,6 +132,80 @@ pub(crate) fn write_head(
     (frame, keep_alive)
 }
 
+/// The head most recently rendered into the connection's batch buffer, kept so that the next
+/// response with an identical head is a copy of those bytes rather than rendered again: a
+/// pipelined batch of requests to one route gets the same head over and over. Every response
+/// in a batch carries the same `date` (fetched once per batch), so two heads are identical
+/// exactly when their [`HeadKey`]s are.
+///
+/// INVARIANT: `entry`'s range indexes bytes still in the batch buffer; the connection calls
+/// [`LastHead::forget`] before that buffer is written out, cleared or shrunk.
+#[derive(Debug, Default)]
+pub(crate) struct LastHead {
+    /// The key, where the head's bytes sit in the buffer, and what `write_head` returned.
+    entry: Option<(HeadKey, std::ops::Range<usize>, BodyFrame, bool)>,
+}
+
+/// Everything a complete-body response head depends on, apart from the batch's date. Only
+/// heads without extra fields and with a static content type get a key (comparing those is
+/// a few integer compares; the rest are rendered every time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeadKey {
+    /// The status code.
+    status: u16,
+    /// The static content type's address and length (the same `&'static str` twice is the
+    /// same text; equal texts at different addresses merely miss the cache).
+    content_type: Option<(usize, usize)>,
+    /// The body length.
+    body_len: usize,
+    /// The request's version.
+    version: Version,
+    /// The request was HEAD.
+    is_head: bool,
+    /// The connection stays open (as far as the request goes).
+    keep_alive: bool,
+}
+
+impl LastHead {
+    /// Appends the head of `resp` (a complete body of `body_len` bytes) to `out`, copying the
+    /// previous head if it is identical; returns what [`write_head`] returns.
+    pub(crate) fn write(
+        &mut self,
+        out: &mut Vec<u8>,
+        resp: &Response,
+        body_len: usize,
+        ex: Exchange,
+        date: &[u8; crate::date::DATE_LEN],
+    ) -> (BodyFrame, bool) {
+        let key = match resp.static_head_parts() {
+            Some(content_type) => Some(HeadKey {
+                status: resp.status(),
+                content_type: content_type.map(|ct| (ct.as_ptr() as usize, ct.len())),
+                body_len,
+                version: ex.version,
+                is_head: ex.is_head,
+                keep_alive: ex.keep_alive,
+            }),
+            None => None,
+        };
+        if let (Some(key), Some((last, range, frame, keep_alive))) = (key, &self.entry) {
+            if key == *last {
+                out.extend_from_within(range.clone());
+                return (*frame, *keep_alive);
+            }
+        }
+        let start = out.len();
+        let (frame, keep_alive) = write_head(out, resp, BodyKind::Full(body_len), ex, date);
+        self.entry = key.map(|key| (key, start..out.len(), frame, keep_alive));
+        (frame, keep_alive)
+    }
+
+    /// Forgets the kept head (its bytes are about to leave the buffer).
+    pub(crate) fn forget(&mut self) {
+        self.entry = None;
+    }
+}
+
 /// A handler-supplied field is written only if it cannot break the framing (no CR/LF, a token name).
 fn valid_field(name: &str, value: &str) -> bool {
     !name.is_empty()
@@ -355,6 +429,61 @@ mod tests {
                 && !text.contains("bad")
         );
         assert!(text.contains("connection: close\r\n"));
+    }
+
+    /// A run of responses through `LastHead` gives exactly the bytes `write_head` renders for
+    /// each, whether the head was copied (same key) or rendered (anything differs: status,
+    /// body length, keep-alive, version, HEAD, an extra field, an owned content type).
+    #[test]
+    fn last_head_copies_only_identical_heads() {
+        let date = crate::date::now();
+        let ex = |version, is_head, keep_alive| Exchange {
+            version,
+            is_head,
+            keep_alive,
+        };
+        let hello = || Response::static_text("Hello, World!");
+        let runs: Vec<(Response, usize, Exchange)> = vec![
+            (hello(), 13, ex(Version::Http11, false, true)),
+            (hello(), 13, ex(Version::Http11, false, true)), // copied
+            (hello(), 13, ex(Version::Http11, false, true)), // copied
+            (hello().with_status(404), 13, ex(Version::Http11, false, true)),
+            (hello(), 12, ex(Version::Http11, false, true)),
+            (hello(), 12, ex(Version::Http11, false, false)),
+            (hello(), 12, ex(Version::Http10, false, true)),
+            (hello(), 12, ex(Version::Http10, true, true)),
+            (hello().with_header("x-a", "1"), 12, ex(Version::Http10, true, true)),
+            (hello().with_header("x-a", "1"), 12, ex(Version::Http10, true, true)),
+            (
+                hello().with_header("content-type", String::from("text/csv")),
+                12,
+                ex(Version::Http11, false, true),
+            ),
+            (Response::new(204), 0, ex(Version::Http11, false, true)),
+            (Response::new(204), 0, ex(Version::Http11, false, true)), // copied
+        ];
+        let mut cached = Vec::new();
+        let mut fresh = Vec::new();
+        let mut last = LastHead::default();
+        for (i, (resp, len, ex)) in runs.iter().enumerate() {
+            let got = last.write(&mut cached, resp, *len, *ex, &date);
+            let want = write_head(&mut fresh, resp, BodyKind::Full(*len), *ex, &date);
+            assert_eq!(got, want, "run {i}");
+            assert_eq!(cached, fresh, "run {i}");
+            if i == 1 || i == 2 {
+                // Copied, not rendered: the kept head is still the first one, at offset 0.
+                let kept = last.entry.as_ref().map(|(_, range, _, _)| range.start);
+                assert_eq!(kept, Some(0), "run {i} should copy the first head");
+            }
+        }
+        // After `forget`, nothing is copied from a buffer that was cleared.
+        last.forget();
+        cached.clear();
+        fresh.clear();
+        let (resp, len, ex) = &runs[0];
+        last.write(&mut cached, resp, *len, *ex, &date);
+        write_head(&mut fresh, resp, BodyKind::Full(*len), *ex, &date);
+        assert_eq!(cached, fresh);
     }
 
     #[test]
