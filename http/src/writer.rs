@@ -447,13 +447,25 @@ mod tests {
             (hello(), 13, ex(Version::Http11, false, true)),
             (hello(), 13, ex(Version::Http11, false, true)), // copied
             (hello(), 13, ex(Version::Http11, false, true)), // copied
-            (hello().with_status(404), 13, ex(Version::Http11, false, true)),
+            (
+                hello().with_status(404),
+                13,
+                ex(Version::Http11, false, true),
+            ),
             (hello(), 12, ex(Version::Http11, false, true)),
             (hello(), 12, ex(Version::Http11, false, false)),
             (hello(), 12, ex(Version::Http10, false, true)),
             (hello(), 12, ex(Version::Http10, true, true)),
-            (hello().with_header("x-a", "1"), 12, ex(Version::Http10, true, true)),
-            (hello().with_header("x-a", "1"), 12, ex(Version::Http10, true, true)),
+            (
+                hello().with_header("x-a", "1"),
+                12,
+                ex(Version::Http10, true, true),
+            ),
+            (
+                hello().with_header("x-a", "1"),
+                12,
+                ex(Version::Http10, true, true),
+            ),
             (
                 hello().with_header("content-type", String::from("text/csv")),
                 12,

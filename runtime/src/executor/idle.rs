@@ -64,7 +64,13 @@ impl Idle {
 
     /// Picks a parked worker to wake for new work, marking it unparked and searching.
     /// Returns its index; the caller unparks it.
-    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+    ///
+    /// `except` is the worker doing the pushing, when it is itself on the sleepers list: a
+    /// worker parked on the reactor queues the tasks its own epoll turn woke, and will run
+    /// them as soon as the turn ends. Waking *itself* would only cost a write to the reactor's
+    /// wake-up fd (and a spurious epoll round); the point of the notification is to get
+    /// another worker stealing.
+    pub(crate) fn worker_to_notify(&self, except: Option<usize>) -> Option<usize> {
         if !self.should_wake() {
             return None;
         }
@@ -73,7 +79,8 @@ impl Idle {
         if !self.should_wake() {
             return None;
         }
-        let index = sleepers.pop()?;
+        let at = sleepers.iter().rposition(|&i| Some(i) != except)?;
+        let index = sleepers.swap_remove(at);
         self.state.fetch_add(UNPARK_ONE | 1, Ordering::SeqCst);
         Some(index)
     }
@@ -134,7 +141,7 @@ mod tests {
     fn at_most_half_search_and_pushes_wake_one() {
         let idle = Idle::new(4);
         // All awake: nobody to wake.
-        assert_eq!(idle.worker_to_notify(), None);
+        assert_eq!(idle.worker_to_notify(None), None);
         assert!(idle.transition_to_searching());
         assert!(idle.transition_to_searching());
         assert!(!idle.transition_to_searching(), "only half may search");
@@ -143,11 +150,11 @@ mod tests {
         // Two park; a push wakes the most recent sleeper, as a searcher.
         assert!(!idle.transition_to_parked(0, false));
         assert!(!idle.transition_to_parked(1, false));
-        assert_eq!(idle.worker_to_notify(), Some(1));
+        assert_eq!(idle.worker_to_notify(None), Some(1));
         // While it searches, further pushes wake nobody (no herd).
-        assert_eq!(idle.worker_to_notify(), None);
+        assert_eq!(idle.worker_to_notify(None), None);
         assert!(idle.transition_from_searching());
-        assert_eq!(idle.worker_to_notify(), Some(0));
+        assert_eq!(idle.worker_to_notify(None), Some(0));
         assert!(!idle.is_parked(0));
     }
 
@@ -159,7 +166,28 @@ mod tests {
         assert!(idle.is_parked(1));
         assert!(idle.transition_from_parked(1));
         assert!(!idle.transition_from_parked(1));
-        assert_eq!(idle.worker_to_notify(), None, "everyone is awake again");
+        assert_eq!(idle.worker_to_notify(None), None, "everyone is awake again");
+    }
+
+    /// A worker pushing work never picks itself (it is on the list while its reactor turn
+    /// queues tasks): another sleeper is woken, or nobody, and then the state is untouched.
+    #[test]
+    fn pusher_never_wakes_itself() {
+        let idle = Idle::new(3);
+        assert!(!idle.transition_to_parked(0, false));
+        assert!(!idle.transition_to_parked(1, false));
+        assert_eq!(idle.worker_to_notify(Some(1)), Some(0), "the other sleeper");
+        assert!(
+            idle.transition_from_searching(),
+            "the woken one counts as searching"
+        );
+        assert_eq!(
+            idle.worker_to_notify(Some(1)),
+            None,
+            "only the pusher is left asleep"
+        );
+        assert!(idle.is_parked(1));
+        assert_eq!(idle.worker_to_notify(None), Some(1));
     }
 }
 
@@ -183,7 +211,7 @@ mod loom_tests {
             let (i2, w2, k2) = (idle.clone(), work.clone(), woken.clone());
             let pusher = loom::thread::spawn(move || {
                 w2.store(true, Ordering::SeqCst);
-                if i2.worker_to_notify().is_some() {
+                if i2.worker_to_notify(None).is_some() {
                     k2.fetch_add(1, Ordering::SeqCst);
                 }
             });
@@ -192,7 +220,7 @@ mod loom_tests {
             let mut saw_work = false;
             if idle.transition_to_parked(0, true) && work.load(Ordering::SeqCst) {
                 saw_work = true;
-                if idle.worker_to_notify().is_some() {
+                if idle.worker_to_notify(None).is_some() {
                     woken.fetch_add(1, Ordering::SeqCst);
                 }
             }

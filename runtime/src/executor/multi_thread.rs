@@ -158,20 +158,22 @@ impl MultiThread {
                 false
             };
             if pushed_to_deque {
-                // Others can steal it now; wake one if nobody is searching.
-                self.notify_parked(handle);
+                // Others can steal it now; wake one if nobody is searching (not this worker:
+                // it may be on the sleepers list while its reactor turn queues these tasks).
+                self.notify_parked(handle, Some(core.index));
             }
             None
         });
         if let Some(task) = leftover {
             self.injector.push(task);
-            self.notify_parked(handle);
+            self.notify_parked(handle, None);
         }
     }
 
-    /// Wakes one parked worker, if the no-thundering-herd rules (see `idle.rs`) say so.
-    fn notify_parked(&self, handle: &Handle) {
-        if let Some(index) = self.idle.worker_to_notify() {
+    /// Wakes one parked worker other than `except`, if the no-thundering-herd rules (see
+    /// `idle.rs`) say so.
+    fn notify_parked(&self, handle: &Handle, except: Option<usize>) {
+        if let Some(index) = self.idle.worker_to_notify(except) {
             self.parkers[index].unpark(&handle.inner);
         }
     }
@@ -270,7 +272,7 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
                     }
                 };
                 if was_last_searcher {
-                    shared.notify_parked(&handle);
+                    shared.notify_parked(&handle, None);
                 }
                 task.run();
             }
@@ -357,7 +359,9 @@ fn park(shared: &MultiThread, ctx: &WorkerContext) {
     // 1. Announce ourselves asleep. If we were the last searcher, a push may have skipped
     //    waking anyone because we were searching: look once more and pass the baton on.
     if shared.idle.transition_to_parked(index, was_searching) && has_visible_work(shared) {
-        shared.notify_parked(&ctx.handle);
+        // Possibly ourselves (we are on the sleepers list now): then our park returns at once
+        // and we search again, rather than leave the work for workers that may all be busy.
+        shared.notify_parked(&ctx.handle, None);
     }
     // 2. Sleep until notified, or until the reactor/timers gave this worker something to run.
     //    Never sleep on work of our own: a task in our LIFO slot cannot be stolen, so it would
