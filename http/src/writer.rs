@@ -177,17 +177,14 @@ impl LastHead {
         ex: Exchange,
         date: &[u8; crate::date::DATE_LEN],
     ) -> (BodyFrame, bool) {
-        let key = match resp.static_head_parts() {
-            Some(content_type) => Some(HeadKey {
-                status: resp.status(),
-                content_type: content_type.map(|ct| (ct.as_ptr() as usize, ct.len())),
-                body_len,
-                version: ex.version,
-                is_head: ex.is_head,
-                keep_alive: ex.keep_alive,
-            }),
-            None => None,
-        };
+        let key = resp.static_head_parts().map(|content_type| HeadKey {
+            status: resp.status(),
+            content_type: content_type.map(|ct| (ct.as_ptr() as usize, ct.len())),
+            body_len,
+            version: ex.version,
+            is_head: ex.is_head,
+            keep_alive: ex.keep_alive,
+        });
         if let (Some(key), Some((last, range, frame, keep_alive))) = (key, &self.entry) {
             if key == *last {
                 out.extend_from_within(range.clone());
