@@ -68,6 +68,7 @@ pub(crate) async fn serve_connection(
         request_background: BackgroundTasks::default(),
         background: Vec::new(),
         head_deadline: None,
+        idle_from: Instant::now(),
         peer,
         app,
         handler: ResponseSlot::new(),
@@ -100,6 +101,10 @@ struct Conn {
     background: Vec<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// The fixed deadline for the head being received; set at its first byte.
     head_deadline: Option<Instant>,
+    /// When the connection's current (or next) idle period began, for the keep-alive timeout:
+    /// the clock reading of the last batch's date, refreshed after anything that may take
+    /// long after it (a write that had to wait, a streamed body).
+    idle_from: Instant,
     /// The client.
     peer: SocketAddr,
     /// Routes and handlers.
@@ -255,7 +260,7 @@ impl Conn {
             // Idle between requests: wait for the first byte of the next head. The head
             // deadline starts only once a byte has arrived; until then the connection is
             // idle, holds no buffers, and closes on the idle timeout or at shutdown.
-            let idle_deadline = Instant::now() + self.cfg.idle_timeout;
+            let idle_deadline = self.idle_from + self.cfg.idle_timeout;
             loop {
                 let io = self
                     .io
@@ -345,8 +350,9 @@ impl Conn {
         }
         self.request_background.take_into(&mut self.background);
         if self.out.is_empty() {
-            // First response of a batch: fetch the date once for the whole batch.
-            self.date = crate::date::now();
+            // First response of a batch: fetch the date once for the whole batch; the same
+            // clock reading starts the idle period that usually follows the batch's write.
+            (self.date, self.idle_from) = crate::date::now_with_instant();
             if self.out.capacity() == 0 {
                 self.out = crate::io::take_write_buf();
             }
@@ -507,6 +513,7 @@ impl Conn {
         if frame == BodyFrame::Chunked {
             self.out.extend_from_slice(writer::LAST_CHUNK);
         }
+        self.idle_from = Instant::now(); // a stream may run for long after its batch began
         keep_alive
     }
 
@@ -537,7 +544,10 @@ impl Conn {
         if !self.out.is_empty() {
             let write = self.stream.write_all(&self.out);
             match spindle::time::timeout(self.cfg.write_timeout, write).await {
-                Ok(Ok(())) => self.out.clear(),
+                Ok(Ok(())) => {
+                    self.out.clear();
+                    self.idle_from = Instant::now();
+                }
                 _ => {
                     self.out.clear();
                     self.background.clear();
