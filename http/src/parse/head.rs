@@ -86,17 +86,54 @@ impl FieldSpan {
     }
 }
 
+/// Most spare head buffers a thread keeps (see [`HEAD_BUFFERS`]).
+const HEAD_POOL_MAX: usize = 64;
+
+/// Largest capacity a head buffer may have to go back to the pool; bigger ones are freed, so
+/// the pool holds at most `HEAD_POOL_MAX * HEAD_POOL_CAPACITY` bytes per thread.
+const HEAD_POOL_CAPACITY: usize = 2048;
+
+thread_local! {
+    /// Buffers of dropped heads, reused by the next heads parsed on this thread: a request
+    /// then costs no `malloc` and no `free` for its head (a dropped head goes back to the pool
+    /// of whichever thread drops it). INVARIANT: every entry is empty and its capacity is at
+    /// most `HEAD_POOL_CAPACITY`.
+    static HEAD_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The storage of a [`RequestHead`]: a copy of `head`, then the table of `fields`, in one
-/// allocation of exactly the right size (so a head costs one `malloc`, whatever its field
-/// count).
-pub(crate) fn head_storage(head: &[u8], fields: &[FieldSpan]) -> Box<[u8]> {
-    let mut bytes = Vec::with_capacity(head.len() + fields.len() * FieldSpan::ENCODED_LEN);
+/// buffer (so a head costs one allocation whatever its field count, and usually none: the
+/// buffer comes from this thread's pool of dropped heads).
+pub(crate) fn head_storage(head: &[u8], fields: &[FieldSpan]) -> Vec<u8> {
+    let len = head.len() + fields.len() * FieldSpan::ENCODED_LEN;
+    let mut bytes = HEAD_BUFFERS
+        .try_with(|pool| pool.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    bytes.reserve_exact(len);
     bytes.extend_from_slice(head);
     for field in fields {
         bytes.extend_from_slice(&field.encode());
     }
-    // Capacity equals length here, so this hands over the allocation without copying it.
-    bytes.into_boxed_slice()
+    bytes
+}
+
+impl Drop for RequestHead {
+    /// Gives the head's buffer to this thread's pool for the next head.
+    fn drop(&mut self) {
+        if self.bytes.capacity() > HEAD_POOL_CAPACITY {
+            return;
+        }
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.clear();
+        let _ = HEAD_BUFFERS.try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.len() < HEAD_POOL_MAX {
+                pool.push(bytes);
+            }
+        });
+    }
 }
 
 /// Bytes the parser validated as ASCII, viewed as `&str`.
@@ -259,11 +296,11 @@ pub enum BodyFraming {
 pub struct RequestHead {
     /// A copy of the consumed bytes (any skipped empty lines, the request line, the fields and
     /// the blank line), followed by the field table: one [`FieldSpan::ENCODED_LEN`]-byte entry
-    /// per field line, in received order. Keeping both in one box (built by [`head_storage`])
-    /// makes a head one allocation instead of two.
+    /// per field line, in received order. Keeping both in one buffer (built by
+    /// [`head_storage`], usually reusing a dropped head's) makes a head one allocation at most.
     /// INVARIANT: `bytes[..head_len]` is the head and every span lies inside it;
     /// `bytes[head_len..]` is a whole number of table entries.
-    pub(crate) bytes: Box<[u8]>,
+    pub(crate) bytes: Vec<u8>,
     /// How many bytes at the start of `bytes` are the head.
     pub(crate) head_len: usize,
     /// The method, classified.
@@ -506,3 +543,30 @@ impl<'a> Iterator for Headers<'a> {
 }
 
 impl ExactSizeIterator for Headers<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse::RequestParser;
+
+    /// A dropped head's buffer is reused by the next head parsed on the same thread, and the
+    /// reused buffer holds the new head exactly (nothing of the old one shows through).
+    #[test]
+    fn dropped_head_buffers_are_reused() {
+        let mut parser = RequestParser::default();
+        let long = b"GET /a/rather/long/path?with=query HTTP/1.1\r\nHost: example.com\r\nX-Pad: 0123456789\r\n\r\n";
+        let first = parser.parse(long).unwrap().unwrap();
+        let address = first.bytes.as_ptr();
+        drop(first);
+        let short = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        let second = parser.parse(short).unwrap().unwrap();
+        assert_eq!(
+            second.bytes.as_ptr(),
+            address,
+            "the pooled buffer was reused"
+        );
+        assert_eq!(second.path(), "/");
+        assert_eq!(second.header_str("host"), Some("h"));
+        assert_eq!(second.headers().count(), 1);
+        assert_eq!(second.consumed(), short.len());
+    }
+}
