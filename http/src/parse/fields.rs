@@ -8,7 +8,8 @@
 //! calls [`Facts::finish`].
 //!
 //! Invariants: a field line is judged alone, when its LF has arrived; [`Facts`] holds only
-//! what later lines or the version can still change, so the whole head is never rescanned.
+//! what later lines or the version can still change (and, kept across heads, the last valid
+//! `Host` value), so the whole head is never rescanned.
 //! The framing rules are the ones RFC 9112 §6 lists to stop request smuggling: when two
 //! readings of the body length are possible, the request is refused, never guessed.
 
@@ -161,6 +162,40 @@ fn split_field(line: &[u8], start: usize, name_len: usize) -> FieldSpan {
     }
 }
 
+/// The longest `Host` value [`RecentHost`] remembers.
+const RECENT_HOST_CAPACITY: usize = 31;
+
+/// The last `Host` value a parser found valid, so that the next head on the connection, which
+/// nearly always repeats it byte for byte, needs a comparison instead of the grammar check.
+/// Whether a value is valid depends on its bytes alone, so a remembered value stays valid.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RecentHost {
+    /// The value's length; 0 while none is remembered (an empty `Host` is never valid, so it
+    /// can never be the remembered value). INVARIANT: at most [`RECENT_HOST_CAPACITY`].
+    len: u8,
+    /// The value, in `bytes[..len]`.
+    bytes: [u8; RECENT_HOST_CAPACITY],
+}
+
+impl RecentHost {
+    /// Is `value` the remembered valid value?
+    #[inline]
+    fn holds(&self, value: &[u8]) -> bool {
+        let len = usize::from(self.len);
+        len != 0 && value.len() == len && value == &self.bytes[..len]
+    }
+
+    /// Remember `value`, which passed [`valid_authority`], if it fits.
+    fn remember(&mut self, value: &[u8]) {
+        debug_assert!(valid_authority(value, false));
+        if let Some(slot) = self.bytes.get_mut(..value.len()) {
+            slot.copy_from_slice(value);
+            // Fits: `value` is no longer than RECENT_HOST_CAPACITY, which is below 256.
+            self.len = value.len() as u8;
+        }
+    }
+}
+
 /// The fields that decide framing, so far. Updated per field line; judged at the blank line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Facts {
@@ -182,6 +217,9 @@ pub(crate) struct Facts {
     keep_alive: bool,
     /// `Expect` lists `100-continue`.
     expect_continue: bool,
+    /// The last valid `Host` value, kept from one head to the next (see
+    /// [`Facts::start_next_head`]): unlike the rest, it is not a fact about this head.
+    recent_host: RecentHost,
 }
 
 /// What [`Facts::finish`] concludes about a complete head.
@@ -196,6 +234,15 @@ pub(crate) struct Derived {
 }
 
 impl Facts {
+    /// Forget this head's facts, for the next head on the connection; keep the remembered
+    /// `Host` value.
+    pub(crate) fn start_next_head(&mut self) {
+        *self = Facts {
+            recent_host: self.recent_host,
+            ..Facts::default()
+        };
+    }
+
     /// Take note of one field line of `buf`.
     #[inline] // called for every field; most return at once, so spare them the call
     pub(crate) fn observe(&mut self, buf: &[u8], field: FieldSpan) -> Result<(), ParseError> {
@@ -229,8 +276,11 @@ impl Facts {
         if self.host.is_some() {
             return Err(ParseError::MultipleHost);
         }
-        if !valid_authority(value, false) {
-            return Err(ParseError::InvalidHost);
+        if !self.recent_host.holds(value) {
+            if !valid_authority(value, false) {
+                return Err(ParseError::InvalidHost);
+            }
+            self.recent_host.remember(value);
         }
         self.host = Some(span);
         Ok(())

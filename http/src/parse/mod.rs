@@ -38,6 +38,10 @@
 //!   `scan.rs`) and expecting CR LF where they stop, so its value is validated on the way; any
 //!   other stop (a control byte, a bare CR or LF) marks the line *unchecked*, and the parser
 //!   then only looks for its LF and hands the whole line to the byte-by-byte check.
+//! - Memory: the requests of a connection nearly always repeat one `Host` value, so the parser
+//!   remembers the last one it found valid (`fields::RecentHost`) and compares against it
+//!   before running the `Host` grammar. Validity depends on the bytes alone, so a remembered
+//!   value stays valid and no verdict changes.
 //!
 //! Line endings: CRLF only. RFC 9112 §2.2 allows a recipient to accept a bare LF, but when a
 //! proxy in front reads `\n` differently from us, the two disagree on where the head ends;
@@ -207,7 +211,7 @@ impl RequestParser {
         if self.fields.capacity() > RETAINED_FIELDS {
             self.fields = Vec::new();
         }
-        self.facts = Facts::default();
+        self.facts.start_next_head();
     }
 
     /// Parse the head at the start of `buf`.
