@@ -92,8 +92,10 @@ pub(crate) fn parse_common_field_line(window: &[u8], start: usize) -> Option<Com
     if window.get(start..start + 2)? == b"\r\n" {
         return Some(CommonLine::Blank(start + 2));
     }
-    // 2. The name: a token, then a colon (found a word at a time; a line without one sends the
-    //    search on into later lines, but then the "name" holds CR LF and fails the token test).
+    // 2. The name: a token, then a colon, found a word at a time. A complete line without a
+    //    colon sends the search on into later lines, but then the "name" holds CR LF and fails
+    //    the token test, and the careful path refuses the line, ending the head: so the search
+    //    looks past its own line at most once per head.
     let colon = find_byte(window, start, window.len(), b':')?;
     if !is_token(&window[start..colon]) {
         return None;

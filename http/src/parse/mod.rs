@@ -250,7 +250,7 @@ impl RequestParser {
     /// the request line once the blank line is found, `None` if the window ends first.
     ///
     /// Plan:
-    /// 0. on a request line not looked at yet, try the one-pass fast path for the common shape;
+    /// 0. on a line not looked at yet, try the one-pass fast paths for the common shapes;
     /// 1. find the end of the current line, resuming where the last search stopped;
     /// 2. if there is none yet, check what can be checked on a partial line (414) and stop;
     /// 3. insist on CRLF;
@@ -258,8 +258,11 @@ impl RequestParser {
     fn advance(&mut self, window: &[u8]) -> Result<Option<(usize, RequestLine)>, ParseError> {
         loop {
             // 0. Only before the first search of the line: a line that arrives in pieces is
-            //    tried once, when its first piece is there, so no byte is looked at twice by
-            //    the fast paths. When they decline, the careful path below starts from scratch.
+            //    offered to the fast paths when its first piece is there, and not again once
+            //    the careful search has moved past its start (that search stops short of the
+            //    start only when at most a lone CR of the line has arrived), so the fast paths
+            //    add at most one more look at each byte. When they decline, the careful path
+            //    below starts from scratch and decides.
             if self.scanned == self.line_start {
                 let start = self.line_start;
                 let next = match self.state {
