@@ -332,6 +332,16 @@ impl Facts {
 
     /// RFC 9110 §7.6.1: a list of tokens; we care about `close` and `keep-alive`.
     fn observe_connection(&mut self, value: &[u8]) -> Result<(), ParseError> {
+        // The values nearly every client sends, a lone `keep-alive` or `close`, are lists of
+        // one token: they need no list parsing to say what the loop below would say.
+        if value.eq_ignore_ascii_case(b"keep-alive") {
+            self.keep_alive = true;
+            return Ok(());
+        }
+        if value.eq_ignore_ascii_case(b"close") {
+            self.close = true;
+            return Ok(());
+        }
         for option in list(value) {
             if !is_token(option) {
                 return Err(ParseError::InvalidConnection);
@@ -739,6 +749,13 @@ mod tests {
                 false,
             ),
             (Version::Http10, &["Connection: te"], false, false),
+            // single options (no list parsing), and the same words inside longer values
+            (Version::Http11, &["Connection: CLOSE"], false, false),
+            (Version::Http11, &["Connection: keep-alive"], true, false),
+            (Version::Http10, &["Connection: KEEP-ALIVE"], true, false),
+            (Version::Http10, &["Connection: keep-alive-x"], false, false),
+            (Version::Http11, &["Connection: closed"], true, false),
+            (Version::Http11, &["Connection: close,"], false, false),
         ];
         for &(version, lines, keep_alive, cont) in table {
             let mut with_host = vec!["Host: h"];
