@@ -2,17 +2,20 @@
 //! the body framing (`Content-Length`, `Transfer-Encoding`), keep-alive (`Connection`) and
 //! `Expect: 100-continue`.
 //!
-//! [`super::RequestParser`] calls [`parse_field_line`] on each complete line and feeds the
-//! result to [`Facts::observe`]; when the blank line arrives it calls [`Facts::finish`].
+//! [`super::RequestParser`] offers each new line to the one-pass [`parse_common_field_line`]
+//! first; if that declines, it calls [`parse_checked_field_line`] or [`parse_field_line`] on
+//! the complete line. It feeds each field to [`Facts::observe`]; when the blank line arrives it
+//! calls [`Facts::finish`].
 //!
 //! Invariants: a field line is judged alone, when its LF has arrived; [`Facts`] holds only
-//! what later lines or the version can still change, so the whole head is never rescanned.
+//! what later lines or the version can still change (and, kept across heads, the last valid
+//! `Host` value), so the whole head is never rescanned.
 //! The framing rules are the ones RFC 9112 §6 lists to stop request smuggling: when two
 //! readings of the body length are possible, the request is refused, never guessed.
 
 use super::chars::{is_field_byte, is_ows, is_tchar, is_token, trim_ows, trim_ows_range};
 use super::head::{BodyFraming, FieldSpan, Span, Version};
-use super::scan::find_byte;
+use super::scan::{find_byte, skip_field_bytes};
 use super::target::valid_authority;
 use crate::error::ParseError;
 use crate::limits::Limits;
@@ -55,6 +58,67 @@ pub(crate) fn parse_checked_field_line(
         _ => field_name(line)?,
     };
     Ok(split_field(line, start, name_len))
+}
+
+/// What [`parse_common_field_line`] found at the start of a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CommonLine {
+    /// A well-formed field line; the next line starts at the offset.
+    Field(FieldSpan, usize),
+    /// The blank line that ends the head; the head ends at the offset.
+    Blank(usize),
+}
+
+/// The fast path for a field line that is all there and well-formed, judged in one pass from
+/// its first byte at `start` (with no separate search for its end): `name:`, optional
+/// whitespace, field bytes, CRLF. Also recognises the blank line. `None` means "not this
+/// shape, or not all here yet": the caller then runs the careful path (the line-end search and
+/// [`parse_checked_field_line`] or [`parse_field_line`]), which decides every error. So this
+/// function never rejects anything.
+///
+/// Why it accepts only what the careful path accepts, with the same spans:
+/// - the name is the bytes before the first colon, and must be a token, so it holds no
+///   whitespace (no obs-fold, no space before the colon) and no CR or LF: the colon is on
+///   this line, and it is the first one, as in [`parse_checked_field_line`];
+/// - after the optional whitespace, [`skip_field_bytes`] stops at the first byte that is not a
+///   field byte, and that must be CR then LF. Tchars, whitespace and field bytes are never CR
+///   or LF, so this LF is the first one after `start`, where the careful path's search ends,
+///   and the careful path would see a line of field bytes only;
+/// - the value is trimmed of whitespace on both sides, as [`split_field`] trims it; an
+///   all-whitespace value becomes the empty span at the line's end, as there.
+#[inline]
+pub(crate) fn parse_common_field_line(window: &[u8], start: usize) -> Option<CommonLine> {
+    // 1. The blank line.
+    if window.get(start..start + 2)? == b"\r\n" {
+        return Some(CommonLine::Blank(start + 2));
+    }
+    // 2. The name: a token, then a colon, found a word at a time. A complete line without a
+    //    colon sends the search on into later lines, but then the "name" holds CR LF and fails
+    //    the token test, and the careful path refuses the line, ending the head: so the search
+    //    looks past its own line at most once per head.
+    let colon = find_byte(window, start, window.len(), b':')?;
+    if !is_token(&window[start..colon]) {
+        return None;
+    }
+    // 3. The value, its leading whitespace skipped first, then field bytes up to CR LF.
+    let mut value_start = colon + 1;
+    while window.get(value_start).copied().is_some_and(is_ows) {
+        value_start += 1;
+    }
+    let cr = skip_field_bytes(window, value_start);
+    if window.get(cr..cr + 2)? != b"\r\n" {
+        return None;
+    }
+    // 4. Trailing whitespace is not part of the value.
+    let mut value_end = cr;
+    while value_end > value_start && is_ows(window[value_end - 1]) {
+        value_end -= 1;
+    }
+    let field = FieldSpan {
+        name: Span::new(start, colon),
+        value: Span::new(value_start, value_end),
+    };
+    Some(CommonLine::Field(field, cr + 2))
 }
 
 /// Steps 1 and 2 of a field line: the length of its name, which a `:` follows.
@@ -100,6 +164,40 @@ fn split_field(line: &[u8], start: usize, name_len: usize) -> FieldSpan {
     }
 }
 
+/// The longest `Host` value [`RecentHost`] remembers.
+const RECENT_HOST_CAPACITY: usize = 31;
+
+/// The last `Host` value a parser found valid, so that the next head on the connection, which
+/// nearly always repeats it byte for byte, needs a comparison instead of the grammar check.
+/// Whether a value is valid depends on its bytes alone, so a remembered value stays valid.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RecentHost {
+    /// The value's length; 0 while none is remembered (an empty `Host` is never valid, so it
+    /// can never be the remembered value). INVARIANT: at most [`RECENT_HOST_CAPACITY`].
+    len: u8,
+    /// The value, in `bytes[..len]`.
+    bytes: [u8; RECENT_HOST_CAPACITY],
+}
+
+impl RecentHost {
+    /// Is `value` the remembered valid value?
+    #[inline]
+    fn holds(&self, value: &[u8]) -> bool {
+        let len = usize::from(self.len);
+        len != 0 && value.len() == len && value == &self.bytes[..len]
+    }
+
+    /// Remember `value`, which passed [`valid_authority`], if it fits.
+    fn remember(&mut self, value: &[u8]) {
+        debug_assert!(valid_authority(value, false));
+        if let Some(slot) = self.bytes.get_mut(..value.len()) {
+            slot.copy_from_slice(value);
+            // Fits: `value` is no longer than RECENT_HOST_CAPACITY, which is below 256.
+            self.len = value.len() as u8;
+        }
+    }
+}
+
 /// The fields that decide framing, so far. Updated per field line; judged at the blank line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Facts {
@@ -121,6 +219,9 @@ pub(crate) struct Facts {
     keep_alive: bool,
     /// `Expect` lists `100-continue`.
     expect_continue: bool,
+    /// The last valid `Host` value, kept from one head to the next (see
+    /// [`Facts::start_next_head`]): unlike the rest, it is not a fact about this head.
+    recent_host: RecentHost,
 }
 
 /// What [`Facts::finish`] concludes about a complete head.
@@ -135,6 +236,15 @@ pub(crate) struct Derived {
 }
 
 impl Facts {
+    /// Forget this head's facts, for the next head on the connection; keep the remembered
+    /// `Host` value.
+    pub(crate) fn start_next_head(&mut self) {
+        *self = Facts {
+            recent_host: self.recent_host,
+            ..Facts::default()
+        };
+    }
+
     /// Take note of one field line of `buf`.
     #[inline] // called for every field; most return at once, so spare them the call
     pub(crate) fn observe(&mut self, buf: &[u8], field: FieldSpan) -> Result<(), ParseError> {
@@ -168,8 +278,11 @@ impl Facts {
         if self.host.is_some() {
             return Err(ParseError::MultipleHost);
         }
-        if !valid_authority(value, false) {
-            return Err(ParseError::InvalidHost);
+        if !self.recent_host.holds(value) {
+            if !valid_authority(value, false) {
+                return Err(ParseError::InvalidHost);
+            }
+            self.recent_host.remember(value);
         }
         self.host = Some(span);
         Ok(())
@@ -219,6 +332,16 @@ impl Facts {
 
     /// RFC 9110 §7.6.1: a list of tokens; we care about `close` and `keep-alive`.
     fn observe_connection(&mut self, value: &[u8]) -> Result<(), ParseError> {
+        // The values nearly every client sends, a lone `keep-alive` or `close`, are lists of
+        // one token: they need no list parsing to say what the loop below would say.
+        if value.eq_ignore_ascii_case(b"keep-alive") {
+            self.keep_alive = true;
+            return Ok(());
+        }
+        if value.eq_ignore_ascii_case(b"close") {
+            self.close = true;
+            return Ok(());
+        }
         for option in list(value) {
             if !is_token(option) {
                 return Err(ParseError::InvalidConnection);
@@ -457,6 +580,127 @@ mod tests {
         assert!(accepted > 1_000 && accepted < 19_000, "{accepted} accepted");
     }
 
+    /// What the parser's careful path makes of the line at `buf[start..]`: `None` while its LF
+    /// has not arrived, else the blank line, the field, or the error (a bare LF included).
+    fn careful(buf: &[u8], start: usize) -> Option<Result<CommonLine, ParseError>> {
+        let lf = start + buf[start..].iter().position(|&b| b == b'\n')?;
+        if lf == start || buf[lf - 1] != b'\r' {
+            return Some(Err(BareLf));
+        }
+        if lf - 1 == start {
+            return Some(Ok(CommonLine::Blank(lf + 1)));
+        }
+        Some(parse_field_line(buf, start, lf - 1).map(|f| CommonLine::Field(f, lf + 1)))
+    }
+
+    /// The fast path takes well-formed lines that are all there, with the careful path's
+    /// spans, and declines every other line, leaving the verdict to the careful path.
+    #[test]
+    fn common_field_line_fast_path() {
+        // (bytes from the line's start, whether the fast path takes it)
+        let table: &[(&str, bool)] = &[
+            ("Host: h\r\n", true),
+            ("Host: h\r\n\r\n", true),
+            ("\r\n", true),
+            ("\r\nGET", true),
+            ("Host:h\r\n", true),
+            ("X:\r\n", true),
+            ("X: \t \r\n", true),
+            ("X:\t a\tb \t\r\n", true),
+            ("X: a:b:c\r\n", true),
+            ("X: caf\u{e9}\r\n", true),
+            ("!#$%&'*+-.^_`|~09az: v\r\n", true),
+            ("A-Very-Long-Field-Name-Of-Thirty: v\r\n", true),
+            // valid, but left to the careful path: not all there yet
+            ("Host: h\r", false),
+            ("Host: h", false),
+            ("Host", false),
+            ("\r", false),
+            ("", false),
+            // invalid: the careful path names the error
+            (" X: a\r\n", false),
+            ("\tX: a\r\n", false),
+            ("X : a\r\n", false),
+            ("X\t: a\r\n", false),
+            (": a\r\n", false),
+            ("X\r\nY: b\r\n", false),
+            ("X(y): a\r\n", false),
+            ("X: a\rb\r\n", false),
+            ("X: a\0b\r\n", false),
+            ("X: a\x7f\r\n", false),
+            ("X: a\n", false),
+            ("X: a\r\r\n", false),
+            ("\n", false),
+            ("\r\r\n", false),
+        ];
+        for &(input, takes) in table {
+            for start in [0, 5] {
+                let mut buf = vec![b'x'; start];
+                buf.extend_from_slice(input.as_bytes());
+                let fast = parse_common_field_line(&buf, start);
+                assert_eq!(fast.is_some(), takes, "{input:?}");
+                if let Some(fast) = fast {
+                    assert_eq!(careful(&buf, start), Some(Ok(fast)), "{input:?}");
+                }
+            }
+        }
+    }
+
+    /// Whatever the fast path takes, the careful path takes too, with the same spans and the
+    /// same next-line offset, and the reverse: 200,000 lines drawn by a seeded xorshift, each a name, a colon
+    /// (usually), a value and a line end, from pieces holding every byte that matters (name
+    /// bytes, whitespace, colons, controls, DEL, obs-text, CR, LF), sometimes cut short.
+    #[test]
+    fn common_field_line_agrees_with_careful_path() {
+        let clean_name: &[u8] = b"aZ9-_";
+        let noisy_name: &[u8] = b"aZ9- \t:(@\r\n\x80";
+        let clean_value: &[u8] = b"a b\t:\x80\xff";
+        let noisy_value: &[u8] = b"a \t:\x00\x7f\x1b\r\n\xff";
+        let ends = ["\r\n", "\r\n", "\r\n", "\r\n", "\n", "\r", "", "\r\r\n"];
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut draw = |buf: &mut Vec<u8>, clean: &[u8], noisy: &[u8], max: usize| {
+            let alphabet = if next(4) == 0 { noisy } else { clean };
+            for _ in 0..next(max) {
+                buf.push(alphabet[next(alphabet.len())]);
+            }
+        };
+        let (mut taken, mut declined_valid) = (0, 0);
+        for i in 0..200_000 {
+            let start = i % 9;
+            let mut buf = vec![b'x'; start];
+            draw(&mut buf, clean_name, noisy_name, 12);
+            if i % 8 != 0 {
+                buf.push(b':');
+            }
+            draw(&mut buf, clean_value, noisy_value, 20);
+            buf.extend_from_slice(ends[i % ends.len()].as_bytes());
+            match i % 5 {
+                0 => buf.truncate(start + (i / 5) % (buf.len() - start + 1)),
+                1 => buf.extend_from_slice(b"Next: line\r\n"),
+                _ => {}
+            }
+            let slow = careful(&buf, start);
+            match parse_common_field_line(&buf, start) {
+                Some(fast) => {
+                    taken += 1;
+                    assert_eq!(slow, Some(Ok(fast)), "{:?}", String::from_utf8_lossy(&buf));
+                }
+                None => declined_valid += usize::from(matches!(slow, Some(Ok(_)))),
+            }
+        }
+        // The draw must give the fast path work. And it takes every complete line the careful
+        // path accepts: field lines have one shape, so only errors and lines still arriving
+        // are left to the careful path.
+        assert!(taken > 20_000, "{taken} taken");
+        assert_eq!(declined_valid, 0, "valid lines declined");
+    }
+
     /// Feed whole field lines (without CRLF) through `parse_field_line` and `observe`.
     fn observe_lines(lines: &[&str]) -> Result<Facts, ParseError> {
         let mut facts = Facts::default();
@@ -505,6 +749,13 @@ mod tests {
                 false,
             ),
             (Version::Http10, &["Connection: te"], false, false),
+            // single options (no list parsing), and the same words inside longer values
+            (Version::Http11, &["Connection: CLOSE"], false, false),
+            (Version::Http11, &["Connection: keep-alive"], true, false),
+            (Version::Http10, &["Connection: KEEP-ALIVE"], true, false),
+            (Version::Http10, &["Connection: keep-alive-x"], false, false),
+            (Version::Http11, &["Connection: closed"], true, false),
+            (Version::Http11, &["Connection: close,"], false, false),
         ];
         for &(version, lines, keep_alive, cont) in table {
             let mut with_host = vec!["Host: h"];

@@ -337,7 +337,12 @@ impl RequestHead {
 
     /// The method as received (`"GET"`, `"PROPFIND"`).
     pub fn method_str(&self) -> &str {
-        ascii(self.method_span.of(self.head_bytes()))
+        // Methods are case-sensitive, so a standard method was received as exactly its name:
+        // no need to look at the bytes (or check them as UTF-8 again).
+        match self.method.as_str() {
+            Some(name) => name,
+            None => ascii(self.method_span.of(self.head_bytes())),
+        }
     }
 
     /// The request-target as received (`"/a?b"`, `"http://h/a"`, `"h:443"`, `"*"`).

@@ -23,12 +23,25 @@
 //!   incomplete line, and it is monotone, so any split of the input yields the same result;
 //! - after an error the parser stays failed and repeats the error: the connection must close.
 //!
-//! Speed: the search for a field line's end skips field bytes (eight at a time, see
-//! `scan.rs`) and expects CR LF where they stop, so finding the line and validating its value
-//! is one pass; only the short name is looked at again, to split it off. Any other stop (a control byte, a bare CR or LF) marks the
-//! line *unchecked*: the parser then only looks for its LF and hands the whole line to the
-//! careful byte-by-byte check, which names the exact error. So the fast path can only accept
-//! what the careful path accepts, and every error is the careful path's.
+//! Speed: two layers, so that the common head is judged in one pass and every error is still
+//! decided in one place.
+//! - Fast paths, tried once per line, when the parser reaches a line it has not looked at:
+//!   `request_line::parse_common_request_line` takes `METHOD /path?q HTTP/1.x` CRLF (any
+//!   standard method but `CONNECT`) and `fields::parse_common_field_line` takes
+//!   `name: value` CRLF and the blank line, each validating as it goes, with no separate search
+//!   for the line's end. They never reject: anything else, including a line not all there
+//!   yet, they decline, and they accept only what the careful path accepts, with the same
+//!   result (their unit tests compare the two on random lines).
+//! - The careful path: the search for the line's end (resumable, so a line arriving in pieces
+//!   is searched once in total), then the line's parser, which names the exact error. Even
+//!   here a field line's end is found by skipping field bytes (eight at a time, see
+//!   `scan.rs`) and expecting CR LF where they stop, so its value is validated on the way; any
+//!   other stop (a control byte, a bare CR or LF) marks the line *unchecked*, and the parser
+//!   then only looks for its LF and hands the whole line to the byte-by-byte check.
+//! - Memory: the requests of a connection nearly always repeat one `Host` value, so the parser
+//!   remembers the last one it found valid (`fields::RecentHost`) and compares against it
+//!   before running the `Host` grammar. Validity depends on the bytes alone, so a remembered
+//!   value stays valid and no verdict changes.
 //!
 //! Line endings: CRLF only. RFC 9112 §2.2 allows a recipient to accept a bare LF, but when a
 //! proxy in front reads `\n` differently from us, the two disagree on where the head ends;
@@ -48,9 +61,11 @@ pub use head::{BodyFraming, HeaderField, Headers, Method, RequestHead, TargetFor
 
 use crate::error::ParseError;
 use crate::limits::Limits;
-use fields::{parse_checked_field_line, parse_field_line, Facts};
+use fields::{
+    parse_checked_field_line, parse_common_field_line, parse_field_line, CommonLine, Facts,
+};
 use head::{head_storage, FieldSpan};
-use request_line::{parse_request_line_with_spaces, RequestLine};
+use request_line::{parse_common_request_line, parse_request_line_with_spaces, RequestLine};
 use scan::{skip_above_space, skip_field_bytes};
 
 /// The field table capacity a parser reserves on a head's first field line.
@@ -196,7 +211,7 @@ impl RequestParser {
         if self.fields.capacity() > RETAINED_FIELDS {
             self.fields = Vec::new();
         }
-        self.facts = Facts::default();
+        self.facts.start_next_head();
     }
 
     /// Parse the head at the start of `buf`.
@@ -235,12 +250,50 @@ impl RequestParser {
     /// the request line once the blank line is found, `None` if the window ends first.
     ///
     /// Plan:
+    /// 0. on a line not looked at yet, try the one-pass fast paths for the common shapes;
     /// 1. find the end of the current line, resuming where the last search stopped;
     /// 2. if there is none yet, check what can be checked on a partial line (414) and stop;
     /// 3. insist on CRLF;
     /// 4. judge the line according to the state, and move on to the next line.
     fn advance(&mut self, window: &[u8]) -> Result<Option<(usize, RequestLine)>, ParseError> {
         loop {
+            // 0. Only before the first search of the line: a line that arrives in pieces is
+            //    offered to the fast paths when its first piece is there, and not again once
+            //    the careful search has moved past its start (that search stops short of the
+            //    start only when at most a lone CR of the line has arrived), so the fast paths
+            //    add at most one more look at each byte. When they decline, the careful path
+            //    below starts from scratch and decides.
+            if self.scanned == self.line_start {
+                let start = self.line_start;
+                let next = match self.state {
+                    State::RequestLine { .. } => {
+                        let max_target = self.limits.max_target_bytes;
+                        parse_common_request_line(window, start, max_target).map(|(line, next)| {
+                            self.state = State::Fields(line);
+                            next
+                        })
+                    }
+                    State::Fields(line) => match parse_common_field_line(window, start) {
+                        Some(CommonLine::Field(field, next)) => {
+                            self.check_field_count()?;
+                            self.add_field(window, field)?;
+                            Some(next)
+                        }
+                        Some(CommonLine::Blank(end)) => return Ok(Some((end, line))),
+                        None => None,
+                    },
+                    State::Failed(e) => return Err(e),
+                };
+                if let Some(next) = next {
+                    #[cfg(test)]
+                    {
+                        self.examined += next - start;
+                    }
+                    self.line_start = next;
+                    self.scanned = next;
+                    continue;
+                }
+            }
             // 1.
             let Some(lf) = self.find_line_end(window) else {
                 // 2.
@@ -280,29 +333,45 @@ impl RequestParser {
                 }
                 State::Fields(line) if start == end => return Ok(Some((next, *line))),
                 State::Fields(_) => {
-                    if self.fields.len() >= self.limits.max_headers {
-                        return Err(ParseError::TooManyFields);
-                    }
+                    // The count comes first: a line past the limit is refused whatever it holds.
+                    self.check_field_count()?;
                     let field = if checked {
                         parse_checked_field_line(window, start, end)?
                     } else {
                         parse_field_line(window, start, end)?
                     };
-                    self.facts.observe(window, field)?;
-                    if self.fields.capacity() == 0 {
-                        // A table from this thread's pool (see `release_scratch`), or room for
-                        // most requests at once rather than growing 4, 8, 16.
-                        self.fields = FIELD_TABLES
-                            .try_with(|p| p.borrow_mut().pop())
-                            .ok()
-                            .flatten()
-                            .unwrap_or_else(|| Vec::with_capacity(FIRST_FIELDS));
-                    }
-                    self.fields.push(field);
+                    self.add_field(window, field)?;
                 }
                 State::Failed(e) => return Err(*e),
             }
         }
+    }
+
+    /// Refuse one more field line once the head holds [`Limits::max_headers`].
+    #[inline]
+    fn check_field_count(&self) -> Result<(), ParseError> {
+        if self.fields.len() >= self.limits.max_headers {
+            return Err(ParseError::TooManyFields);
+        }
+        Ok(())
+    }
+
+    /// Take a well-formed field line (already counted) into the head: note what it says about
+    /// framing, and add it to the field table.
+    #[inline]
+    fn add_field(&mut self, window: &[u8], field: FieldSpan) -> Result<(), ParseError> {
+        self.facts.observe(window, field)?;
+        if self.fields.capacity() == 0 {
+            // A table from this thread's pool (see `release_scratch`), or room for most
+            // requests at once rather than growing 4, 8, 16.
+            self.fields = FIELD_TABLES
+                .try_with(|p| p.borrow_mut().pop())
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Vec::with_capacity(FIRST_FIELDS));
+        }
+        self.fields.push(field);
+        Ok(())
     }
 
     /// Search `window` for the LF ending the current line, from where the previous search

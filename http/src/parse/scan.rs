@@ -54,7 +54,7 @@ const fn controls_or_del(word: u64) -> u64 {
 /// input stops a scan just like a stop byte would, and there is no separate loop for the last
 /// few bytes.
 #[inline]
-fn word_at(bytes: &[u8], i: usize) -> u64 {
+pub(crate) fn word_at(bytes: &[u8], i: usize) -> u64 {
     let load = |at: usize| {
         let eight: Option<[u8; 8]> = bytes.get(at..at + 8).and_then(|s| s.try_into().ok());
         eight.map(u64::from_le_bytes)

@@ -363,6 +363,16 @@ mod tests {
             ("host/path", false, false),
             ("h:80:90", false, false),
             ("%zz", false, false),
+            ("a.b-c_~!$&'()*+,;=:1", true, true),
+            ("0123456789abcdefghij:65535", true, true),
+            ("h:8x", false, false),
+            ("h::80", false, false),
+            ("a%20b:80", true, true),
+            ("a%2:80", false, false),
+            ("[::1]:", true, false),
+            ("h]:80", false, false),
+            ("h[:80", false, false),
+            ("h\u{e9}:80", false, false),
         ];
         for &(value, host_ok, connect_ok) in table {
             assert_eq!(

@@ -145,6 +145,12 @@ fn accepted_heads() {
                 b"PROPFIND /d HTTP/1.1\r\nHost: h\r\nX: caf\xe9\r\n\r\n",
                 "PROPFIND /d Origin path=/d query=None HTTP/1.1 host=Some(\"h\") None keep_alive=true continue=false [Host=h] [X=caf\u{fffd}]",
             ),
+            // Escapes in the target and in Host (which leaves the common Host check), a long
+            // name and whitespace around a value: the fast paths and the careful path agree.
+            (
+                b"DELETE /a%2Fb?x=%41&y HTTP/1.1\r\nHost: a%41b:80\r\nX-Long-Field-Name: \t v \t\r\n\r\n",
+                r#"DELETE /a%2Fb?x=%41&y Origin path=/a%2Fb query=Some("x=%41&y") HTTP/1.1 host=Some("a%41b:80") None keep_alive=true continue=false [Host=a%41b:80] [X-Long-Field-Name=v]"#,
+            ),
             (
                 b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\nContent-Length: 0\r\n\r\n",
                 r#"GET / Origin path=/ query=None HTTP/1.1 host=Some("[::1]:8080") Length(0) keep_alive=true continue=false [Host=[::1]:8080] [Content-Length=0]"#,
@@ -426,5 +432,54 @@ fn bytes_after_the_head_do_not_count() {
             .expect("complete head");
         assert_eq!(head.consumed(), head_len);
         assert_eq!(head.body_framing(), BodyFraming::Length(40000));
+    });
+}
+
+/// The parser remembers the last valid `Host` value to skip re-checking it on the next head;
+/// that never changes a verdict. After a head whose Host is remembered, a second head on the
+/// same parser gets exactly what a fresh parser gives it: the same value and values close to it
+/// (a prefix, an extension, one byte changed, empty, a second Host line), and values too long
+/// to be remembered.
+#[test]
+fn remembered_host_never_changes_a_verdict() {
+    with_deadline(|| {
+        let long = "a-rather-long-host-name.example.com:8443"; // over 31 bytes
+        let firsts = ["127.0.0.1:18081", "h", long, "a%41b"];
+        let seconds = [
+            "127.0.0.1:18081",
+            "127.0.0.1:1808",
+            "127.0.0.1:180811",
+            "127.0.0.1:1808x",
+            "127.0.0.1:18081 ",
+            "127.0.0.1:18081\r\nHost: 127.0.0.1:18081",
+            "h",
+            "h@",
+            "",
+            long,
+            "a-rather-long-host-name.example.com:844x",
+            "a%41b",
+            "a%4",
+        ];
+        for first in firsts {
+            let mut parser = RequestParser::default();
+            let head = format!("GET / HTTP/1.1\r\nHost: {first}\r\n\r\n");
+            assert_eq!(parser.parse(head.as_bytes()).map(|h| h.is_some()), Ok(true));
+            for second in seconds {
+                let head = format!("GET /2 HTTP/1.1\r\nHost: {second}\r\n\r\n");
+                let fresh = RequestParser::default().parse(head.as_bytes());
+                let mut again = parser.clone();
+                assert_eq!(
+                    again.parse(head.as_bytes()),
+                    fresh,
+                    "{first:?} then {second:?}"
+                );
+            }
+        }
+        // The table holds both verdicts, or it proves little.
+        let verdict = |v: &str| {
+            let head = format!("GET / HTTP/1.1\r\nHost: {v}\r\n\r\n");
+            RequestParser::default().parse(head.as_bytes()).is_ok()
+        };
+        assert!(seconds.iter().any(|v| verdict(v)) && seconds.iter().any(|v| !verdict(v)));
     });
 }
