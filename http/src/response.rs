@@ -108,21 +108,21 @@ impl Response {
     /// 200 with a UTF-8 text body (`content-type: text/plain; charset=utf-8`).
     pub fn text(body: impl Into<String>) -> Response {
         Response::new(200)
-            .with_header("content-type", "text/plain; charset=utf-8")
+            .with_static_content_type("text/plain; charset=utf-8")
             .with_body(body.into().into_bytes())
     }
 
     /// 200 with an HTML body.
     pub fn html(body: impl Into<String>) -> Response {
         Response::new(200)
-            .with_header("content-type", "text/html; charset=utf-8")
+            .with_static_content_type("text/html; charset=utf-8")
             .with_body(body.into().into_bytes())
     }
 
     /// 200 with raw bytes (`content-type: application/octet-stream`).
     pub fn bytes(body: impl Into<Vec<u8>>) -> Response {
         Response::new(200)
-            .with_header("content-type", "application/octet-stream")
+            .with_static_content_type("application/octet-stream")
             .with_body(body.into())
     }
 
@@ -132,7 +132,7 @@ impl Response {
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Response {
         match serde_json::to_vec(value) {
             Ok(body) => Response::new(200)
-                .with_header("content-type", "application/json")
+                .with_static_content_type("application/json")
                 .with_body(body),
             Err(e) => {
                 Response::text(format!("could not serialize the response: {e}")).with_status(500)
@@ -179,6 +179,14 @@ impl Response {
         value: impl Into<String>,
     ) -> Response {
         self.insert_header(name, value);
+        self
+    }
+
+    /// Sets the content type to one of the server's own constants: kept as a `&'static str`,
+    /// so the response needs no allocation for it and the writer can recognise a repeated head
+    /// (`writer::LastHead`). INVARIANT: `value` is a valid field value (callers pass literals).
+    fn with_static_content_type(mut self, value: &'static str) -> Response {
+        self.content_type = Some(Cow::Borrowed(value));
         self
     }
 
