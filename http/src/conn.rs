@@ -63,7 +63,6 @@ pub(crate) async fn serve_connection(
         }),
         stream,
         out: Vec::new(),
-        last_head: writer::LastHead::default(),
         date: [0; crate::date::DATE_LEN],
         request_background: BackgroundTasks::default(),
         background: Vec::new(),
@@ -90,8 +89,6 @@ struct Conn {
     parser: RequestParser,
     /// Responses serialized and not yet written (from the thread's buffer pool; returned when idle).
     out: Vec<u8>,
-    /// The last head rendered into `out`, copied for the next identical one (a pipelined batch).
-    last_head: writer::LastHead,
     /// The `Date` value for the responses in `out`: fetched once per batch, not per response.
     date: [u8; crate::date::DATE_LEN],
     /// Handed to each request (`req.background()`); drained after each response. One list per
@@ -460,8 +457,7 @@ impl Conn {
     /// Queues a response with a complete body. Returns whether the connection stays open.
     fn queue_full(&mut self, resp: &Response, body: &[u8], ex: Exchange) -> bool {
         let (frame, keep_alive) =
-            self.last_head
-                .write(&mut self.out, resp, body.len(), ex, &self.date);
+            writer::write_full_head(&mut self.out, resp, body.len(), ex, &self.date);
         if let BodyFrame::Length(_) = frame {
             self.out.extend_from_slice(body);
         }
@@ -520,8 +516,6 @@ impl Conn {
     /// Writes everything queued, within the write timeout; then starts the background jobs of
     /// the responses just written. False if the write failed (the connection is done).
     async fn flush(&mut self) -> bool {
-        // INVARIANT of `LastHead`: the kept head's bytes are about to leave `out`.
-        self.last_head.forget();
         if !self.out.is_empty() {
             // Fast path: the kernel usually takes the whole batch at once, and a write that
             // does not wait needs no timer. Only a write that would block is put under the

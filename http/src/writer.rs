@@ -132,23 +132,9 @@ pub(crate) fn write_head(
     (frame, keep_alive)
 }
 
-/// The head most recently rendered into the connection's batch buffer, kept so that the next
-/// response with an identical head is a copy of those bytes rather than rendered again: a
-/// pipelined batch of requests to one route gets the same head over and over. Every response
-/// in a batch carries the same `date` (fetched once per batch), so two heads are identical
-/// exactly when their [`HeadKey`]s are.
-///
-/// INVARIANT: `entry`'s range indexes bytes still in the batch buffer; the connection calls
-/// [`LastHead::forget`] before that buffer is written out, cleared or shrunk.
-#[derive(Debug, Default)]
-pub(crate) struct LastHead {
-    /// The key, where the head's bytes sit in the buffer, and what `write_head` returned.
-    entry: Option<(HeadKey, std::ops::Range<usize>, BodyFrame, bool)>,
-}
-
-/// Everything a complete-body response head depends on, apart from the batch's date. Only
-/// heads without extra fields and with a static content type get a key (comparing those is
-/// a few integer compares; the rest are rendered every time).
+/// Everything a complete-body response head depends on, apart from the date. Only heads
+/// without extra fields and with a static content type get a key (comparing those is a few
+/// integer compares; the rest are rendered every time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct HeadKey {
     /// The status code.
@@ -166,41 +152,80 @@ struct HeadKey {
     keep_alive: bool,
 }
 
-impl LastHead {
-    /// Appends the head of `resp` (a complete body of `body_len` bytes) to `out`, copying the
-    /// previous head if it is identical; returns what [`write_head`] returns.
-    pub(crate) fn write(
-        &mut self,
-        out: &mut Vec<u8>,
-        resp: &Response,
-        body_len: usize,
-        ex: Exchange,
-        date: &[u8; crate::date::DATE_LEN],
-    ) -> (BodyFrame, bool) {
-        let key = resp.static_head_parts().map(|content_type| HeadKey {
-            status: resp.status(),
-            content_type: content_type.map(|ct| (ct.as_ptr() as usize, ct.len())),
-            body_len,
-            version: ex.version,
-            is_head: ex.is_head,
-            keep_alive: ex.keep_alive,
-        });
-        if let (Some(key), Some((last, range, frame, keep_alive))) = (key, &self.entry) {
-            if key == *last {
-                out.extend_from_within(range.clone());
-                return (*frame, *keep_alive);
-            }
-        }
-        let start = out.len();
-        let (frame, keep_alive) = write_head(out, resp, BodyKind::Full(body_len), ex, date);
-        self.entry = key.map(|key| (key, start..out.len(), frame, keep_alive));
-        (frame, keep_alive)
-    }
+/// The head this thread rendered last, with what it was rendered for.
+#[derive(Debug)]
+struct CachedHead {
+    /// What the head depends on besides the date.
+    key: HeadKey,
+    /// The date it carries.
+    date: [u8; crate::date::DATE_LEN],
+    /// The rendered bytes.
+    bytes: Vec<u8>,
+    /// What `write_head` returned for it.
+    result: (BodyFrame, bool),
+}
 
-    /// Forgets the kept head (its bytes are about to leave the buffer).
-    pub(crate) fn forget(&mut self) {
-        self.entry = None;
+thread_local! {
+    /// The last head rendered on this thread, so that the next identical one (same key, same
+    /// date: the same route answered again within the second, on any connection of this
+    /// worker) is one copy instead of a rendering. Most responses of a busy server repeat a
+    /// handful of heads; this keeps just the last one, which already covers a burst of
+    /// requests to one route.
+    static LAST_HEAD: std::cell::RefCell<Option<CachedHead>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Appends the head of `resp` (a complete body of `body_len` bytes) to `out` and returns
+/// what [`write_head`] returns; copies this thread's last head instead of rendering when it
+/// is identical.
+pub(crate) fn write_full_head(
+    out: &mut Vec<u8>,
+    resp: &Response,
+    body_len: usize,
+    ex: Exchange,
+    date: &[u8; crate::date::DATE_LEN],
+) -> (BodyFrame, bool) {
+    let Some(content_type) = resp.static_head_parts() else {
+        return write_head(out, resp, BodyKind::Full(body_len), ex, date);
+    };
+    let key = HeadKey {
+        status: resp.status(),
+        content_type: content_type.map(|ct| (ct.as_ptr() as usize, ct.len())),
+        body_len,
+        version: ex.version,
+        is_head: ex.is_head,
+        keep_alive: ex.keep_alive,
+    };
+    let copied = LAST_HEAD
+        .try_with(|last| match &*last.borrow() {
+            Some(cached) if cached.key == key && cached.date == *date => {
+                out.extend_from_slice(&cached.bytes);
+                Some(cached.result)
+            }
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    if let Some(result) = copied {
+        return result;
     }
+    #[cfg(test)]
+    tests::RENDERED.with(|n| n.set(n.get() + 1));
+    let start = out.len();
+    let result = write_head(out, resp, BodyKind::Full(body_len), ex, date);
+    let _ = LAST_HEAD.try_with(|last| {
+        let mut last = last.borrow_mut();
+        // Reuse the kept buffer's capacity for the new head.
+        let mut bytes = last.take().map(|c| c.bytes).unwrap_or_default();
+        bytes.clear();
+        bytes.extend_from_slice(&out[start..]);
+        *last = Some(CachedHead {
+            key,
+            date: *date,
+            bytes,
+            result,
+        });
+    });
+    result
 }
 
 /// A handler-supplied field is written only if it cannot break the framing (no CR/LF, a token name).
@@ -248,6 +273,11 @@ fn push_u64(out: &mut Vec<u8>, v: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// How many keyed heads `write_full_head` rendered on this thread (not copied).
+        pub(super) static RENDERED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
 
     fn head(
         resp: &Response,
@@ -428,71 +458,90 @@ mod tests {
         assert!(text.contains("connection: close\r\n"));
     }
 
-    /// A run of responses through `LastHead` gives exactly the bytes `write_head` renders for
-    /// each, whether the head was copied (same key) or rendered (anything differs: status,
-    /// body length, keep-alive, version, HEAD, an extra field, an owned content type).
+    /// A run of responses through `write_full_head` gives exactly the bytes `write_head`
+    /// renders for each, whether the head was copied (same key and date) or rendered (anything
+    /// differs: status, body length, keep-alive, version, HEAD, an extra field, an owned
+    /// content type, the date).
     #[test]
-    fn last_head_copies_only_identical_heads() {
+    fn repeated_heads_are_copied_exactly() {
         let date = crate::date::now();
+        let mut later = date;
+        later[crate::date::DATE_LEN - 6] = if later[crate::date::DATE_LEN - 6] == b'0' {
+            b'1'
+        } else {
+            b'0'
+        };
         let ex = |version, is_head, keep_alive| Exchange {
             version,
             is_head,
             keep_alive,
         };
         let hello = || Response::static_text("Hello, World!");
-        let runs: Vec<(Response, usize, Exchange)> = vec![
-            (hello(), 13, ex(Version::Http11, false, true)),
-            (hello(), 13, ex(Version::Http11, false, true)), // copied
-            (hello(), 13, ex(Version::Http11, false, true)), // copied
+        let runs: Vec<(Response, usize, Exchange, [u8; crate::date::DATE_LEN], bool)> = vec![
+            (hello(), 13, ex(Version::Http11, false, true), date, false),
+            (hello(), 13, ex(Version::Http11, false, true), date, true),
+            (hello(), 13, ex(Version::Http11, false, true), date, true),
+            (hello(), 13, ex(Version::Http11, false, true), later, false),
             (
                 hello().with_status(404),
                 13,
                 ex(Version::Http11, false, true),
+                date,
+                false,
             ),
-            (hello(), 12, ex(Version::Http11, false, true)),
-            (hello(), 12, ex(Version::Http11, false, false)),
-            (hello(), 12, ex(Version::Http10, false, true)),
-            (hello(), 12, ex(Version::Http10, true, true)),
+            (hello(), 12, ex(Version::Http11, false, true), date, false),
+            (hello(), 12, ex(Version::Http11, false, false), date, false),
+            (hello(), 12, ex(Version::Http10, false, true), date, false),
+            (hello(), 12, ex(Version::Http10, true, true), date, false),
             (
                 hello().with_header("x-a", "1"),
                 12,
                 ex(Version::Http10, true, true),
+                date,
+                false,
             ),
             (
                 hello().with_header("x-a", "1"),
                 12,
                 ex(Version::Http10, true, true),
+                date,
+                false,
             ),
             (
                 hello().with_header("content-type", String::from("text/csv")),
                 12,
                 ex(Version::Http11, false, true),
+                date,
+                false,
             ),
-            (Response::new(204), 0, ex(Version::Http11, false, true)),
-            (Response::new(204), 0, ex(Version::Http11, false, true)), // copied
+            (
+                Response::new(204),
+                0,
+                ex(Version::Http11, false, true),
+                date,
+                false,
+            ),
+            (
+                Response::new(204),
+                0,
+                ex(Version::Http11, false, true),
+                date,
+                true,
+            ),
         ];
-        let mut cached = Vec::new();
-        let mut fresh = Vec::new();
-        let mut last = LastHead::default();
-        for (i, (resp, len, ex)) in runs.iter().enumerate() {
-            let got = last.write(&mut cached, resp, *len, *ex, &date);
-            let want = write_head(&mut fresh, resp, BodyKind::Full(*len), *ex, &date);
+        for (i, (resp, len, ex, date, should_copy)) in runs.iter().enumerate() {
+            let mut cached = b"earlier bytes".to_vec();
+            let mut fresh = b"earlier bytes".to_vec();
+            let rendered_before = RENDERED.with(|n| n.get());
+            let got = write_full_head(&mut cached, resp, *len, *ex, date);
+            let want = write_head(&mut fresh, resp, BodyKind::Full(*len), *ex, date);
             assert_eq!(got, want, "run {i}");
             assert_eq!(cached, fresh, "run {i}");
-            if i == 1 || i == 2 {
-                // Copied, not rendered: the kept head is still the first one, at offset 0.
-                let kept = last.entry.as_ref().map(|(_, range, _, _)| range.start);
-                assert_eq!(kept, Some(0), "run {i} should copy the first head");
-            }
+            let rendered = RENDERED.with(|n| n.get()) - rendered_before;
+            let keyed = resp.static_head_parts().is_some();
+            let expect = usize::from(keyed && !*should_copy);
+            assert_eq!(rendered, expect, "run {i}: copied = {should_copy}");
         }
-        // After `forget`, nothing is copied from a buffer that was cleared.
-        last.forget();
-        cached.clear();
-        fresh.clear();
-        let (resp, len, ex) = &runs[0];
-        last.write(&mut cached, resp, *len, *ex, &date);
-        write_head(&mut fresh, resp, BodyKind::Full(*len), *ex, &date);
-        assert_eq!(cached, fresh);
     }
 
     #[test]
