@@ -17,6 +17,11 @@
 //!    ready responses go out in one write. Otherwise write now; then start the request's
 //!    background tasks. Close if the exchange said so.
 //!
+//! In the code, steps 1-3 for a buffered head are one synchronous call (`start_next`), with
+//! `read_more` doing the waiting for bytes; step 3's future lives in the connection's
+//! `FutureSlot`; steps 4-5 have a synchronous fast path (no body, complete response) and a
+//! boxed slow path (`finish_slow`, `write_stream`), which keeps the connection future small.
+//!
 //! Talks to: `parse` (heads), `incoming` (lent body), `app` (dispatch), `writer` (framing),
 //! `shutdown` (graceful stop). Invariant: `io` is `None` only while a `Body` holds it.
 
