@@ -304,8 +304,10 @@ where
     })
 }
 
-/// The answer when a handler's future went missing (it cannot: every route sets one).
-fn internal_error() -> Response {
+/// The 500 answer for a handler that panicked or left no future behind: the one response the
+/// server makes up when application code failed (used by the connection, the middleware chain
+/// and blocking handlers alike).
+pub(crate) fn internal_error() -> Response {
     Response::text("Internal Server Error\n").with_status(500)
 }
 
@@ -344,7 +346,7 @@ where
             let job = spindle::task::spawn_blocking(move || f(req).into_response());
             match job.await {
                 Ok(response) => response,
-                Err(_) => Response::text("Internal Server Error\n").with_status(500),
+                Err(_) => internal_error(),
             }
         })
     }

@@ -35,7 +35,7 @@ use std::time::Instant;
 
 use spindle::net::TcpStream;
 
-use crate::app::{App, ResponseSlot};
+use crate::app::{internal_error, App, ResponseSlot};
 use crate::background::BackgroundTasks;
 use crate::body::BodyDecoder;
 use crate::incoming::{Body, ReturnSlot};
@@ -559,10 +559,6 @@ impl Conn {
         }
         true
     }
-}
-
-fn internal_error() -> Response {
-    Response::text("Internal Server Error\n").with_status(500)
 }
 
 #[cfg(test)]

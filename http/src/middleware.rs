@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use spindle::sync::Semaphore;
 
-use crate::app::{BoxFuture, ResponseSlot, Stack};
+use crate::app::{internal_error, BoxFuture, ResponseSlot, Stack};
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 
@@ -79,11 +79,7 @@ impl Next {
             // The router puts the handler's future in a slot; here it becomes a plain box.
             let mut slot = ResponseSlot::new();
             stack.route(req, &mut slot);
-            return Box::pin(async move {
-                slot.wait()
-                    .await
-                    .unwrap_or_else(|| Response::text("Internal Server Error\n").with_status(500))
-            });
+            return Box::pin(async move { slot.wait().await.unwrap_or_else(internal_error) });
         }
         Box::pin(async move {
             let next = Next {

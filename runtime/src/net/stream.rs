@@ -16,7 +16,7 @@ use std::task::{ready, Context, Poll};
 use mio::Interest;
 
 use crate::coop;
-use crate::reactor::{Direction, Registration};
+use crate::reactor::{Direction, ReadyEvent, Registration};
 
 /// How many buffers [`TcpStream::write_all_vectored`] hands to one `writev(2)` call.
 const MAX_IOVECS: usize = 64;
@@ -144,17 +144,30 @@ impl TcpStream {
         ready!(coop::poll_proceed(cx));
         loop {
             let event = ready!(self.reg.poll_ready(cx, dir))?;
-            match op(self.reg.io()) {
-                Ok(n) => {
-                    if n > 0 && n < len {
-                        self.reg.clear_readiness(event);
-                    }
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.reg.clear_readiness(event),
-                Err(e) => return Poll::Ready(Err(e)),
+            match self.settle(event, len, op(self.reg.io())) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue, // wait for an edge
+                result => return Poll::Ready(result),
             }
         }
+    }
+
+    /// The readiness bookkeeping after one transfer attempt of up to `len` bytes, shared by
+    /// the waiting and the `try_*` forms: clear `event` on `WouldBlock` and after a short
+    /// transfer (see [`TcpStream::poll_transfer`]); hand the result back unchanged.
+    fn settle(
+        &self,
+        event: ReadyEvent,
+        len: usize,
+        result: io::Result<usize>,
+    ) -> io::Result<usize> {
+        let stale = match &result {
+            Ok(n) => *n > 0 && *n < len,
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        };
+        if stale {
+            self.reg.clear_readiness(event);
+        }
+        result
     }
 
     /// Reads some bytes into `buf`, waiting until at least one is available. `Ok(0)` means the
@@ -335,20 +348,7 @@ impl TcpStream {
         let Some(event) = self.reg.ready_now(dir)? else {
             return Err(io::ErrorKind::WouldBlock.into());
         };
-        match op(self.reg.io()) {
-            Ok(n) => {
-                if n > 0 && n < len {
-                    self.reg.clear_readiness(event);
-                }
-                Ok(n)
-            }
-            Err(e) => {
-                if e.kind() == io::ErrorKind::WouldBlock {
-                    self.reg.clear_readiness(event);
-                }
-                Err(e)
-            }
-        }
+        self.settle(event, len, op(self.reg.io()))
     }
 
     /// Shuts down the read side, the write side, or both (`shutdown(2)`). Shutting down the write

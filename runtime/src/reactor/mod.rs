@@ -58,7 +58,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use crate::loom::{Arc, AtomicBool, Mutex, Ordering};
 
 pub(crate) use registration::Registration;
-pub(crate) use scheduled_io::Direction;
+pub(crate) use scheduled_io::{Direction, ReadyEvent};
 
 use scheduled_io::{shutdown_error, Ready, ScheduledIo};
 use token::{Registrations, WAKER_TOKEN};
