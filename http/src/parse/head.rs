@@ -1,6 +1,6 @@
-//! [`RequestHead`]: a parsed request head that owns one copy of its bytes (in one allocation
-//! with its field table), plus the small value types it is described with ([`Method`],
-//! [`Version`], [`TargetForm`], [`BodyFraming`]).
+//! [`RequestHead`]: a parsed request head that owns one copy of its bytes (in one buffer with
+//! its field table, behind one pointer, both recycled per thread), plus the small value types
+//! it is described with ([`Method`], [`Version`], [`TargetForm`], [`BodyFraming`]).
 //!
 //! [`super::RequestParser`] builds a `RequestHead` once the blank line has arrived; the
 //! connection reads it to route the request and to pick a body decoder from [`crate::body`].
@@ -86,51 +86,114 @@ impl FieldSpan {
     }
 }
 
-/// Most spare head buffers a thread keeps (see [`HEAD_BUFFERS`]).
+/// Most spare head allocations a thread keeps (see [`HEAD_PARTS`]).
 const HEAD_POOL_MAX: usize = 64;
 
-/// Largest capacity a head buffer may have to go back to the pool; bigger ones are freed, so
-/// the pool holds at most `HEAD_POOL_MAX * HEAD_POOL_CAPACITY` bytes per thread.
+/// Largest capacity a head's byte buffer may have to go back to the pool; bigger ones are
+/// freed, so the pool holds at most `HEAD_POOL_MAX * HEAD_POOL_CAPACITY` bytes of buffers per
+/// thread.
 const HEAD_POOL_CAPACITY: usize = 2048;
 
 thread_local! {
-    /// Buffers of dropped heads, reused by the next heads parsed on this thread: a request
-    /// then costs no `malloc` and no `free` for its head (a dropped head goes back to the pool
-    /// of whichever thread drops it). INVARIANT: every entry is empty and its capacity is at
-    /// most `HEAD_POOL_CAPACITY`.
-    static HEAD_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The allocations of dropped heads (the box and its byte buffer), reused by the next
+    /// heads parsed on this thread: a request then costs no `malloc` and no `free` for its
+    /// head (a dropped head goes back to the pool of whichever thread drops it).
+    /// INVARIANT: every entry's `bytes` is empty with capacity at most `HEAD_POOL_CAPACITY`.
+    // The boxes are the point: a pooled box is the allocation the next head reuses.
+    #[allow(clippy::vec_box)]
+    static HEAD_PARTS: std::cell::RefCell<Vec<Box<HeadParts>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The storage of a [`RequestHead`]: a copy of `head`, then the table of `fields`, in one
-/// buffer (so a head costs one allocation whatever its field count, and usually none: the
-/// buffer comes from this thread's pool of dropped heads).
-pub(crate) fn head_storage(head: &[u8], fields: &[FieldSpan]) -> Vec<u8> {
-    let len = head.len() + fields.len() * FieldSpan::ENCODED_LEN;
-    let mut bytes = HEAD_BUFFERS
-        .try_with(|pool| pool.borrow_mut().pop())
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    bytes.reserve_exact(len);
-    bytes.extend_from_slice(head);
-    for field in fields {
-        bytes.extend_from_slice(&field.encode());
+/// Everything a [`RequestHead`] describes, in one heap allocation so that the head itself is
+/// one pointer: a request moves from the parser through the router into the handler's future
+/// by value, and a pointer moves for free where a hundred-odd bytes would be copied at every
+/// step. Allocations come from (and go back to) the per-thread pool [`HEAD_PARTS`].
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct HeadParts {
+    /// A copy of the consumed bytes (any skipped empty lines, the request line, the fields and
+    /// the blank line), followed by the field table: one [`FieldSpan::ENCODED_LEN`]-byte entry
+    /// per field line, in received order. Keeping both in one buffer makes a head one buffer
+    /// whatever its field count. INVARIANT: `bytes[..head_len]` is the head and every span
+    /// lies inside it; `bytes[head_len..]` is a whole number of table entries.
+    pub(crate) bytes: Vec<u8>,
+    /// How many bytes at the start of `bytes` are the head.
+    pub(crate) head_len: usize,
+    /// The method, classified.
+    pub(crate) method: Method,
+    /// The method as received, for extension methods.
+    pub(crate) method_span: Span,
+    /// The whole request-target.
+    pub(crate) target: Span,
+    /// Which form the target had.
+    pub(crate) form: TargetForm,
+    /// The path part of the target; empty for authority-form, and for absolute-form without a
+    /// path (which [`RequestHead::path`] reports as `/`).
+    pub(crate) path: Span,
+    /// The query after `?`, without the `?`.
+    pub(crate) query: Option<Span>,
+    /// The authority: from the target in absolute- and authority-form, otherwise the `Host`
+    /// value. `None` only for an HTTP/1.0 request without `Host`.
+    pub(crate) authority: Option<Span>,
+    /// The protocol version.
+    pub(crate) version: Version,
+    /// How the body is delimited.
+    pub(crate) framing: BodyFraming,
+    /// Whether the connection may serve another request after this one.
+    pub(crate) keep_alive: bool,
+    /// Whether the client waits for `100 Continue` before sending the body.
+    pub(crate) expect_continue: bool,
+}
+
+impl HeadParts {
+    /// A head allocation for `head` (a copy of its bytes, then the table of `fields`), from
+    /// this thread's pool when it has one. The other parts are for the caller to fill in.
+    pub(crate) fn with_bytes(head: &[u8], fields: &[FieldSpan]) -> Box<HeadParts> {
+        let mut parts = HEAD_PARTS
+            .try_with(|pool| pool.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                Box::new(HeadParts {
+                    bytes: Vec::new(),
+                    head_len: 0,
+                    method: Method::Get,
+                    method_span: Span::default(),
+                    target: Span::default(),
+                    form: TargetForm::Origin,
+                    path: Span::default(),
+                    query: None,
+                    authority: None,
+                    version: Version::Http11,
+                    framing: BodyFraming::None,
+                    keep_alive: false,
+                    expect_continue: false,
+                })
+            });
+        let bytes = &mut parts.bytes;
+        bytes.reserve_exact(head.len() + fields.len() * FieldSpan::ENCODED_LEN);
+        bytes.extend_from_slice(head);
+        for field in fields {
+            bytes.extend_from_slice(&field.encode());
+        }
+        parts.head_len = head.len();
+        parts
     }
-    bytes
 }
 
 impl Drop for RequestHead {
-    /// Gives the head's buffer to this thread's pool for the next head.
+    /// Gives the head's allocation to this thread's pool for the next head.
     fn drop(&mut self) {
-        if self.bytes.capacity() > HEAD_POOL_CAPACITY {
+        let Some(mut parts) = self.parts.take() else {
+            return;
+        };
+        if parts.bytes.capacity() > HEAD_POOL_CAPACITY {
             return;
         }
-        let mut bytes = std::mem::take(&mut self.bytes);
-        bytes.clear();
-        let _ = HEAD_BUFFERS.try_with(|pool| {
+        parts.bytes.clear();
+        let _ = HEAD_PARTS.try_with(|pool| {
             let mut pool = pool.borrow_mut();
             if pool.len() < HEAD_POOL_MAX {
-                pool.push(bytes);
+                pool.push(parts);
             }
         });
     }
@@ -275,7 +338,9 @@ pub enum BodyFraming {
 }
 
 /// A parsed request head. It owns one copy of the head's bytes and describes everything else as
-/// ranges into them, so a head costs one allocation however many fields it has.
+/// ranges into them, so a head costs the same two allocations however many fields it has, and
+/// usually none: they are recycled from heads dropped earlier on the same thread. The head
+/// itself is one pointer, cheap to move.
 ///
 /// ```
 /// use spindle_http::{Method, RequestParser, Version};
@@ -294,91 +359,77 @@ pub enum BodyFraming {
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct RequestHead {
-    /// A copy of the consumed bytes (any skipped empty lines, the request line, the fields and
-    /// the blank line), followed by the field table: one [`FieldSpan::ENCODED_LEN`]-byte entry
-    /// per field line, in received order. Keeping both in one buffer (built by
-    /// [`head_storage`], usually reusing a dropped head's) makes a head one allocation at most.
-    /// INVARIANT: `bytes[..head_len]` is the head and every span lies inside it;
-    /// `bytes[head_len..]` is a whole number of table entries.
-    pub(crate) bytes: Vec<u8>,
-    /// How many bytes at the start of `bytes` are the head.
-    pub(crate) head_len: usize,
-    /// The method, classified.
-    pub(crate) method: Method,
-    /// The method as received, for extension methods.
-    pub(crate) method_span: Span,
-    /// The whole request-target.
-    pub(crate) target: Span,
-    /// Which form the target had.
-    pub(crate) form: TargetForm,
-    /// The path part of the target; empty for authority-form, and for absolute-form without a
-    /// path (which [`RequestHead::path`] reports as `/`).
-    pub(crate) path: Span,
-    /// The query after `?`, without the `?`.
-    pub(crate) query: Option<Span>,
-    /// The authority: from the target in absolute- and authority-form, otherwise the `Host`
-    /// value. `None` only for an HTTP/1.0 request without `Host`.
-    pub(crate) authority: Option<Span>,
-    /// The protocol version.
-    pub(crate) version: Version,
-    /// How the body is delimited.
-    pub(crate) framing: BodyFraming,
-    /// Whether the connection may serve another request after this one.
-    pub(crate) keep_alive: bool,
-    /// Whether the client waits for `100 Continue` before sending the body.
-    pub(crate) expect_continue: bool,
+    /// The parts, boxed (see [`HeadParts`]). INVARIANT: `Some` except inside `drop`.
+    parts: Option<Box<HeadParts>>,
 }
 
 impl RequestHead {
+    /// The head the parser filled in.
+    pub(crate) fn from_parts(parts: Box<HeadParts>) -> RequestHead {
+        RequestHead { parts: Some(parts) }
+    }
+
+    /// The parts (always there outside `drop`).
+    #[inline]
+    fn parts(&self) -> &HeadParts {
+        self.parts
+            .as_deref()
+            .expect("INVARIANT: a head has its parts until it is dropped")
+    }
+
     /// The method.
     pub fn method(&self) -> Method {
-        self.method
+        self.parts().method
     }
 
     /// The method as received (`"GET"`, `"PROPFIND"`).
     pub fn method_str(&self) -> &str {
         // Methods are case-sensitive, so a standard method was received as exactly its name:
         // no need to look at the bytes (or check them as UTF-8 again).
-        match self.method.as_str() {
+        let p = self.parts();
+        match p.method.as_str() {
             Some(name) => name,
-            None => ascii(self.method_span.of(self.head_bytes())),
+            None => ascii(p.method_span.of(self.head_bytes())),
         }
     }
 
     /// The request-target as received (`"/a?b"`, `"http://h/a"`, `"h:443"`, `"*"`).
     pub fn target(&self) -> &str {
-        ascii(self.target.of(self.head_bytes()))
+        ascii(self.parts().target.of(self.head_bytes()))
     }
 
     /// Which form the request-target had.
     pub fn target_form(&self) -> TargetForm {
-        self.form
+        self.parts().form
     }
 
     /// The path, still percent-encoded: `"/a/b"` for `/a/b?c`, `"/"` for `http://h`, `"*"` for
     /// `OPTIONS *`, `""` for `CONNECT h:443`.
     pub fn path(&self) -> &str {
-        if self.form == TargetForm::Absolute && self.path.start == self.path.end {
+        let p = self.parts();
+        if p.form == TargetForm::Absolute && p.path.start == p.path.end {
             return "/";
         }
-        ascii(self.path.of(self.head_bytes()))
+        ascii(p.path.of(self.head_bytes()))
     }
 
     /// The query without its `?`, still percent-encoded; `None` when the target has no `?`.
     pub fn query(&self) -> Option<&str> {
-        self.query.map(|q| ascii(q.of(self.head_bytes())))
+        self.parts().query.map(|q| ascii(q.of(self.head_bytes())))
     }
 
     /// The protocol version.
     pub fn version(&self) -> Version {
-        self.version
+        self.parts().version
     }
 
     /// The authority the request is for: the target's in absolute- and authority-form (RFC 9112
     /// §3.2.2 makes it override `Host`), otherwise the `Host` value. `None` only for HTTP/1.0
     /// without `Host`.
     pub fn host(&self) -> Option<&str> {
-        self.authority.map(|a| ascii(a.of(self.head_bytes())))
+        self.parts()
+            .authority
+            .map(|a| ascii(a.of(self.head_bytes())))
     }
 
     /// The header fields in received order, names as received.
@@ -391,7 +442,8 @@ impl RequestHead {
     /// assert_eq!(names, ["Host", "Accept"]);
     /// ```
     pub fn headers(&self) -> Headers<'_> {
-        let (head, table) = self.bytes.split_at(self.head_len);
+        let p = self.parts();
+        let (head, table) = p.bytes.split_at(p.head_len);
         Headers {
             bytes: head,
             fields: table.chunks_exact(FieldSpan::ENCODED_LEN),
@@ -400,7 +452,8 @@ impl RequestHead {
 
     /// The number of header field lines.
     pub fn header_count(&self) -> usize {
-        (self.bytes.len() - self.head_len) / FieldSpan::ENCODED_LEN
+        let p = self.parts();
+        (p.bytes.len() - p.head_len) / FieldSpan::ENCODED_LEN
     }
 
     /// The value of the first field named `name` (compared case-insensitively), trimmed of
@@ -433,30 +486,31 @@ impl RequestHead {
 
     /// How the body is delimited.
     pub fn body_framing(&self) -> BodyFraming {
-        self.framing
+        self.parts().framing
     }
 
     /// Whether the connection may stay open after the response: HTTP/1.1 unless `Connection`
     /// lists `close`; HTTP/1.0 only if it lists `keep-alive` and not `close`.
     pub fn keep_alive(&self) -> bool {
-        self.keep_alive
+        self.parts().keep_alive
     }
 
     /// Whether an HTTP/1.1 client sent `Expect: 100-continue` and waits for `100 Continue`
     /// before the body. Ignored (false) for HTTP/1.0, as RFC 9110 §10.1.1 requires.
     pub fn expects_continue(&self) -> bool {
-        self.expect_continue
+        self.parts().expect_continue
     }
 
     /// How many bytes of the parsed buffer the head took, up to and including its blank line.
     /// The body (or the next pipelined request) starts there.
     pub fn consumed(&self) -> usize {
-        self.head_len
+        self.parts().head_len
     }
 
     /// The head's bytes, without the field table that follows them.
     fn head_bytes(&self) -> &[u8] {
-        &self.bytes[..self.head_len]
+        let p = self.parts();
+        &p.bytes[..p.head_len]
     }
 }
 
@@ -469,13 +523,13 @@ impl fmt::Debug for RequestHead {
         f.debug_struct("RequestHead")
             .field("method", &self.method_str())
             .field("target", &self.target())
-            .field("form", &self.form)
-            .field("version", &self.version)
+            .field("form", &self.parts().form)
+            .field("version", &self.parts().version)
             .field("host", &self.host())
             .field("headers", &headers)
-            .field("framing", &self.framing)
-            .field("keep_alive", &self.keep_alive)
-            .field("expect_continue", &self.expect_continue)
+            .field("framing", &self.parts().framing)
+            .field("keep_alive", &self.parts().keep_alive)
+            .field("expect_continue", &self.parts().expect_continue)
             .field("consumed", &self.consumed())
             .finish()
     }
@@ -560,12 +614,12 @@ mod tests {
         let mut parser = RequestParser::default();
         let long = b"GET /a/rather/long/path?with=query HTTP/1.1\r\nHost: example.com\r\nX-Pad: 0123456789\r\n\r\n";
         let first = parser.parse(long).unwrap().unwrap();
-        let address = first.bytes.as_ptr();
+        let address = first.parts().bytes.as_ptr();
         drop(first);
         let short = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
         let second = parser.parse(short).unwrap().unwrap();
         assert_eq!(
-            second.bytes.as_ptr(),
+            second.parts().bytes.as_ptr(),
             address,
             "the pooled buffer was reused"
         );

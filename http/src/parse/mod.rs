@@ -64,7 +64,7 @@ use crate::limits::Limits;
 use fields::{
     parse_checked_field_line, parse_common_field_line, parse_field_line, CommonLine, Facts,
 };
-use head::{head_storage, FieldSpan};
+use head::{FieldSpan, HeadParts};
 use request_line::{parse_common_request_line, parse_request_line_with_spaces, RequestLine};
 use scan::{skip_above_space, skip_field_bytes};
 
@@ -420,23 +420,21 @@ impl RequestParser {
         line: RequestLine,
     ) -> Result<RequestHead, ParseError> {
         let derived = self.facts.finish(line.version, &self.limits)?;
-        let head = RequestHead {
-            bytes: head_storage(&buf[..end], &self.fields),
-            head_len: end,
-            method: line.method,
-            method_span: line.method_span,
-            target: line.target_span,
-            form: line.target.form,
-            path: line.target.path,
-            query: line.target.query,
-            authority: line.target.authority.or(self.facts.host),
-            version: line.version,
-            framing: derived.framing,
-            keep_alive: derived.keep_alive,
-            expect_continue: derived.expect_continue,
-        };
+        // Filled in place, in the head's (usually recycled) allocation.
+        let mut parts = HeadParts::with_bytes(&buf[..end], &self.fields);
+        parts.method = line.method;
+        parts.method_span = line.method_span;
+        parts.target = line.target_span;
+        parts.form = line.target.form;
+        parts.path = line.target.path;
+        parts.query = line.target.query;
+        parts.authority = line.target.authority.or(self.facts.host);
+        parts.version = line.version;
+        parts.framing = derived.framing;
+        parts.keep_alive = derived.keep_alive;
+        parts.expect_continue = derived.expect_continue;
         self.start_next_head();
-        Ok(head)
+        Ok(RequestHead::from_parts(parts))
     }
 }
 
