@@ -39,6 +39,7 @@ use spindle::net::TcpStream;
 use crate::app::{internal_error, App, ResponseSlot};
 use crate::background::BackgroundTasks;
 use crate::body::BodyDecoder;
+use crate::error::ParseError;
 use crate::incoming::{Body, ReturnSlot};
 use crate::io::{ConnIo, ReadBuf};
 use crate::parse::{BodyFraming, Method, RequestParser, Version};
@@ -130,21 +131,40 @@ struct Conn {
 }
 
 /// Why the head phase ended without a request.
+///
+/// Kept to a byte or two (as is `Finished`): `start_next` and `poll_exchange` run once per
+/// request, and a small result comes back in registers, while a large one goes through
+/// memory and is copied again into the connection future's state (both showed up as stalled
+/// copies in the profile of pipelined requests).
 enum HeadEnd {
     /// Close quietly (peer closed, idle timeout, shutdown, I/O error).
     Close,
-    /// Answer with this status and close.
-    Reject(u16, &'static str),
+    /// The head was malformed: answer with the error's status and close.
+    Invalid(ParseError),
+    /// The head did not arrive within the header timeout: answer 408 and close.
+    TimedOut,
 }
 
-/// How step 3 ended for a request (see [`Conn::poll_exchange`]).
+impl HeadEnd {
+    /// The answer owed before closing, if any: a status and its explanation.
+    fn answer(self) -> Option<(u16, &'static str)> {
+        match self {
+            HeadEnd::Close => None,
+            HeadEnd::Invalid(e) => Some((e.status(), e.reason())),
+            HeadEnd::TimedOut => Some((408, "the request head did not arrive in time")),
+        }
+    }
+}
+
+/// How step 3 ended for a request (see [`Conn::poll_exchange`]). The rare outcomes carry their
+/// response boxed, so that the common one comes back in registers.
 enum Finished {
     /// The response is queued in `out` (the fast path); whether the connection stays open.
     Queued(bool),
     /// A streamed response, for [`Conn::write_stream`], with the exchange as finalized.
-    Stream(Response, spindle::sync::mpsc::Receiver<Vec<u8>>, Exchange),
+    Stream(Box<(Response, spindle::sync::mpsc::Receiver<Vec<u8>>, Exchange)>),
     /// The request had a body: the socket must be taken back first ([`Conn::finish_slow`]).
-    Slow(Response, ReturnSlot),
+    Slow(Box<(Response, ReturnSlot)>),
 }
 
 impl Conn {
@@ -152,19 +172,20 @@ impl Conn {
         loop {
             // 1. - 3. A buffered head becomes a request and a running handler, with no await
             //    in between: the head and the request never sit in this future's state.
-            let ex = match self.start_next() {
-                Ok(Some(ex)) => ex,
+            let ended = match self.start_next() {
+                Ok(Some(ex)) => Ok(ex),
                 Ok(None) => match self.read_more().await {
                     Ok(()) => continue,
-                    Err(HeadEnd::Close) => break,
-                    Err(HeadEnd::Reject(status, reason)) => {
-                        self.queue_error(status, reason);
-                        break;
-                    }
+                    Err(end) => Err(end),
                 },
-                Err(HeadEnd::Close) => break,
-                Err(HeadEnd::Reject(status, reason)) => {
-                    self.queue_error(status, reason);
+                Err(end) => Err(end),
+            };
+            let ex = match ended {
+                Ok(ex) => ex,
+                Err(end) => {
+                    if let Some((status, reason)) = end.answer() {
+                        self.queue_error(status, reason);
+                    }
                     break;
                 }
             };
@@ -173,8 +194,14 @@ impl Conn {
             //    takes the boxed slow path.
             let keep_alive = match poll_fn(|cx| self.poll_exchange(cx, ex)).await {
                 Finished::Queued(keep_alive) => keep_alive,
-                Finished::Stream(resp, rx, ex) => Box::pin(self.write_stream(resp, rx, ex)).await,
-                Finished::Slow(resp, slot) => Box::pin(self.finish_slow(resp, slot, ex)).await,
+                Finished::Stream(parts) => {
+                    let (resp, rx, ex) = *parts;
+                    Box::pin(self.write_stream(resp, rx, ex)).await
+                }
+                Finished::Slow(parts) => {
+                    let (resp, slot) = *parts;
+                    Box::pin(self.finish_slow(resp, slot, ex)).await
+                }
             };
             // 6.
             if !keep_alive {
@@ -206,7 +233,7 @@ impl Conn {
         let head = match self.parser.parse(io.buf.filled()) {
             Ok(Some(head)) => head,
             Ok(None) => return Ok(None),
-            Err(e) => return Err(HeadEnd::Reject(e.status(), e.reason())),
+            Err(e) => return Err(HeadEnd::Invalid(e)),
         };
         io.buf.consume(head.consumed());
         self.head_deadline = None;
@@ -307,10 +334,7 @@ impl Conn {
         match spindle::time::timeout_at(deadline, io.buf.read_from(&io.stream, max)).await {
             Ok(Ok(0)) | Ok(Err(_)) => Err(HeadEnd::Close),
             Ok(Ok(_)) => Ok(()),
-            Err(_) => Err(HeadEnd::Reject(
-                408,
-                "the request head did not arrive in time",
-            )),
+            Err(_) => Err(HeadEnd::TimedOut),
         }
     }
 
@@ -401,12 +425,12 @@ impl Conn {
         };
         self.handler.clear();
         if let Some(slot) = self.body_slot.take() {
-            return Poll::Ready(Finished::Slow(resp, slot));
+            return Poll::Ready(Finished::Slow(Box::new((resp, slot))));
         }
         let ex = self.final_exchange(ex);
         Poll::Ready(match self.queue_response(&mut resp, ex) {
             Ok(keep_alive) => Finished::Queued(keep_alive),
-            Err(rx) => Finished::Stream(resp, rx, ex),
+            Err(rx) => Finished::Stream(Box::new((resp, rx, ex))),
         })
     }
 
