@@ -78,6 +78,7 @@ pub(crate) async fn serve_connection(
         peer,
         app,
         body_slot: None,
+        deferred: None,
         handler: ResponseSlot::new(),
         cfg,
         shutdown_wait: shutdown.wait(),
@@ -117,6 +118,8 @@ struct Conn {
     /// Where the body of the request being handled hands the socket back; `None` when that
     /// request has no body (then `io` stays home).
     body_slot: Option<ReturnSlot>,
+    /// A response handed from `poll_exchange` to a slow path (see [`Finished`]).
+    deferred: Option<Box<Deferred>>,
     /// The running handler's future. Its allocation is kept from request to request (a
     /// pipelined batch to one route allocates once) and freed when the connection goes idle.
     handler: ResponseSlot,
@@ -156,15 +159,22 @@ impl HeadEnd {
     }
 }
 
-/// How step 3 ended for a request (see [`Conn::poll_exchange`]). The rare outcomes carry their
-/// response boxed, so that the common one comes back in registers.
+/// How step 3 ended for a request (see [`Conn::poll_exchange`]). The rare outcomes leave
+/// their response in [`Conn::deferred`], so that this comes back in a register.
 enum Finished {
     /// The response is queued in `out` (the fast path); whether the connection stays open.
     Queued(bool),
-    /// A streamed response, for [`Conn::write_stream`], with the exchange as finalized.
-    Stream(Box<(Response, spindle::sync::mpsc::Receiver<Vec<u8>>, Exchange)>),
-    /// The request had a body: the socket must be taken back first ([`Conn::finish_slow`]).
-    Slow(Box<(Response, ReturnSlot)>),
+    /// The response takes a slow path: a stream, or a request body to take the socket back
+    /// from first. [`Conn::deferred`] holds it.
+    Deferred,
+}
+
+/// A response that leaves the fast path, with what its slow path needs.
+enum Deferred {
+    /// A streamed response (its body taken out), its body, and the exchange as finalized.
+    Stream(Response, spindle::sync::mpsc::Receiver<Vec<u8>>, Exchange),
+    /// The response to a request with a body, and where that body hands the socket back.
+    Slow(Response, ReturnSlot),
 }
 
 impl Conn {
@@ -194,14 +204,15 @@ impl Conn {
             //    takes the boxed slow path.
             let keep_alive = match poll_fn(|cx| self.poll_exchange(cx, ex)).await {
                 Finished::Queued(keep_alive) => keep_alive,
-                Finished::Stream(parts) => {
-                    let (resp, rx, ex) = *parts;
-                    Box::pin(self.write_stream(resp, rx, ex)).await
-                }
-                Finished::Slow(parts) => {
-                    let (resp, slot) = *parts;
-                    Box::pin(self.finish_slow(resp, slot, ex)).await
-                }
+                Finished::Deferred => match self.deferred.take().map(|d| *d) {
+                    Some(Deferred::Stream(resp, rx, ex)) => {
+                        Box::pin(self.write_stream(resp, rx, ex)).await
+                    }
+                    Some(Deferred::Slow(resp, slot)) => {
+                        Box::pin(self.finish_slow(resp, slot, ex)).await
+                    }
+                    None => false, // cannot happen: poll_exchange left one; close to be safe
+                },
             };
             // 6.
             if !keep_alive {
@@ -425,12 +436,16 @@ impl Conn {
         };
         self.handler.clear();
         if let Some(slot) = self.body_slot.take() {
-            return Poll::Ready(Finished::Slow(Box::new((resp, slot))));
+            self.deferred = Some(Box::new(Deferred::Slow(resp, slot)));
+            return Poll::Ready(Finished::Deferred);
         }
         let ex = self.final_exchange(ex);
         Poll::Ready(match self.queue_response(&mut resp, ex) {
             Ok(keep_alive) => Finished::Queued(keep_alive),
-            Err(rx) => Finished::Stream(Box::new((resp, rx, ex))),
+            Err(rx) => {
+                self.deferred = Some(Box::new(Deferred::Stream(resp, rx, ex)));
+                Finished::Deferred
+            }
         })
     }
 
