@@ -276,6 +276,70 @@ fn background_tasks_run_after_the_response() {
     panic!("the background task did not run");
 }
 
+/// Waits (bounded) until `counter` reaches `n`; false if it never does.
+fn reaches(counter: &AtomicUsize, n: usize) -> bool {
+    for _ in 0..500 {
+        if counter.load(Ordering::SeqCst) == n {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// Background jobs are not lost on the less common paths: a blocking handler (the request is
+/// dropped on the blocking pool), a handler that drops its request and then waits, a
+/// handler that keeps its request to the end, and pipelined requests answered in one write.
+#[test]
+fn background_tasks_run_from_every_kind_of_handler() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (r1, r2, r3) = (ran.clone(), ran.clone(), ran.clone());
+    let app = App::new()
+        .get_blocking("/blocking", move |req: Request| {
+            let r = r1.clone();
+            req.background().add(async move {
+                r.fetch_add(1, Ordering::SeqCst);
+            });
+            "blocking"
+        })
+        .get("/early", move |req: Request| {
+            let r = r2.clone();
+            async move {
+                req.background().add(async move {
+                    r.fetch_add(1, Ordering::SeqCst);
+                });
+                drop(req);
+                spindle::time::sleep(Duration::from_millis(20)).await;
+                "early"
+            }
+        })
+        .get("/kept", move |req: Request| {
+            let r = r3.clone();
+            async move {
+                req.background().add_blocking(move || {
+                    r.fetch_add(1, Ordering::SeqCst);
+                });
+                spindle::time::sleep(Duration::from_millis(5)).await;
+                format!("kept {}", req.path())
+            }
+        });
+    let h = Harness::new(app, ServerConfig::default());
+    let mut s = h.connect();
+    s.write_all(
+        b"GET /blocking HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /early HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /kept HTTP/1.1\r\nHost: a\r\n\r\n",
+    )
+    .unwrap();
+    let bodies: Vec<Vec<u8>> = (0..3).map(|_| read_response(&mut s).1).collect();
+    assert_eq!(bodies, [&b"blocking"[..], b"early", b"kept /kept"]);
+    assert!(
+        reaches(&ran, 3),
+        "ran {} of 3 jobs",
+        ran.load(Ordering::SeqCst)
+    );
+}
+
 /// With `max_connections(1)`, a second client is not served until the first one leaves.
 #[test]
 fn connection_limit_holds_extra_clients_in_the_backlog() {
