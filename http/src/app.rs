@@ -72,7 +72,7 @@ impl Stack {
     /// answer 404 / 405 / OPTIONS.
     #[inline]
     pub(crate) fn route(&self, mut req: Request, slot: &mut ResponseSlot) {
-        let response = match self.router.lookup(req.method_str(), req.path()) {
+        let response = match self.router.lookup_bytes(req.method_str(), req.path_bytes()) {
             Lookup::Found { value, params } => {
                 if !params.is_empty() {
                     req.set_params(params);

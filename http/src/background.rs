@@ -66,6 +66,7 @@ impl BackgroundTasks {
 
     /// Moves every job to the end of `out` (the connection spawns them once the response is
     /// written). Nothing at all happens in the common case of a request that added no job.
+    #[inline]
     pub(crate) fn take_into(&self, out: &mut Vec<Job>) {
         // A plain load first: the common case (nothing added) then costs no read-modify-write.
         // Acquire (both): pairs with the Release store in `add`.

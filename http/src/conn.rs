@@ -441,7 +441,10 @@ impl Conn {
         }
         let ex = self.final_exchange(ex);
         Poll::Ready(match self.queue_response(&mut resp, ex) {
-            Ok(keep_alive) => Finished::Queued(keep_alive),
+            Ok(keep_alive) => {
+                resp.discard();
+                Finished::Queued(keep_alive)
+            }
             Err(rx) => {
                 self.deferred = Some(Box::new(Deferred::Stream(resp, rx, ex)));
                 Finished::Deferred

@@ -77,6 +77,11 @@ impl Request {
         self.head.target()
     }
 
+    /// The path as bytes (for the router).
+    pub(crate) fn path_bytes(&self) -> &[u8] {
+        self.head.path_bytes()
+    }
+
     /// The path, without the query string.
     pub fn path(&self) -> &str {
         self.head.path()

@@ -292,6 +292,19 @@ impl Response {
         }
     }
 
+    /// Drops a response the connection has serialized. One that owns no heap memory (a static
+    /// text with a static content type, the common case on a busy route) is forgotten rather
+    /// than dropped field by field: nothing would be freed, and the generated drop glue walks
+    /// every field and every variant of the body to find that out, once per request.
+    pub(crate) fn discard(self) {
+        let owns_nothing = matches!(self.content_type, None | Some(Cow::Borrowed(_)))
+            && self.headers.capacity() == 0
+            && matches!(self.body, ResponseBody::Empty | ResponseBody::Static(_));
+        if owns_nothing {
+            std::mem::forget(self);
+        }
+    }
+
     /// Takes the body out (for the writer), leaving it empty.
     pub(crate) fn take_body(&mut self) -> ResponseBody {
         std::mem::replace(&mut self.body, ResponseBody::Empty)

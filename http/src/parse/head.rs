@@ -413,6 +413,16 @@ impl RequestHead {
         ascii(p.path.of(self.head_bytes()))
     }
 
+    /// [`path`](Self::path) as bytes, without the UTF-8 check that `&str` needs (the router
+    /// matches bytes, once per request).
+    pub(crate) fn path_bytes(&self) -> &[u8] {
+        let p = self.parts();
+        if p.form == TargetForm::Absolute && p.path.start == p.path.end {
+            return b"/";
+        }
+        p.path.of(self.head_bytes())
+    }
+
     /// The query without its `?`, still percent-encoded; `None` when the target has no `?`.
     pub fn query(&self) -> Option<&str> {
         self.parts().query.map(|q| ascii(q.of(self.head_bytes())))
