@@ -164,6 +164,29 @@ fn split_field(line: &[u8], start: usize, name_len: usize) -> FieldSpan {
     }
 }
 
+/// Are the field bytes `bytes` (a name, a value or a piece of one) the word `known`
+/// (lowercase letters, digits and `-`), ignoring case?
+///
+/// Cheaper than `eq_ignore_ascii_case`, which lowercases each byte with a range test: here
+/// one OR per byte does it, and the comparison against a constant compiles to a few word
+/// operations. Setting bit 0x20 maps `A..=Z` onto `a..=z` and leaves `a..=z`, digits and `-`
+/// as they are; the only other bytes it maps onto one of those are controls (0x0D becomes
+/// `-`, 0x10..=0x19 become digits), and field bytes hold no control but HTAB (which becomes
+/// `)`), so for field bytes the answer is exact.
+#[inline]
+fn is_word_ignoring_case(bytes: &[u8], known: &[u8]) -> bool {
+    debug_assert!(bytes.iter().all(|&b| is_field_byte(b)));
+    debug_assert!(known
+        .iter()
+        .all(|&k| k.is_ascii_lowercase() || k.is_ascii_digit() || k == b'-'));
+    bytes.len() == known.len()
+        && bytes
+            .iter()
+            .zip(known)
+            .fold(0, |diff, (&b, &k)| diff | ((b | 0x20) ^ k))
+            == 0
+}
+
 /// The longest `Host` value [`RecentHost`] remembers.
 const RECENT_HOST_CAPACITY: usize = 31;
 
@@ -184,7 +207,27 @@ impl RecentHost {
     #[inline]
     fn holds(&self, value: &[u8]) -> bool {
         let len = usize::from(self.len);
-        len != 0 && value.len() == len && value == &self.bytes[..len]
+        if len == 0 || value.len() != len {
+            return false;
+        }
+        let held = &self.bytes[..len];
+        if len < 8 {
+            return value == held;
+        }
+        // Eight bytes at a time, the last word overlapping the one before it so that no byte
+        // is left over for a byte loop: a few inline word compares instead of a `memcmp` call.
+        let word = |bytes: &[u8], at: usize| {
+            let mut eight = [0; 8];
+            eight.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_le_bytes(eight)
+        };
+        let mut diff = word(value, len - 8) ^ word(held, len - 8);
+        let mut at = 0;
+        while at + 8 < len {
+            diff |= word(value, at) ^ word(held, at);
+            at += 8;
+        }
+        diff == 0
     }
 
     /// Remember `value`, which passed [`valid_authority`], if it fits.
@@ -252,7 +295,7 @@ impl Facts {
         let value = field.value.of(buf);
         // The five names that matter have five different lengths, so the length picks the
         // one candidate and most other fields are dismissed without comparing a byte.
-        let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+        let is = |known: &[u8]| is_word_ignoring_case(name, known);
         match name.len() {
             4 if is(b"host") => self.observe_host(value, field.value),
             14 if is(b"content-length") => self.observe_content_length(value),
@@ -269,11 +312,12 @@ impl Facts {
     /// RFC 9110 §10.1.1: we act on `100-continue`. Other expectations (or malformed ones) are
     /// ignored: the RFC allows 417 but does not require it, and they do not affect framing.
     fn observe_expect(&mut self, value: &[u8]) {
-        self.expect_continue |= list(value).any(|e| e.eq_ignore_ascii_case(b"100-continue"));
+        self.expect_continue |= list(value).any(|e| is_word_ignoring_case(e, b"100-continue"));
     }
 
     /// RFC 9110 §7.2 / RFC 9112 §3.2: one `Host`, and a valid one. An empty `Host` is refused
     /// too: it is only meant for URIs without an authority, and `http` URIs always have one.
+    #[inline]
     fn observe_host(&mut self, value: &[u8], span: Span) -> Result<(), ParseError> {
         if self.host.is_some() {
             return Err(ParseError::MultipleHost);
@@ -316,7 +360,7 @@ impl Facts {
             if !is_token(name) {
                 return Err(ParseError::InvalidTransferEncoding);
             }
-            if name.eq_ignore_ascii_case(b"chunked") {
+            if is_word_ignoring_case(name, b"chunked") {
                 if name_len != element.len() {
                     return Err(ParseError::InvalidTransferEncoding);
                 }
@@ -334,11 +378,11 @@ impl Facts {
     fn observe_connection(&mut self, value: &[u8]) -> Result<(), ParseError> {
         // The values nearly every client sends, a lone `keep-alive` or `close`, are lists of
         // one token: they need no list parsing to say what the loop below would say.
-        if value.eq_ignore_ascii_case(b"keep-alive") {
+        if is_word_ignoring_case(value, b"keep-alive") {
             self.keep_alive = true;
             return Ok(());
         }
-        if value.eq_ignore_ascii_case(b"close") {
+        if is_word_ignoring_case(value, b"close") {
             self.close = true;
             return Ok(());
         }
@@ -346,8 +390,8 @@ impl Facts {
             if !is_token(option) {
                 return Err(ParseError::InvalidConnection);
             }
-            self.close |= option.eq_ignore_ascii_case(b"close");
-            self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+            self.close |= is_word_ignoring_case(option, b"close");
+            self.keep_alive |= is_word_ignoring_case(option, b"keep-alive");
         }
         Ok(())
     }
@@ -794,6 +838,71 @@ mod tests {
                 .err();
             assert_eq!(got, err, "{version:?} {lines:?}");
         }
+    }
+
+    /// The case-blind word test agrees with `eq_ignore_ascii_case` on field bytes: for every
+    /// string that differs from a word the parser looks for in one byte (every field byte at
+    /// every position, so every case, HTAB, SP and obs-text), compared with every such word,
+    /// and for the words themselves in upper case, shortened and lengthened.
+    #[test]
+    fn word_test_matches_eq_ignore_ascii_case() {
+        let known: [&[u8]; 9] = [
+            b"host",
+            b"expect",
+            b"connection",
+            b"content-length",
+            b"transfer-encoding",
+            b"chunked",
+            b"close",
+            b"keep-alive",
+            b"100-continue",
+        ];
+        let (mut equal, mut compared) = (0, 0);
+        for word in known {
+            for b in (0..=255u8).filter(|&b| is_field_byte(b)) {
+                for at in 0..word.len() {
+                    let mut candidate = word.to_vec();
+                    candidate[at] = b;
+                    for other in known {
+                        let expect = candidate.eq_ignore_ascii_case(other);
+                        let got = is_word_ignoring_case(&candidate, other);
+                        assert_eq!(got, expect, "{candidate:?} {other:?}");
+                        equal += usize::from(expect);
+                        compared += 1;
+                    }
+                }
+            }
+            let upper = word.to_ascii_uppercase();
+            assert!(is_word_ignoring_case(&upper, word) && is_word_ignoring_case(word, word));
+            let longer = [word, b"x"].concat();
+            assert!(!is_word_ignoring_case(&word[1..], word));
+            assert!(!is_word_ignoring_case(&longer, word));
+        }
+        assert!(equal > 100 && compared > 100_000, "{equal} of {compared}");
+    }
+
+    /// The remembered `Host` matches a value exactly when the bytes are equal, for every
+    /// length it can hold (below, at and across the eight-byte words it compares) and a
+    /// difference at every position; nothing is remembered from an empty or too long value.
+    #[test]
+    fn recent_host_holds_exactly_its_value() {
+        let source: Vec<u8> = (0..40).map(|i| b'a' + (i % 26) as u8).collect();
+        for len in 1..=RECENT_HOST_CAPACITY {
+            let value = &source[..len];
+            let mut recent = RecentHost::default();
+            assert!(!recent.holds(value), "nothing remembered yet");
+            recent.remember(value);
+            assert!(recent.holds(value), "{len}");
+            assert!(!recent.holds(&source[..len - 1]) && !recent.holds(&source[..len + 1]));
+            for at in 0..len {
+                let mut other = value.to_vec();
+                other[at] = b'.';
+                assert!(!recent.holds(&other), "{len}, differs at {at}");
+            }
+        }
+        let mut recent = RecentHost::default();
+        recent.remember(&source[..RECENT_HOST_CAPACITY + 1]);
+        assert!(!recent.holds(&source[..RECENT_HOST_CAPACITY + 1]) && !recent.holds(b""));
     }
 
     /// Connection values must be token lists.

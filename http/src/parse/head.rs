@@ -170,7 +170,12 @@ impl HeadParts {
                 })
             });
         let bytes = &mut parts.bytes;
-        bytes.reserve_exact(head.len() + fields.len() * FieldSpan::ENCODED_LEN);
+        let len = head.len() + fields.len() * FieldSpan::ENCODED_LEN;
+        // A recycled buffer nearly always has room already; `reserve_exact` is not inlined,
+        // so ask it only when it has work to do.
+        if bytes.capacity() < len {
+            bytes.reserve_exact(len);
+        }
         bytes.extend_from_slice(head);
         for field in fields {
             bytes.extend_from_slice(&field.encode());

@@ -483,3 +483,108 @@ fn remembered_host_never_changes_a_verdict() {
         assert!(seconds.iter().any(|v| verdict(v)) && seconds.iter().any(|v| !verdict(v)));
     });
 }
+
+/// The fast run changes no verdict: 30,000 heads drawn by a seeded xorshift from common and
+/// uncommon request lines and field lines (good ones, and ones with every kind of flaw: bad
+/// bytes, whitespace, missing colons, bare CR or LF, a second `Host`, conflicting lengths),
+/// sometimes cut short, give the same result (the same head, the same error, or "not yet")
+/// from a parser that takes the fast run and from one held to the careful path alone, both
+/// fresh and after a first head on the same connection.
+#[test]
+fn fast_run_agrees_with_careful_path() {
+    with_deadline(|| {
+        let lines = [
+            "GET / HTTP/1.1",
+            "POST /a?b=c HTTP/1.1",
+            "GET / HTTP/1.0",
+            "OPTIONS * HTTP/1.1",
+            "PROPFIND /x HTTP/1.1",
+            "GET http://h/ HTTP/1.1",
+            "GET  / HTTP/1.1",
+            "GET / HTTP/2.0",
+            "GET /\x7f HTTP/1.1",
+            "",
+        ];
+        let fields = [
+            "Host: 127.0.0.1:18081",
+            "Host: 127.0.0.1:18081",
+            "host:h",
+            "Host: a b",
+            "Accept: */*",
+            "User-Agent:  x y \t",
+            "Content-Length: 5",
+            "Content-Length: 6",
+            "Transfer-Encoding: chunked",
+            "Connection: close",
+            "Connection: Keep-Alive",
+            "Expect: 100-continue",
+            "X-Empty:",
+            " Folded: a",
+            "X : a",
+            "NoColon",
+            "X: a\rb",
+            "X: a\x01",
+            "X: caf\u{e9}",
+        ];
+        let ends = [
+            "\r\n", "\r\n", "\r\n", "\r\n", "\r\n", "\r\n", "\r\n", "\r\n", "\r\n", "\n", "\r",
+        ];
+        // The first `GOOD` field lines are well-formed; the rest each have a flaw.
+        const GOOD: usize = 13;
+        let mut state = 0x0123_4567_89AB_CDEF_u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let limits = Limits {
+            max_headers: 4,
+            max_target_bytes: 12,
+            ..Limits::default()
+        };
+        let (mut heads, mut errors) = (0, 0);
+        for _ in 0..30_000 {
+            let mut input = String::new();
+            input.push_str(lines[next(lines.len())]);
+            input.push_str(ends[next(ends.len())]);
+            for _ in 0..next(6) {
+                let field = match next(6) {
+                    0 => fields[next(fields.len())],
+                    _ => fields[next(GOOD)],
+                };
+                input.push_str(field);
+                input.push_str(ends[next(ends.len())]);
+            }
+            input.push_str("\r\n");
+            let mut input = input.into_bytes();
+            if next(5) == 0 {
+                input.truncate(next(input.len() + 1));
+            }
+            let first = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:18081\r\n\r\n";
+            for warm in [false, true] {
+                let mut fast = RequestParser::new(limits);
+                let mut careful = RequestParser::new(limits);
+                careful.careful_only = true;
+                if warm {
+                    assert!(matches!(fast.parse(first), Ok(Some(_))));
+                    assert!(matches!(careful.parse(first), Ok(Some(_))));
+                }
+                let got = fast.parse(&input);
+                assert_eq!(
+                    got,
+                    careful.parse(&input),
+                    "{:?}",
+                    String::from_utf8_lossy(&input)
+                );
+                heads += usize::from(matches!(got, Ok(Some(_))));
+                errors += usize::from(got.is_err());
+            }
+        }
+        // Both verdicts must be common, or the comparison proves little.
+        assert!(
+            heads > 3_000 && errors > 3_000,
+            "{heads} heads, {errors} errors"
+        );
+    });
+}
