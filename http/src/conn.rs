@@ -411,9 +411,9 @@ impl Conn {
         ex: Exchange,
     ) -> Result<bool, spindle::sync::mpsc::Receiver<Vec<u8>>> {
         Ok(match resp.take_body() {
-            ResponseBody::Empty => self.queue_full(resp, &[], ex),
-            ResponseBody::Full(bytes) => self.queue_full(resp, &bytes, ex),
-            ResponseBody::Static(bytes) => self.queue_full(resp, bytes, ex),
+            ResponseBody::Empty => self.queue_full(resp, &[], true, ex),
+            ResponseBody::Full(bytes) => self.queue_full(resp, &bytes, false, ex),
+            ResponseBody::Static(bytes) => self.queue_full(resp, bytes, true, ex),
             ResponseBody::Stream(rx) => return Err(rx),
         })
     }
@@ -515,14 +515,10 @@ impl Conn {
         }
     }
 
-    /// Queues a response with a complete body. Returns whether the connection stays open.
-    fn queue_full(&mut self, resp: &Response, body: &[u8], ex: Exchange) -> bool {
-        let (frame, keep_alive) =
-            writer::write_full_head(&mut self.out, resp, body.len(), ex, &self.date);
-        if let BodyFrame::Length(_) = frame {
-            self.out.extend_from_slice(body);
-        }
-        keep_alive
+    /// Queues a response with a complete body (`is_static`: one that lives for the whole
+    /// program). Returns whether the connection stays open.
+    fn queue_full(&mut self, resp: &Response, body: &[u8], is_static: bool, ex: Exchange) -> bool {
+        writer::write_full(&mut self.out, resp, body, is_static, ex, &self.date)
     }
 
     /// Queues an error response for a rejected request (the connection then closes).
@@ -537,7 +533,7 @@ impl Conn {
             is_head: false,
             keep_alive: false,
         };
-        self.queue_full(&resp, &body, ex);
+        self.queue_full(&resp, &body, false, ex);
     }
 
     /// Writes a streamed response: the head at once, then each chunk as it is produced.

@@ -184,7 +184,7 @@ impl Response {
 
     /// Sets the content type to one of the server's own constants: kept as a `&'static str`,
     /// so the response needs no allocation for it and the writer can recognise a repeated head
-    /// (`writer::write_full_head`). INVARIANT: `value` is a valid field value (callers pass literals).
+    /// (`writer::write_full`). INVARIANT: `value` is a valid field value (callers pass literals).
     fn with_static_content_type(mut self, value: &'static str) -> Response {
         self.content_type = Some(Cow::Borrowed(value));
         self
@@ -270,7 +270,7 @@ impl Response {
 
     /// For a head that depends only on the status, the body length and a static content type
     /// (no other fields): `Some(content type)`; `None` for any other head. Lets the writer
-    /// recognise a head it has just rendered (`writer::write_full_head`).
+    /// recognise a head it has just rendered (`writer::write_full`).
     pub(crate) fn static_head_parts(&self) -> Option<Option<&'static str>> {
         if !self.headers.is_empty() {
             return None;

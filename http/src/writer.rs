@@ -137,9 +137,9 @@ pub(crate) fn write_head(
     (frame, keep_alive)
 }
 
-/// Everything a complete-body response head depends on, apart from the date. Only heads
-/// without extra fields and with a static content type get a key (comparing those is a few
-/// integer compares; the rest are rendered every time).
+/// Everything a complete response's bytes depend on, apart from the date. Only heads without
+/// extra fields and with a static content type get a key (comparing those is a few integer
+/// compares; the rest are rendered every time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct HeadKey {
     /// The status code.
@@ -149,6 +149,9 @@ struct HeadKey {
     content_type: Option<(usize, usize)>,
     /// The body length.
     body_len: usize,
+    /// A static body's address: such a body is the same bytes every time, so it is kept
+    /// with the head and copied along with it. `None` for other bodies.
+    static_body: Option<usize>,
     /// The request's version.
     version: Version,
     /// The request was HEAD.
@@ -157,80 +160,112 @@ struct HeadKey {
     keep_alive: bool,
 }
 
-/// The head this thread rendered last, with what it was rendered for.
+/// The response this thread rendered last, with what it was rendered for.
 #[derive(Debug)]
 struct CachedHead {
-    /// What the head depends on besides the date.
+    /// What the bytes depend on besides the date.
     key: HeadKey,
-    /// The date it carries.
+    /// The date they carry.
     date: [u8; crate::date::DATE_LEN],
-    /// The rendered bytes.
+    /// The rendered head, followed by the body when the body is static and was written.
     bytes: Vec<u8>,
-    /// What `write_head` returned for it.
+    /// Whether `bytes` ends with the body.
+    with_body: bool,
+    /// What `write_head` returned for the head.
     result: (BodyFrame, bool),
 }
 
 thread_local! {
-    /// The last head rendered on this thread, so that the next identical one (same key, same
-    /// date: the same route answered again within the second, on any connection of this
-    /// worker) is one copy instead of a rendering. Most responses of a busy server repeat a
-    /// handful of heads; this keeps just the last one, which already covers a burst of
-    /// requests to one route.
+    /// The last response rendered on this thread, so that the next identical one (same key,
+    /// same date: the same route answered again within the second, on any connection of
+    /// this worker) is one copy instead of a rendering. Most responses of a busy server
+    /// repeat a handful of heads; this keeps just the last one, which already covers a burst
+    /// of requests to one route.
     static LAST_HEAD: std::cell::RefCell<Option<CachedHead>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Appends the head of `resp` (a complete body of `body_len` bytes) to `out` and returns
-/// what [`write_head`] returns; copies this thread's last head instead of rendering when it
-/// is identical.
-pub(crate) fn write_full_head(
+/// Whether two dates are the same, as two overlapping 16-byte words: inline integer compares
+/// where comparing the arrays would call `memcmp` (once per response).
+fn same_date(a: &[u8; crate::date::DATE_LEN], b: &[u8; crate::date::DATE_LEN]) -> bool {
+    const TAIL: usize = crate::date::DATE_LEN - 16;
+    let word = |d: &[u8; crate::date::DATE_LEN], at: usize| {
+        let mut w = [0u8; 16];
+        w.copy_from_slice(&d[at..at + 16]);
+        u128::from_ne_bytes(w)
+    };
+    word(a, 0) == word(b, 0) && word(a, TAIL) == word(b, TAIL)
+}
+
+/// Appends a response with the complete body `body` to `out` and returns whether the
+/// connection stays open. `body_is_static` says the body lives for the whole program (a
+/// [`crate::ResponseBody::Static`]). Copies this thread's last response instead of rendering
+/// when it is identical: the head, and a static body along with it.
+pub(crate) fn write_full(
     out: &mut Vec<u8>,
     resp: &Response,
-    body_len: usize,
+    body: &[u8],
+    body_is_static: bool,
     ex: Exchange,
     date: &[u8; crate::date::DATE_LEN],
-) -> (BodyFrame, bool) {
+) -> bool {
     let Some(content_type) = resp.static_head_parts() else {
-        return write_head(out, resp, BodyKind::Full(body_len), ex, date);
+        let (frame, keep_alive) = write_head(out, resp, BodyKind::Full(body.len()), ex, date);
+        if let BodyFrame::Length(_) = frame {
+            out.extend_from_slice(body);
+        }
+        return keep_alive;
     };
     let key = HeadKey {
         status: resp.status(),
         content_type: content_type.map(|ct| (ct.as_ptr() as usize, ct.len())),
-        body_len,
+        body_len: body.len(),
+        static_body: body_is_static.then_some(body.as_ptr() as usize),
         version: ex.version,
         is_head: ex.is_head,
         keep_alive: ex.keep_alive,
     };
     let copied = LAST_HEAD
         .try_with(|last| match &*last.borrow() {
-            Some(cached) if cached.key == key && cached.date == *date => {
+            Some(cached) if cached.key == key && same_date(&cached.date, date) => {
                 out.extend_from_slice(&cached.bytes);
-                Some(cached.result)
+                Some((cached.result, cached.with_body))
             }
             _ => None,
         })
         .ok()
         .flatten();
-    if let Some(result) = copied {
-        return result;
+    if let Some(((frame, keep_alive), with_body)) = copied {
+        if !with_body && matches!(frame, BodyFrame::Length(_)) {
+            out.extend_from_slice(body);
+        }
+        return keep_alive;
     }
     #[cfg(test)]
     tests::RENDERED.with(|n| n.set(n.get() + 1));
     let start = out.len();
-    let result = write_head(out, resp, BodyKind::Full(body_len), ex, date);
+    let result = write_head(out, resp, BodyKind::Full(body.len()), ex, date);
+    let head_end = out.len();
+    let has_body = matches!(result.0, BodyFrame::Length(_));
+    if has_body {
+        out.extend_from_slice(body);
+    }
+    let with_body = has_body && body_is_static;
+    let kept = if with_body { out.len() } else { head_end };
     let _ = LAST_HEAD.try_with(|last| {
         let mut last = last.borrow_mut();
-        // Reuse the kept buffer's capacity for the new head.
+        // Reuse the kept buffer's capacity for the new bytes.
         let mut bytes = last.take().map(|c| c.bytes).unwrap_or_default();
         bytes.clear();
-        bytes.extend_from_slice(&out[start..]);
+        bytes.extend_from_slice(&out[start..kept]);
         *last = Some(CachedHead {
             key,
             date: *date,
             bytes,
+            with_body,
             result,
         });
     });
-    result
+    result.1
 }
 
 /// A handler-supplied field is written only if it cannot break the framing (no CR/LF, a token name).
@@ -280,7 +315,7 @@ mod tests {
     use super::*;
 
     thread_local! {
-        /// How many keyed heads `write_full_head` rendered on this thread (not copied).
+        /// How many keyed responses `write_full` rendered on this thread (not copied).
         pub(super) static RENDERED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
@@ -463,12 +498,12 @@ mod tests {
         assert!(text.contains("connection: close\r\n"));
     }
 
-    /// A run of responses through `write_full_head` gives exactly the bytes `write_head`
-    /// renders for each, whether the head was copied (same key and date) or rendered (anything
-    /// differs: status, body length, keep-alive, version, HEAD, an extra field, an owned
-    /// content type, the date).
+    /// A run of responses through `write_full` gives exactly the bytes `write_head` plus the
+    /// body give for each, whether they were copied (same key and date) or rendered (anything
+    /// differs: status, body length, a static or an owned body, keep-alive, version, HEAD, an
+    /// extra field, an owned content type, the date).
     #[test]
-    fn repeated_heads_are_copied_exactly() {
+    fn repeated_responses_are_copied_exactly() {
         let date = crate::date::now();
         let mut later = date;
         later[crate::date::DATE_LEN - 6] = if later[crate::date::DATE_LEN - 6] == b'0' {
@@ -481,71 +516,121 @@ mod tests {
             is_head,
             keep_alive,
         };
+        const HELLO: &[u8] = b"Hello, World!";
+        const HELLO2: &[u8] = b"Hello, World?";
         let hello = || Response::static_text("Hello, World!");
-        let runs: Vec<(Response, usize, Exchange, [u8; crate::date::DATE_LEN], bool)> = vec![
-            (hello(), 13, ex(Version::Http11, false, true), date, false),
-            (hello(), 13, ex(Version::Http11, false, true), date, true),
-            (hello(), 13, ex(Version::Http11, false, true), date, true),
-            (hello(), 13, ex(Version::Http11, false, true), later, false),
+        let ka11 = ex(Version::Http11, false, true);
+        // (response, body, body is static, exchange, date, expect a copy)
+        #[allow(clippy::type_complexity)]
+        let runs: Vec<(
+            Response,
+            &[u8],
+            bool,
+            Exchange,
+            [u8; crate::date::DATE_LEN],
+            bool,
+        )> = vec![
+            (hello(), HELLO, true, ka11, date, false),
+            (hello(), HELLO, true, ka11, date, true),
+            (hello(), HELLO, true, ka11, date, true),
+            // Same length, another static body: its own bytes, not the kept ones.
+            (hello(), HELLO2, true, ka11, date, false),
+            (hello(), HELLO, true, ka11, later, false),
+            (hello().with_status(404), HELLO, true, ka11, date, false),
+            // An owned body of the same length: the head is kept, the body is not.
+            (hello(), b"owned body 13", false, ka11, date, false),
+            (hello(), b"other body 13", false, ka11, date, true),
+            (hello(), b"twelve bytes", false, ka11, date, false),
             (
-                hello().with_status(404),
-                13,
-                ex(Version::Http11, false, true),
+                hello(),
+                b"twelve bytes",
+                false,
+                ex(Version::Http11, false, false),
                 date,
                 false,
             ),
-            (hello(), 12, ex(Version::Http11, false, true), date, false),
-            (hello(), 12, ex(Version::Http11, false, false), date, false),
-            (hello(), 12, ex(Version::Http10, false, true), date, false),
-            (hello(), 12, ex(Version::Http10, true, true), date, false),
             (
-                hello().with_header("x-a", "1"),
-                12,
+                hello(),
+                b"twelve bytes",
+                false,
+                ex(Version::Http10, false, true),
+                date,
+                false,
+            ),
+            (
+                hello(),
+                HELLO,
+                true,
                 ex(Version::Http10, true, true),
                 date,
                 false,
             ),
             (
-                hello().with_header("x-a", "1"),
-                12,
+                hello(),
+                HELLO,
+                true,
                 ex(Version::Http10, true, true),
+                date,
+                true,
+            ),
+            (
+                hello().with_header("x-a", "1"),
+                HELLO,
+                true,
+                ka11,
+                date,
+                false,
+            ),
+            (
+                hello().with_header("x-a", "1"),
+                HELLO,
+                true,
+                ka11,
                 date,
                 false,
             ),
             (
                 hello().with_header("content-type", String::from("text/csv")),
-                12,
-                ex(Version::Http11, false, true),
-                date,
-                false,
-            ),
-            (
-                Response::new(204),
-                0,
-                ex(Version::Http11, false, true),
-                date,
-                false,
-            ),
-            (
-                Response::new(204),
-                0,
-                ex(Version::Http11, false, true),
-                date,
+                HELLO,
                 true,
+                ka11,
+                date,
+                false,
             ),
+            (Response::new(204), b"", true, ka11, date, false),
+            (Response::new(204), b"", true, ka11, date, true),
         ];
-        for (i, (resp, len, ex, date, should_copy)) in runs.iter().enumerate() {
+        for (i, (resp, body, is_static, ex, date, should_copy)) in runs.iter().enumerate() {
             let mut cached = b"earlier bytes".to_vec();
             let mut fresh = b"earlier bytes".to_vec();
             let rendered_before = RENDERED.with(|n| n.get());
-            let got = write_full_head(&mut cached, resp, *len, *ex, date);
-            let want = write_head(&mut fresh, resp, BodyKind::Full(*len), *ex, date);
+            let got = write_full(&mut cached, resp, body, *is_static, *ex, date);
+            let (frame, want) = write_head(&mut fresh, resp, BodyKind::Full(body.len()), *ex, date);
+            if let BodyFrame::Length(_) = frame {
+                fresh.extend_from_slice(body);
+            }
             assert_eq!(got, want, "run {i}");
-            assert_eq!(cached, fresh, "run {i}");
+            assert_eq!(
+                String::from_utf8_lossy(&cached),
+                String::from_utf8_lossy(&fresh),
+                "run {i}"
+            );
             let rendered = RENDERED.with(|n| n.get()) - rendered_before;
             let keyed = resp.static_head_parts().is_some();
             let expect = usize::from(keyed && !*should_copy);
             assert_eq!(rendered, expect, "run {i}: copied = {should_copy}");
+        }
+    }
+
+    /// `same_date` agrees with comparing the arrays, for a difference at every position.
+    #[test]
+    fn same_date_sees_every_byte() {
+        let date = crate::date::now();
+        assert!(same_date(&date, &date));
+        for i in 0..crate::date::DATE_LEN {
+            let mut other = date;
+            other[i] ^= 1;
+            assert!(!same_date(&date, &other), "difference at {i}");
         }
     }
 
