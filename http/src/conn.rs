@@ -49,6 +49,10 @@ use crate::server::ServerConfig;
 use crate::shutdown::Shutdown;
 use crate::writer::{self, BodyFrame, BodyKind, Exchange};
 
+/// Largest handler-future allocation an idle connection keeps for its next request. Most
+/// handler futures are a few dozen bytes, so this bounds what an idle connection holds.
+const IDLE_HANDLER_BYTES: usize = 256;
+
 /// Stop batching pipelined responses once this much output is queued.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 
@@ -121,7 +125,8 @@ struct Conn {
     /// A response handed from `poll_exchange` to a slow path (see [`Finished`]).
     deferred: Option<Box<Deferred>>,
     /// The running handler's future. Its allocation is kept from request to request (a
-    /// pipelined batch to one route allocates once) and freed when the connection goes idle.
+    /// pipelined batch to one route allocates once); when the connection goes idle it is freed
+    /// if larger than [`IDLE_HANDLER_BYTES`]. INVARIANT: empty (no live future) while idle.
     handler: ResponseSlot,
     /// Limits and timeouts.
     cfg: Arc<ServerConfig>,
@@ -321,7 +326,12 @@ impl Conn {
                     Err(_) => return Err(HeadEnd::Close),
                 }
                 io.buf.release_if_empty();
-                self.handler.release();
+                // A small handler allocation is kept for the next request (a keep-alive
+                // client usually sends one soon): freeing and allocating it again cost more
+                // than the request's whole handler call.
+                if self.handler.capacity() > IDLE_HANDLER_BYTES {
+                    self.handler.release();
+                }
                 crate::io::give_write_buf(std::mem::take(&mut self.out));
                 self.parser.release_scratch();
                 // Readiness may be stale (then the next try_read says WouldBlock again).

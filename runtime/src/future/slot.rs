@@ -80,6 +80,25 @@ impl<'a, T> FutureSlot<'a, T> {
         self.live.is_none()
     }
 
+    /// Bytes of the allocation the slot keeps (0 if none), whether or not a future lives in
+    /// it: lets an owner decide whether holding on to it while idle is worth the memory.
+    ///
+    /// ```
+    /// use spindle::future::FutureSlot;
+    /// let mut slot: FutureSlot<'static, u64> = FutureSlot::new();
+    /// assert_eq!(slot.capacity(), 0);
+    /// let big = [0u8; 64];
+    /// slot.set(async move { big.len() as u64 });
+    /// assert!(slot.capacity() >= 64);
+    /// slot.clear();
+    /// assert!(slot.capacity() >= 64, "clear keeps the allocation");
+    /// slot.release();
+    /// assert_eq!(slot.capacity(), 0);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.alloc.map_or(0, |(_, layout)| layout.size())
+    }
+
     /// Puts `future` in the slot, dropping the one there (if any). Reuses the allocation when
     /// `F` has the same size and alignment as what it was made for.
     pub fn set<F: Future<Output = T> + Send + 'a>(&mut self, future: F) {
