@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS="--cfg loom ${RUSTFLAGS:-}"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
+# Optimized for speed of the models, not of the build: the workspace's release profile uses
+# fat LTO and one codegen unit (for the benchmarks), which would only slow this build down.
+export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 # A separate target dir: a loom build must not evict the normal one.
 # Only the models run: ordinary unit tests use the loom types outside `loom::model`, which loom refuses.
 cargo test -p spindle --release --target-dir target/loom --lib -- loom_tests task::tests "$@"
