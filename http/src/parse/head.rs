@@ -2,8 +2,12 @@
 //! its field table, behind one pointer, both recycled per thread), plus the small value types
 //! it is described with ([`Method`], [`Version`], [`TargetForm`], [`BodyFraming`]).
 //!
-//! [`super::RequestParser`] builds a `RequestHead` once the blank line has arrived; the
-//! connection reads it to route the request and to pick a body decoder from [`crate::body`].
+//! [`super::RequestParser`] builds a `RequestHead` in place: it takes a [`HeadParts`]
+//! allocation from this thread's pool at the head's first field line, appends each field's
+//! table entry to it as the line is judged, and once the blank line has arrived appends a copy
+//! of the head's bytes after the table and fills in the rest. The connection reads the head to
+//! route the request and to pick a body decoder from [`crate::body`]; dropping it gives the
+//! allocation back to the pool of the thread that drops it.
 //!
 //! Invariants: every [`Span`] stored in a `RequestHead` lies inside its head bytes; the spans of
 //! the method, the target, field names and the authority cover ASCII only, because the parser
@@ -94,6 +98,10 @@ const HEAD_POOL_MAX: usize = 64;
 /// thread.
 const HEAD_POOL_CAPACITY: usize = 2048;
 
+/// The room a new buffer gets for its field table when the first entry arrives: sixteen
+/// fields, enough for most requests at once rather than growing it 1, 2, 4, 8, 16 entries.
+const FIRST_TABLE_BYTES: usize = 16 * FieldSpan::ENCODED_LEN;
+
 thread_local! {
     /// The allocations of dropped heads (the box and its byte buffer), reused by the next
     /// heads parsed on this thread: a request then costs no `malloc` and no `free` for its
@@ -108,16 +116,26 @@ thread_local! {
 /// one pointer: a request moves from the parser through the router into the handler's future
 /// by value, and a pointer moves for free where a hundred-odd bytes would be copied at every
 /// step. Allocations come from (and go back to) the per-thread pool [`HEAD_PARTS`].
-#[derive(Clone, PartialEq, Eq)]
+///
+/// The parser builds it in two steps (see [`super::RequestParser`]): while the head's field
+/// lines are judged, each one's entry is appended to the table at the front of `bytes`
+/// ([`HeadParts::push_field`]); once the blank line is in, the head's bytes go after the
+/// table ([`HeadParts::finish_bytes`]) and the other parts are filled in. The table comes
+/// first because its length grows while the head's does not exist yet: the head's bytes are
+/// copied only once they are all there, so nothing is ever moved to make room.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct HeadParts {
-    /// A copy of the consumed bytes (any skipped empty lines, the request line, the fields and
-    /// the blank line), followed by the field table: one [`FieldSpan::ENCODED_LEN`]-byte entry
-    /// per field line, in received order. Keeping both in one buffer makes a head one buffer
-    /// whatever its field count. INVARIANT: `bytes[..head_len]` is the head and every span
-    /// lies inside it; `bytes[head_len..]` is a whole number of table entries.
+    /// The field table, one [`FieldSpan::ENCODED_LEN`]-byte entry per field line in received
+    /// order, followed by a copy of the consumed bytes (any skipped empty lines, the request
+    /// line, the fields and the blank line). Keeping both in one buffer makes a head one
+    /// buffer whatever its field count. INVARIANT: `bytes[..table_len]` is a whole number of
+    /// table entries; `bytes[table_len..]` is the head, and every span (which counts from the
+    /// head's first byte) lies inside it. While the parser is still building the head,
+    /// `bytes` is the table alone.
     pub(crate) bytes: Vec<u8>,
-    /// How many bytes at the start of `bytes` are the head.
-    pub(crate) head_len: usize,
+    /// How many bytes at the start of `bytes` are the field table (set when the head's bytes
+    /// are appended).
+    pub(crate) table_len: usize,
     /// The method, classified.
     pub(crate) method: Method,
     /// The method as received, for extension methods.
@@ -145,17 +163,17 @@ pub(crate) struct HeadParts {
 }
 
 impl HeadParts {
-    /// A head allocation for `head` (a copy of its bytes, then the table of `fields`), from
-    /// this thread's pool when it has one. The other parts are for the caller to fill in.
-    pub(crate) fn with_bytes(head: &[u8], fields: &[FieldSpan]) -> Box<HeadParts> {
-        let mut parts = HEAD_PARTS
+    /// A head allocation with an empty buffer, from this thread's pool when it has one. The
+    /// parts are for the parser to fill in.
+    pub(crate) fn from_pool() -> Box<HeadParts> {
+        HEAD_PARTS
             .try_with(|pool| pool.borrow_mut().pop())
             .ok()
             .flatten()
             .unwrap_or_else(|| {
                 Box::new(HeadParts {
                     bytes: Vec::new(),
-                    head_len: 0,
+                    table_len: 0,
                     method: Method::Get,
                     method_span: Span::default(),
                     target: Span::default(),
@@ -168,29 +186,49 @@ impl HeadParts {
                     keep_alive: false,
                     expect_continue: false,
                 })
-            });
-        let bytes = &mut parts.bytes;
-        let len = head.len() + fields.len() * FieldSpan::ENCODED_LEN;
-        // A recycled buffer nearly always has room already; `reserve_exact` is not inlined,
-        // so ask it only when it has work to do.
-        if bytes.capacity() < len {
-            bytes.reserve_exact(len);
-        }
-        bytes.extend_from_slice(head);
-        for field in fields {
-            bytes.extend_from_slice(&field.encode());
-        }
-        parts.head_len = head.len();
-        parts
+            })
     }
-}
 
-impl Drop for RequestHead {
-    /// Gives the head's allocation to this thread's pool for the next head.
-    fn drop(&mut self) {
-        let Some(mut parts) = self.parts.take() else {
-            return;
-        };
+    /// While the head is being built: how many fields its table holds so far.
+    #[inline]
+    pub(crate) fn field_count(&self) -> usize {
+        debug_assert_eq!(self.bytes.len() % FieldSpan::ENCODED_LEN, 0);
+        self.bytes.len() / FieldSpan::ENCODED_LEN
+    }
+
+    /// While the head is being built: append `field`'s entry to the table.
+    #[inline]
+    pub(crate) fn push_field(&mut self, field: FieldSpan) {
+        // A recycled buffer nearly always has room already; growing is not inlined, so the
+        // common case is a capacity check and one 16-byte store.
+        if self.bytes.capacity() - self.bytes.len() < FieldSpan::ENCODED_LEN {
+            self.grow_table();
+        }
+        self.bytes.extend_from_slice(&field.encode());
+    }
+
+    /// Room for more table entries: sixteen at first, then as many again as there are.
+    #[cold]
+    #[inline(never)]
+    fn grow_table(&mut self) {
+        self.bytes.reserve(FIRST_TABLE_BYTES.max(self.bytes.len()));
+    }
+
+    /// Close the table and append a copy of `head`, the consumed bytes.
+    #[inline]
+    pub(crate) fn finish_bytes(&mut self, head: &[u8]) {
+        self.table_len = self.bytes.len();
+        // As in `push_field`: `reserve_exact` is not inlined, so ask it only when it has work
+        // to do.
+        if self.bytes.capacity() - self.bytes.len() < head.len() {
+            self.bytes.reserve_exact(head.len());
+        }
+        self.bytes.extend_from_slice(head);
+    }
+
+    /// Give the allocation to this thread's pool for the next head, emptied; too big a
+    /// buffer, or a full pool, frees it instead.
+    pub(crate) fn recycle(mut parts: Box<HeadParts>) {
         if parts.bytes.capacity() > HEAD_POOL_CAPACITY {
             return;
         }
@@ -201,6 +239,15 @@ impl Drop for RequestHead {
                 pool.push(parts);
             }
         });
+    }
+}
+
+impl Drop for RequestHead {
+    /// Gives the head's allocation to this thread's pool for the next head.
+    fn drop(&mut self) {
+        if let Some(parts) = self.parts.take() {
+            HeadParts::recycle(parts);
+        }
     }
 }
 
@@ -376,7 +423,7 @@ impl RequestHead {
 
     /// The parts (always there outside `drop`).
     #[inline]
-    fn parts(&self) -> &HeadParts {
+    pub(super) fn parts(&self) -> &HeadParts {
         self.parts
             .as_deref()
             .expect("INVARIANT: a head has its parts until it is dropped")
@@ -458,7 +505,7 @@ impl RequestHead {
     /// ```
     pub fn headers(&self) -> Headers<'_> {
         let p = self.parts();
-        let (head, table) = p.bytes.split_at(p.head_len);
+        let (table, head) = p.bytes.split_at(p.table_len);
         Headers {
             bytes: head,
             fields: table.chunks_exact(FieldSpan::ENCODED_LEN),
@@ -467,8 +514,7 @@ impl RequestHead {
 
     /// The number of header field lines.
     pub fn header_count(&self) -> usize {
-        let p = self.parts();
-        (p.bytes.len() - p.head_len) / FieldSpan::ENCODED_LEN
+        self.parts().table_len / FieldSpan::ENCODED_LEN
     }
 
     /// The value of the first field named `name` (compared case-insensitively), trimmed of
@@ -519,13 +565,14 @@ impl RequestHead {
     /// How many bytes of the parsed buffer the head took, up to and including its blank line.
     /// The body (or the next pipelined request) starts there.
     pub fn consumed(&self) -> usize {
-        self.parts().head_len
+        let p = self.parts();
+        p.bytes.len() - p.table_len
     }
 
-    /// The head's bytes, without the field table that follows them.
+    /// The head's bytes, without the field table before them.
     fn head_bytes(&self) -> &[u8] {
         let p = self.parts();
-        &p.bytes[..p.head_len]
+        &p.bytes[p.table_len..]
     }
 }
 

@@ -50,6 +50,11 @@
 //!   remembers the last one it found valid (`fields::RecentHost`) and compares against it
 //!   before running the `Host` grammar. Validity depends on the bytes alone, so a remembered
 //!   value stays valid and no verdict changes.
+//! - Nothing copied twice: the head's allocation (`HeadParts`, recycled per thread) is taken
+//!   at the first field line, and each field's table entry is written straight into it as the
+//!   line is judged. When the blank line arrives, `complete` appends the head's bytes after
+//!   the table and fills in the request line and the framing facts, and the allocation
+//!   becomes the [`RequestHead`]: the parser keeps no table of its own.
 //!
 //! Line endings: CRLF only. RFC 9112 §2.2 allows a recipient to accept a bare LF, but when a
 //! proxy in front reads `\n` differently from us, the two disagree on where the head ends;
@@ -75,20 +80,6 @@ use fields::{
 use head::{FieldSpan, HeadParts};
 use request_line::{parse_common_request_line, parse_request_line_with_spaces, RequestLine};
 use scan::{skip_above_space, skip_field_bytes};
-
-/// The field table capacity a parser reserves on a head's first field line.
-const FIRST_FIELDS: usize = 16;
-
-/// The field table capacity a parser keeps between requests (entries of 16 bytes). A request
-/// with more fields grows it; the table is freed when that request completes, so a connection
-/// holds at most this much between requests.
-const RETAINED_FIELDS: usize = 32;
-
-thread_local! {
-    /// Empty field tables of idle connections' parsers, reused by the next head parsed on this
-    /// thread. INVARIANT: every entry is empty, with capacity at most `RETAINED_FIELDS`.
-    static FIELD_TABLES: std::cell::RefCell<Vec<Vec<FieldSpan>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
 
 /// Where the parser is within the head.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,10 +129,13 @@ pub struct RequestParser {
     /// CR LF followed; such a line is judged by the careful [`parse_field_line`], and only its
     /// LF is searched for. INVARIANT: false at the start of every line.
     line_unchecked: bool,
-    /// The field lines parsed so far, copied into the [`RequestHead`] when it completes. The
-    /// vector is cleared, not dropped, between requests, so a connection's parser allocates it
-    /// once. INVARIANT: its capacity is at most [`RETAINED_FIELDS`] between requests.
-    fields: Vec<FieldSpan>,
+    /// The allocation the head being parsed will live in, taken from the per-thread pool at
+    /// its first field line: each field's entry is written straight into its table as the
+    /// line is judged, so [`complete`](Self::complete) only appends the head's bytes and
+    /// fills in the rest, and the allocation becomes the [`RequestHead`]. INVARIANT: `Some`
+    /// exactly when the current head has field lines so far, and then its table holds exactly
+    /// them ([`HeadParts`] describes the layout); so `None` between heads.
+    head: Option<Box<HeadParts>>,
     /// The framing facts gathered from the fields so far.
     facts: Facts,
     /// Test instrumentation: bytes examined by the line-end searches, to prove they resume.
@@ -177,7 +171,7 @@ impl RequestParser {
                 sp2: None,
             },
             line_unchecked: false,
-            fields: Vec::new(),
+            head: None,
             facts: Facts::default(),
             #[cfg(test)]
             examined: 0,
@@ -194,25 +188,25 @@ impl RequestParser {
     /// Forget any partial head and any error, as for a fresh connection.
     pub fn reset(&mut self) {
         self.start_next_head();
-        self.fields = Vec::new();
-    }
-
-    /// Hands the (empty) field table to this thread's pool, so an idle keep-alive connection
-    /// holds none; the next head takes one back from the pool. Call only between heads.
-    pub(crate) fn release_scratch(&mut self) {
-        if self.fields.is_empty() && self.fields.capacity() != 0 {
-            let table = std::mem::take(&mut self.fields);
-            let _ = FIELD_TABLES.try_with(|p| {
-                let mut p = p.borrow_mut();
-                if p.len() < 256 {
-                    p.push(table);
-                }
-            });
+        if let Some(parts) = self.head.take() {
+            HeadParts::recycle(parts);
         }
     }
 
-    /// Get ready for the next head, keeping the field table's capacity (up to
-    /// [`RETAINED_FIELDS`]) for it.
+    /// Called by the connection when it goes idle between requests, to give back memory the
+    /// parser holds for the next head. There is none: the field table lives in the head's own
+    /// allocation, which [`complete`](Self::complete) hands to the head, so between heads the
+    /// parser holds no buffer at all (see the invariant on `head`).
+    #[inline]
+    pub(crate) fn release_scratch(&mut self) {
+        debug_assert!(
+            self.head.is_none() || matches!(self.state, State::Failed(_)),
+            "release_scratch: called in the middle of a head"
+        );
+    }
+
+    /// Get ready for the next head. The head's allocation is not touched: `complete` has
+    /// handed it to the finished head, and `reset` recycles it.
     fn start_next_head(&mut self) {
         self.line_start = 0;
         self.scanned = 0;
@@ -221,10 +215,6 @@ impl RequestParser {
             sp2: None,
         };
         self.line_unchecked = false;
-        self.fields.clear();
-        if self.fields.capacity() > RETAINED_FIELDS {
-            self.fields = Vec::new();
-        }
         self.facts.start_next_head();
     }
 
@@ -348,8 +338,8 @@ impl RequestParser {
     /// The run keeps its progress in locals and writes the parser's bookkeeping (`state`,
     /// `line_start`, `scanned`) once, where it stops; a common head that is all in the window
     /// never writes it at all, since the blank line ends the head and `complete` resets the
-    /// parser for the next one. The fields go into `fields` and `facts` one by one, exactly
-    /// as the careful path adds them, so an error (a second `Host`, a bad `Content-Length`,
+    /// parser for the next one. The fields go into the head's table and `facts` one by one,
+    /// exactly as the careful path adds them, so an error (a second `Host`, a bad `Content-Length`,
     /// too many fields) is the one the careful path would return at the same line.
     #[inline]
     fn advance_common(
@@ -400,27 +390,22 @@ impl RequestParser {
     /// Refuse one more field line once the head holds [`Limits::max_headers`].
     #[inline]
     fn check_field_count(&self) -> Result<(), ParseError> {
-        if self.fields.len() >= self.limits.max_headers {
+        let count = self.head.as_ref().map_or(0, |parts| parts.field_count());
+        if count >= self.limits.max_headers {
             return Err(ParseError::TooManyFields);
         }
         Ok(())
     }
 
     /// Take a well-formed field line (already counted) into the head: note what it says about
-    /// framing, and add it to the field table.
+    /// framing, and add it to the field table, in the head's allocation (taken from this
+    /// thread's pool at the head's first field).
     #[inline]
     fn add_field(&mut self, window: &[u8], field: FieldSpan) -> Result<(), ParseError> {
         self.facts.observe(window, field)?;
-        if self.fields.capacity() == 0 {
-            // A table from this thread's pool (see `release_scratch`), or room for most
-            // requests at once rather than growing 4, 8, 16.
-            self.fields = FIELD_TABLES
-                .try_with(|p| p.borrow_mut().pop())
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Vec::with_capacity(FIRST_FIELDS));
-        }
-        self.fields.push(field);
+        self.head
+            .get_or_insert_with(HeadParts::from_pool)
+            .push_field(field);
         Ok(())
     }
 
@@ -470,8 +455,10 @@ impl RequestParser {
         line: RequestLine,
     ) -> Result<RequestHead, ParseError> {
         let derived = self.facts.finish(line.version, &self.limits)?;
-        // Filled in place, in the head's (usually recycled) allocation.
-        let mut parts = HeadParts::with_bytes(&buf[..end], &self.fields);
+        // The allocation that already holds the field table (a head without fields takes one
+        // now), filled in place: the head's bytes go after the table.
+        let mut parts = self.head.take().unwrap_or_else(HeadParts::from_pool);
+        parts.finish_bytes(&buf[..end]);
         parts.method = line.method;
         parts.method_span = line.method_span;
         parts.target = line.target_span;
