@@ -15,6 +15,9 @@
 
 use std::fmt;
 
+use super::request_line::RequestLine;
+use super::target::Target;
+
 /// A byte range inside a head, in 32 bits to keep the per-field table small.
 ///
 /// INVARIANT: `start <= end`, and both fit because the parser never looks past `u32::MAX` bytes.
@@ -117,10 +120,10 @@ thread_local! {
 /// by value, and a pointer moves for free where a hundred-odd bytes would be copied at every
 /// step. Allocations come from (and go back to) the per-thread pool [`HEAD_PARTS`].
 ///
-/// The parser builds it in two steps (see [`super::RequestParser`]): while the head's field
-/// lines are judged, each one's entry is appended to the table at the front of `bytes`
-/// ([`HeadParts::push_field`]); once the blank line is in, the head's bytes go after the
-/// table ([`HeadParts::finish_bytes`]) and the other parts are filled in. The table comes
+/// The parser builds it as it judges the head (see [`super::RequestParser`]): the request
+/// line goes into `line` once judged; each field line's entry is appended to the table at the
+/// front of `bytes` ([`HeadParts::push_field`]); once the blank line is in, the head's bytes
+/// go after the table ([`HeadParts::finish_bytes`]) and the framing facts are filled in. The table comes
 /// first because its length grows while the head's does not exist yet: the head's bytes are
 /// copied only once they are all there, so nothing is ever moved to make room.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,24 +139,13 @@ pub(crate) struct HeadParts {
     /// How many bytes at the start of `bytes` are the field table (set when the head's bytes
     /// are appended).
     pub(crate) table_len: usize,
-    /// The method, classified.
-    pub(crate) method: Method,
-    /// The method as received, for extension methods.
-    pub(crate) method_span: Span,
-    /// The whole request-target.
-    pub(crate) target: Span,
-    /// Which form the target had.
-    pub(crate) form: TargetForm,
-    /// The path part of the target; empty for authority-form, and for absolute-form without a
-    /// path (which [`RequestHead::path`] reports as `/`).
-    pub(crate) path: Span,
-    /// The query after `?`, without the `?`.
-    pub(crate) query: Option<Span>,
+    /// The request line, as judged (written here by the parser as soon as it is): method,
+    /// target and its parts, version. The path of an absolute-form target without one is
+    /// empty, which [`RequestHead::path`] reports as `/`.
+    pub(crate) line: RequestLine,
     /// The authority: from the target in absolute- and authority-form, otherwise the `Host`
     /// value. `None` only for an HTTP/1.0 request without `Host`.
     pub(crate) authority: Option<Span>,
-    /// The protocol version.
-    pub(crate) version: Version,
     /// How the body is delimited.
     pub(crate) framing: BodyFraming,
     /// Whether the connection may serve another request after this one.
@@ -174,14 +166,19 @@ impl HeadParts {
                 Box::new(HeadParts {
                     bytes: Vec::new(),
                     table_len: 0,
-                    method: Method::Get,
-                    method_span: Span::default(),
-                    target: Span::default(),
-                    form: TargetForm::Origin,
-                    path: Span::default(),
-                    query: None,
+                    line: RequestLine {
+                        method: Method::Get,
+                        method_span: Span::default(),
+                        target_span: Span::default(),
+                        target: Target {
+                            form: TargetForm::Origin,
+                            path: Span::default(),
+                            query: None,
+                            authority: None,
+                        },
+                        version: Version::Http11,
+                    },
                     authority: None,
-                    version: Version::Http11,
                     framing: BodyFraming::None,
                     keep_alive: false,
                     expect_continue: false,
@@ -431,7 +428,7 @@ impl RequestHead {
 
     /// The method.
     pub fn method(&self) -> Method {
-        self.parts().method
+        self.parts().line.method
     }
 
     /// The method as received (`"GET"`, `"PROPFIND"`).
@@ -439,50 +436,50 @@ impl RequestHead {
         // Methods are case-sensitive, so a standard method was received as exactly its name:
         // no need to look at the bytes (or check them as UTF-8 again).
         let p = self.parts();
-        match p.method.as_str() {
+        match p.line.method.as_str() {
             Some(name) => name,
-            None => ascii(p.method_span.of(self.head_bytes())),
+            None => ascii(p.line.method_span.of(self.head_bytes())),
         }
     }
 
     /// The request-target as received (`"/a?b"`, `"http://h/a"`, `"h:443"`, `"*"`).
     pub fn target(&self) -> &str {
-        ascii(self.parts().target.of(self.head_bytes()))
+        ascii(self.parts().line.target_span.of(self.head_bytes()))
     }
 
     /// Which form the request-target had.
     pub fn target_form(&self) -> TargetForm {
-        self.parts().form
+        self.parts().line.target.form
     }
 
     /// The path, still percent-encoded: `"/a/b"` for `/a/b?c`, `"/"` for `http://h`, `"*"` for
     /// `OPTIONS *`, `""` for `CONNECT h:443`.
     pub fn path(&self) -> &str {
-        let p = self.parts();
-        if p.form == TargetForm::Absolute && p.path.start == p.path.end {
+        let t = &self.parts().line.target;
+        if t.form == TargetForm::Absolute && t.path.start == t.path.end {
             return "/";
         }
-        ascii(p.path.of(self.head_bytes()))
+        ascii(t.path.of(self.head_bytes()))
     }
 
     /// [`path`](Self::path) as bytes, without the UTF-8 check that `&str` needs (the router
     /// matches bytes, once per request).
     pub(crate) fn path_bytes(&self) -> &[u8] {
-        let p = self.parts();
-        if p.form == TargetForm::Absolute && p.path.start == p.path.end {
+        let t = &self.parts().line.target;
+        if t.form == TargetForm::Absolute && t.path.start == t.path.end {
             return b"/";
         }
-        p.path.of(self.head_bytes())
+        t.path.of(self.head_bytes())
     }
 
     /// The query without its `?`, still percent-encoded; `None` when the target has no `?`.
     pub fn query(&self) -> Option<&str> {
-        self.parts().query.map(|q| ascii(q.of(self.head_bytes())))
+        self.parts().line.target.query.map(|q| ascii(q.of(self.head_bytes())))
     }
 
     /// The protocol version.
     pub fn version(&self) -> Version {
-        self.parts().version
+        self.parts().line.version
     }
 
     /// The authority the request is for: the target's in absolute- and authority-form (RFC 9112
@@ -585,8 +582,8 @@ impl fmt::Debug for RequestHead {
         f.debug_struct("RequestHead")
             .field("method", &self.method_str())
             .field("target", &self.target())
-            .field("form", &self.parts().form)
-            .field("version", &self.parts().version)
+            .field("form", &self.target_form())
+            .field("version", &self.version())
             .field("host", &self.host())
             .field("headers", &headers)
             .field("framing", &self.parts().framing)

@@ -92,8 +92,9 @@ enum State {
         /// Offset of the second SP of the line, if it has arrived.
         sp2: Option<usize>,
     },
-    /// The request line is parsed; reading field lines until the blank line.
-    Fields(RequestLine),
+    /// The request line is parsed (and written into the head's allocation, `head`); reading
+    /// field lines until the blank line.
+    Fields,
     /// An error was returned; the connection must close. Repeats the error.
     Failed(ParseError),
 }
@@ -129,12 +130,13 @@ pub struct RequestParser {
     /// CR LF followed; such a line is judged by the careful [`parse_field_line`], and only its
     /// LF is searched for. INVARIANT: false at the start of every line.
     line_unchecked: bool,
-    /// The allocation the head being parsed will live in, taken from the per-thread pool at
-    /// its first field line: each field's entry is written straight into its table as the
-    /// line is judged, so [`complete`](Self::complete) only appends the head's bytes and
-    /// fills in the rest, and the allocation becomes the [`RequestHead`]. INVARIANT: `Some`
-    /// exactly when the current head has field lines so far, and then its table holds exactly
-    /// them ([`HeadParts`] describes the layout); so `None` between heads.
+    /// The allocation the head being parsed will live in, taken from the per-thread pool once
+    /// its request line is judged: the line is written into it then, and each field's table
+    /// entry as the field line is judged, so [`complete`](Self::complete) only appends the
+    /// head's bytes and the framing facts, and the allocation becomes the [`RequestHead`].
+    /// INVARIANT: `Some` exactly when the current head's request line has been judged (state
+    /// `Fields`, or `Failed` after it), and then its table holds exactly the head's field
+    /// lines so far ([`HeadParts`] describes the layout); so `None` between heads.
     head: Option<Box<HeadParts>>,
     /// The framing facts gathered from the fields so far.
     facts: Facts,
@@ -239,7 +241,7 @@ impl RequestParser {
         let max_head = self.limits.max_head_bytes.min(u32::MAX as usize);
         let window = &buf[..buf.len().min(max_head)];
         let outcome = match self.advance(window) {
-            Ok(Some((end, line))) => self.complete(buf, end, line).map(Some),
+            Ok(Some(end)) => self.complete(buf, end).map(Some),
             Ok(None) if buf.len() > max_head => Err(ParseError::HeadTooLarge),
             Ok(None) => Ok(None),
             Err(e) => Err(e),
@@ -250,8 +252,8 @@ impl RequestParser {
         outcome
     }
 
-    /// Judge every complete line in `window`. Returns the offset just past the blank line and
-    /// the request line once the blank line is found, `None` if the window ends first.
+    /// Judge every complete line in `window`. Returns the offset just past the blank line once
+    /// it is found, `None` if the window ends first.
     ///
     /// Plan:
     /// 0. on a line not looked at yet, take the run of lines that the one-pass fast paths
@@ -260,7 +262,7 @@ impl RequestParser {
     /// 2. if there is none yet, check what can be checked on a partial line (414) and stop;
     /// 3. insist on CRLF;
     /// 4. judge the line according to the state, and move on to the next line.
-    fn advance(&mut self, window: &[u8]) -> Result<Option<(usize, RequestLine)>, ParseError> {
+    fn advance(&mut self, window: &[u8]) -> Result<Option<usize>, ParseError> {
         loop {
             // 0. Only before the first search of the line: a line that arrives in pieces is
             //    offered to the fast paths when its first piece is there, and not again once
@@ -312,10 +314,11 @@ impl RequestParser {
                         sp2.map(|sp| sp - start),
                         self.limits.max_target_bytes,
                     )?;
-                    self.state = State::Fields(line);
+                    self.begin_head(line);
+                    self.state = State::Fields;
                 }
-                State::Fields(line) if start == end => return Ok(Some((next, *line))),
-                State::Fields(_) => {
+                State::Fields if start == end => return Ok(Some(next)),
+                State::Fields => {
                     // The count comes first: a line past the limit is refused whatever it holds.
                     self.check_field_count()?;
                     let field = if checked {
@@ -332,8 +335,8 @@ impl RequestParser {
 
     /// Step 0 of [`advance`](Self::advance): from the start of a line not looked at yet, take
     /// as many lines as the one-pass fast paths accept, in a run. Returns the end of the head
-    /// and its request line if the run reached the blank line; otherwise records where it
-    /// stopped, for the careful path to go on from there.
+    /// if the run reached the blank line; otherwise records where it stopped, for the careful
+    /// path to go on from there.
     ///
     /// The run keeps its progress in locals and writes the parser's bookkeeping (`state`,
     /// `line_start`, `scanned`) once, where it stops; a common head that is all in the window
@@ -345,24 +348,24 @@ impl RequestParser {
     fn advance_common(
         &mut self,
         window: &[u8],
-    ) -> Result<Option<(usize, RequestLine)>, ParseError> {
+    ) -> Result<Option<usize>, ParseError> {
         let start = self.line_start;
         let mut at = start;
-        let line = match self.state {
+        match self.state {
             State::RequestLine { .. } => {
                 let max_target = self.limits.max_target_bytes;
                 match parse_common_request_line(window, at, max_target) {
                     Some((line, next)) => {
+                        self.begin_head(line);
                         at = next;
-                        line
                     }
                     // Declined: the careful path starts on this very line.
                     None => return Ok(None),
                 }
             }
-            State::Fields(line) => line,
+            State::Fields => {}
             State::Failed(e) => return Err(e),
-        };
+        }
         loop {
             match parse_common_field_line(window, at) {
                 Some(CommonLine::Field(field, next)) => {
@@ -370,7 +373,7 @@ impl RequestParser {
                     self.add_field(window, field)?;
                     at = next;
                 }
-                Some(CommonLine::Blank(end)) => return Ok(Some((end, line))),
+                Some(CommonLine::Blank(end)) => return Ok(Some(end)),
                 None => break,
             }
         }
@@ -380,7 +383,7 @@ impl RequestParser {
             self.examined += at - start;
         }
         if at != start {
-            self.state = State::Fields(line);
+            self.state = State::Fields;
             self.line_start = at;
             self.scanned = at;
         }
@@ -397,14 +400,24 @@ impl RequestParser {
         Ok(())
     }
 
+    /// The request line is judged: take the allocation the head will live in from this
+    /// thread's pool, and write the line into it, where the finished head will read it.
+    #[inline]
+    fn begin_head(&mut self, line: RequestLine) {
+        debug_assert!(self.head.is_none(), "one allocation per head");
+        let mut parts = HeadParts::from_pool();
+        parts.line = line;
+        self.head = Some(parts);
+    }
+
     /// Take a well-formed field line (already counted) into the head: note what it says about
-    /// framing, and add it to the field table, in the head's allocation (taken from this
-    /// thread's pool at the head's first field).
+    /// framing, and add it to the field table, in the head's allocation.
     #[inline]
     fn add_field(&mut self, window: &[u8], field: FieldSpan) -> Result<(), ParseError> {
         self.facts.observe(window, field)?;
         self.head
-            .get_or_insert_with(HeadParts::from_pool)
+            .as_mut()
+            .expect("INVARIANT: field lines come after the request line took the allocation")
             .push_field(field);
         Ok(())
     }
@@ -448,30 +461,23 @@ impl RequestParser {
     }
 
     /// Build the [`RequestHead`] for the head `buf[..end]` and get ready for the next one.
-    fn complete(
-        &mut self,
-        buf: &[u8],
-        end: usize,
-        line: RequestLine,
-    ) -> Result<RequestHead, ParseError> {
-        let derived = self.facts.finish(line.version, &self.limits)?;
-        // The allocation that already holds the field table (a head without fields takes one
-        // now), filled in place: the head's bytes go after the table.
-        let mut parts = self.head.take().unwrap_or_else(HeadParts::from_pool);
+    fn complete(&mut self, buf: &[u8], end: usize) -> Result<RequestHead, ParseError> {
+        // The allocation already holds the request line and the field table; what is left
+        // is the head's bytes (after the table) and what the fields as a whole decide.
+        let parts = self
+            .head
+            .as_mut()
+            .expect("INVARIANT: a head that reached its blank line had a request line");
+        let derived = self.facts.finish(parts.line.version, &self.limits)?;
         parts.finish_bytes(&buf[..end]);
-        parts.method = line.method;
-        parts.method_span = line.method_span;
-        parts.target = line.target_span;
-        parts.form = line.target.form;
-        parts.path = line.target.path;
-        parts.query = line.target.query;
-        parts.authority = line.target.authority.or(self.facts.host);
-        parts.version = line.version;
+        parts.authority = parts.line.target.authority.or(self.facts.host);
         parts.framing = derived.framing;
         parts.keep_alive = derived.keep_alive;
         parts.expect_continue = derived.expect_continue;
+        let parts = self.head.take();
         self.start_next_head();
-        Ok(RequestHead::from_parts(parts))
+        // `parts` was `Some` just above.
+        Ok(RequestHead::from_parts(parts.expect("INVARIANT: checked above")))
     }
 }
 
