@@ -474,7 +474,11 @@ impl RequestHead {
 
     /// The query without its `?`, still percent-encoded; `None` when the target has no `?`.
     pub fn query(&self) -> Option<&str> {
-        self.parts().line.target.query.map(|q| ascii(q.of(self.head_bytes())))
+        self.parts()
+            .line
+            .target
+            .query
+            .map(|q| ascii(q.of(self.head_bytes())))
     }
 
     /// The protocol version.
