@@ -157,33 +157,41 @@ pub(crate) struct HeadParts {
 impl HeadParts {
     /// A head allocation with an empty buffer, from this thread's pool when it has one. The
     /// parts are for the parser to fill in.
+    #[inline]
     pub(crate) fn from_pool() -> Box<HeadParts> {
         HEAD_PARTS
             .try_with(|pool| pool.borrow_mut().pop())
             .ok()
             .flatten()
-            .unwrap_or_else(|| {
-                Box::new(HeadParts {
-                    bytes: Vec::new(),
-                    table_len: 0,
-                    line: RequestLine {
-                        method: Method::Get,
-                        method_span: Span::default(),
-                        target_span: Span::default(),
-                        target: Target {
-                            form: TargetForm::Origin,
-                            path: Span::default(),
-                            query: None,
-                            authority: None,
-                        },
-                        version: Version::Http11,
-                    },
+            .unwrap_or_else(HeadParts::fresh)
+    }
+
+    /// A new allocation, for when the pool is empty (only while a thread warms up, or while
+    /// more heads are alive at once than ever before): out of line, so that taking one from
+    /// the pool stays small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn fresh() -> Box<HeadParts> {
+        Box::new(HeadParts {
+            bytes: Vec::new(),
+            table_len: 0,
+            line: RequestLine {
+                method: Method::Get,
+                method_span: Span::default(),
+                target_span: Span::default(),
+                target: Target {
+                    form: TargetForm::Origin,
+                    path: Span::default(),
+                    query: None,
                     authority: None,
-                    framing: BodyFraming::None,
-                    keep_alive: false,
-                    expect_continue: false,
-                })
-            })
+                },
+                version: Version::Http11,
+            },
+            authority: None,
+            framing: BodyFraming::None,
+            keep_alive: false,
+            expect_continue: false,
+        })
     }
 
     /// While the head is being built: how many fields its table holds so far.
