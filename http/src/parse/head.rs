@@ -2,10 +2,10 @@
 //! its field table, behind one pointer, both recycled per thread), plus the small value types
 //! it is described with ([`Method`], [`Version`], [`TargetForm`], [`BodyFraming`]).
 //!
-//! [`super::RequestParser`] builds a `RequestHead` in place: it takes a [`HeadParts`]
-//! allocation from this thread's pool at the head's first field line, appends each field's
-//! table entry to it as the line is judged, and once the blank line has arrived appends a copy
-//! of the head's bytes after the table and fills in the rest. The connection reads the head to
+//! [`super::RequestParser`] builds a `RequestHead` in place: once the request line is judged
+//! it takes a [`HeadParts`] allocation from this thread's pool and writes the line into it,
+//! appends each field's table entry as the field line is judged, and once the blank line has
+//! arrived appends a copy of the head's bytes after the table and fills in the framing facts. The connection reads the head to
 //! route the request and to pick a body decoder from [`crate::body`]; dropping it gives the
 //! allocation back to the pool of the thread that drops it.
 //!

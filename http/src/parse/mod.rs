@@ -55,10 +55,10 @@
 //!   is taken whole, with no search for its colon or its end and no name check beyond one
 //!   word; any other line goes on to the general field fast path.
 //! - Nothing copied twice: the head's allocation (`HeadParts`, recycled per thread) is taken
-//!   at the first field line, and each field's table entry is written straight into it as the
-//!   line is judged. When the blank line arrives, `complete` appends the head's bytes after
-//!   the table and fills in the request line and the framing facts, and the allocation
-//!   becomes the [`RequestHead`]: the parser keeps no table of its own.
+//!   as soon as the request line is judged, and the line goes straight into it; so does each
+//!   field's table entry, as its line is judged. When the blank line arrives, `complete` only
+//!   appends the head's bytes after the table and fills in the framing facts, and the
+//!   allocation becomes the [`RequestHead`]: the parser keeps no line or table of its own.
 //!
 //! Line endings: CRLF only. RFC 9112 §2.2 allows a recipient to accept a bare LF, but when a
 //! proxy in front reads `\n` differently from us, the two disagree on where the head ends;
