@@ -2,14 +2,21 @@
 //! its field table, behind one pointer, both recycled per thread), plus the small value types
 //! it is described with ([`Method`], [`Version`], [`TargetForm`], [`BodyFraming`]).
 //!
-//! [`super::RequestParser`] builds a `RequestHead` once the blank line has arrived; the
-//! connection reads it to route the request and to pick a body decoder from [`crate::body`].
+//! [`super::RequestParser`] builds a `RequestHead` in place: once the request line is judged
+//! it takes a [`HeadParts`] allocation from this thread's pool and writes the line into it,
+//! appends each field's table entry as the field line is judged, and once the blank line has
+//! arrived appends a copy of the head's bytes after the table and fills in the framing facts. The connection reads the head to
+//! route the request and to pick a body decoder from [`crate::body`]; dropping it gives the
+//! allocation back to the pool of the thread that drops it.
 //!
 //! Invariants: every [`Span`] stored in a `RequestHead` lies inside its head bytes; the spans of
 //! the method, the target, field names and the authority cover ASCII only, because the parser
 //! accepted nothing else there. That is what lets the accessors hand out `&str`.
 
 use std::fmt;
+
+use super::request_line::RequestLine;
+use super::target::Target;
 
 /// A byte range inside a head, in 32 bits to keep the per-field table small.
 ///
@@ -94,6 +101,10 @@ const HEAD_POOL_MAX: usize = 64;
 /// thread.
 const HEAD_POOL_CAPACITY: usize = 2048;
 
+/// The room a new buffer gets for its field table when the first entry arrives: sixteen
+/// fields, enough for most requests at once rather than growing it 1, 2, 4, 8, 16 entries.
+const FIRST_TABLE_BYTES: usize = 16 * FieldSpan::ENCODED_LEN;
+
 thread_local! {
     /// The allocations of dropped heads (the box and its byte buffer), reused by the next
     /// heads parsed on this thread: a request then costs no `malloc` and no `free` for its
@@ -108,34 +119,33 @@ thread_local! {
 /// one pointer: a request moves from the parser through the router into the handler's future
 /// by value, and a pointer moves for free where a hundred-odd bytes would be copied at every
 /// step. Allocations come from (and go back to) the per-thread pool [`HEAD_PARTS`].
-#[derive(Clone, PartialEq, Eq)]
+///
+/// The parser builds it as it judges the head (see [`super::RequestParser`]): the request
+/// line goes into `line` once judged; each field line's entry is appended to the table at the
+/// front of `bytes` ([`HeadParts::push_field`]); once the blank line is in, the head's bytes
+/// go after the table ([`HeadParts::finish_bytes`]) and the framing facts are filled in. The table comes
+/// first because its length grows while the head's does not exist yet: the head's bytes are
+/// copied only once they are all there, so nothing is ever moved to make room.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct HeadParts {
-    /// A copy of the consumed bytes (any skipped empty lines, the request line, the fields and
-    /// the blank line), followed by the field table: one [`FieldSpan::ENCODED_LEN`]-byte entry
-    /// per field line, in received order. Keeping both in one buffer makes a head one buffer
-    /// whatever its field count. INVARIANT: `bytes[..head_len]` is the head and every span
-    /// lies inside it; `bytes[head_len..]` is a whole number of table entries.
+    /// The field table, one [`FieldSpan::ENCODED_LEN`]-byte entry per field line in received
+    /// order, followed by a copy of the consumed bytes (any skipped empty lines, the request
+    /// line, the fields and the blank line). Keeping both in one buffer makes a head one
+    /// buffer whatever its field count. INVARIANT: `bytes[..table_len]` is a whole number of
+    /// table entries; `bytes[table_len..]` is the head, and every span (which counts from the
+    /// head's first byte) lies inside it. While the parser is still building the head,
+    /// `bytes` is the table alone.
     pub(crate) bytes: Vec<u8>,
-    /// How many bytes at the start of `bytes` are the head.
-    pub(crate) head_len: usize,
-    /// The method, classified.
-    pub(crate) method: Method,
-    /// The method as received, for extension methods.
-    pub(crate) method_span: Span,
-    /// The whole request-target.
-    pub(crate) target: Span,
-    /// Which form the target had.
-    pub(crate) form: TargetForm,
-    /// The path part of the target; empty for authority-form, and for absolute-form without a
-    /// path (which [`RequestHead::path`] reports as `/`).
-    pub(crate) path: Span,
-    /// The query after `?`, without the `?`.
-    pub(crate) query: Option<Span>,
+    /// How many bytes at the start of `bytes` are the field table (set when the head's bytes
+    /// are appended).
+    pub(crate) table_len: usize,
+    /// The request line, as judged (written here by the parser as soon as it is): method,
+    /// target and its parts, version. The path of an absolute-form target without one is
+    /// empty, which [`RequestHead::path`] reports as `/`.
+    pub(crate) line: RequestLine,
     /// The authority: from the target in absolute- and authority-form, otherwise the `Host`
     /// value. `None` only for an HTTP/1.0 request without `Host`.
     pub(crate) authority: Option<Span>,
-    /// The protocol version.
-    pub(crate) version: Version,
     /// How the body is delimited.
     pub(crate) framing: BodyFraming,
     /// Whether the connection may serve another request after this one.
@@ -145,52 +155,86 @@ pub(crate) struct HeadParts {
 }
 
 impl HeadParts {
-    /// A head allocation for `head` (a copy of its bytes, then the table of `fields`), from
-    /// this thread's pool when it has one. The other parts are for the caller to fill in.
-    pub(crate) fn with_bytes(head: &[u8], fields: &[FieldSpan]) -> Box<HeadParts> {
-        let mut parts = HEAD_PARTS
+    /// A head allocation with an empty buffer, from this thread's pool when it has one. The
+    /// parts are for the parser to fill in.
+    #[inline]
+    pub(crate) fn from_pool() -> Box<HeadParts> {
+        HEAD_PARTS
             .try_with(|pool| pool.borrow_mut().pop())
             .ok()
             .flatten()
-            .unwrap_or_else(|| {
-                Box::new(HeadParts {
-                    bytes: Vec::new(),
-                    head_len: 0,
-                    method: Method::Get,
-                    method_span: Span::default(),
-                    target: Span::default(),
+            .unwrap_or_else(HeadParts::fresh)
+    }
+
+    /// A new allocation, for when the pool is empty (only while a thread warms up, or while
+    /// more heads are alive at once than ever before): out of line, so that taking one from
+    /// the pool stays small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn fresh() -> Box<HeadParts> {
+        Box::new(HeadParts {
+            bytes: Vec::new(),
+            table_len: 0,
+            line: RequestLine {
+                method: Method::Get,
+                method_span: Span::default(),
+                target_span: Span::default(),
+                target: Target {
                     form: TargetForm::Origin,
                     path: Span::default(),
                     query: None,
                     authority: None,
-                    version: Version::Http11,
-                    framing: BodyFraming::None,
-                    keep_alive: false,
-                    expect_continue: false,
-                })
-            });
-        let bytes = &mut parts.bytes;
-        let len = head.len() + fields.len() * FieldSpan::ENCODED_LEN;
-        // A recycled buffer nearly always has room already; `reserve_exact` is not inlined,
-        // so ask it only when it has work to do.
-        if bytes.capacity() < len {
-            bytes.reserve_exact(len);
-        }
-        bytes.extend_from_slice(head);
-        for field in fields {
-            bytes.extend_from_slice(&field.encode());
-        }
-        parts.head_len = head.len();
-        parts
+                },
+                version: Version::Http11,
+            },
+            authority: None,
+            framing: BodyFraming::None,
+            keep_alive: false,
+            expect_continue: false,
+        })
     }
-}
 
-impl Drop for RequestHead {
-    /// Gives the head's allocation to this thread's pool for the next head.
-    fn drop(&mut self) {
-        let Some(mut parts) = self.parts.take() else {
-            return;
-        };
+    /// While the head is being built: how many fields its table holds so far.
+    #[inline]
+    pub(crate) fn field_count(&self) -> usize {
+        debug_assert_eq!(self.bytes.len() % FieldSpan::ENCODED_LEN, 0);
+        self.bytes.len() / FieldSpan::ENCODED_LEN
+    }
+
+    /// While the head is being built: append `field`'s entry to the table.
+    // Always inline: a capacity check and one 16-byte store, which a call would double.
+    #[inline(always)]
+    pub(crate) fn push_field(&mut self, field: FieldSpan) {
+        // A recycled buffer nearly always has room already; growing is not inlined, so the
+        // common case is a capacity check and one 16-byte store.
+        if self.bytes.capacity() - self.bytes.len() < FieldSpan::ENCODED_LEN {
+            self.grow_table();
+        }
+        self.bytes.extend_from_slice(&field.encode());
+    }
+
+    /// Room for more table entries: sixteen at first, then as many again as there are.
+    #[cold]
+    #[inline(never)]
+    fn grow_table(&mut self) {
+        self.bytes.reserve(FIRST_TABLE_BYTES.max(self.bytes.len()));
+    }
+
+    /// Close the table and append a copy of `head`, the consumed bytes.
+    #[inline]
+    pub(crate) fn finish_bytes(&mut self, head: &[u8]) {
+        self.table_len = self.bytes.len();
+        // As in `push_field`: `reserve_exact` is not inlined, so ask it only when it has work
+        // to do.
+        if self.bytes.capacity() - self.bytes.len() < head.len() {
+            self.bytes.reserve_exact(head.len());
+        }
+        self.bytes.extend_from_slice(head);
+    }
+
+    /// Give the allocation to this thread's pool for the next head, emptied; too big a
+    /// buffer, or a full pool, frees it instead.
+    pub(crate) fn recycle(mut parts: Box<HeadParts>) {
         if parts.bytes.capacity() > HEAD_POOL_CAPACITY {
             return;
         }
@@ -201,6 +245,15 @@ impl Drop for RequestHead {
                 pool.push(parts);
             }
         });
+    }
+}
+
+impl Drop for RequestHead {
+    /// Gives the head's allocation to this thread's pool for the next head.
+    fn drop(&mut self) {
+        if let Some(parts) = self.parts.take() {
+            HeadParts::recycle(parts);
+        }
     }
 }
 
@@ -376,7 +429,7 @@ impl RequestHead {
 
     /// The parts (always there outside `drop`).
     #[inline]
-    fn parts(&self) -> &HeadParts {
+    pub(super) fn parts(&self) -> &HeadParts {
         self.parts
             .as_deref()
             .expect("INVARIANT: a head has its parts until it is dropped")
@@ -384,7 +437,7 @@ impl RequestHead {
 
     /// The method.
     pub fn method(&self) -> Method {
-        self.parts().method
+        self.parts().line.method
     }
 
     /// The method as received (`"GET"`, `"PROPFIND"`).
@@ -392,50 +445,54 @@ impl RequestHead {
         // Methods are case-sensitive, so a standard method was received as exactly its name:
         // no need to look at the bytes (or check them as UTF-8 again).
         let p = self.parts();
-        match p.method.as_str() {
+        match p.line.method.as_str() {
             Some(name) => name,
-            None => ascii(p.method_span.of(self.head_bytes())),
+            None => ascii(p.line.method_span.of(self.head_bytes())),
         }
     }
 
     /// The request-target as received (`"/a?b"`, `"http://h/a"`, `"h:443"`, `"*"`).
     pub fn target(&self) -> &str {
-        ascii(self.parts().target.of(self.head_bytes()))
+        ascii(self.parts().line.target_span.of(self.head_bytes()))
     }
 
     /// Which form the request-target had.
     pub fn target_form(&self) -> TargetForm {
-        self.parts().form
+        self.parts().line.target.form
     }
 
     /// The path, still percent-encoded: `"/a/b"` for `/a/b?c`, `"/"` for `http://h`, `"*"` for
     /// `OPTIONS *`, `""` for `CONNECT h:443`.
     pub fn path(&self) -> &str {
-        let p = self.parts();
-        if p.form == TargetForm::Absolute && p.path.start == p.path.end {
+        let t = &self.parts().line.target;
+        if t.form == TargetForm::Absolute && t.path.start == t.path.end {
             return "/";
         }
-        ascii(p.path.of(self.head_bytes()))
+        ascii(t.path.of(self.head_bytes()))
     }
 
     /// [`path`](Self::path) as bytes, without the UTF-8 check that `&str` needs (the router
     /// matches bytes, once per request).
     pub(crate) fn path_bytes(&self) -> &[u8] {
-        let p = self.parts();
-        if p.form == TargetForm::Absolute && p.path.start == p.path.end {
+        let t = &self.parts().line.target;
+        if t.form == TargetForm::Absolute && t.path.start == t.path.end {
             return b"/";
         }
-        p.path.of(self.head_bytes())
+        t.path.of(self.head_bytes())
     }
 
     /// The query without its `?`, still percent-encoded; `None` when the target has no `?`.
     pub fn query(&self) -> Option<&str> {
-        self.parts().query.map(|q| ascii(q.of(self.head_bytes())))
+        self.parts()
+            .line
+            .target
+            .query
+            .map(|q| ascii(q.of(self.head_bytes())))
     }
 
     /// The protocol version.
     pub fn version(&self) -> Version {
-        self.parts().version
+        self.parts().line.version
     }
 
     /// The authority the request is for: the target's in absolute- and authority-form (RFC 9112
@@ -458,7 +515,7 @@ impl RequestHead {
     /// ```
     pub fn headers(&self) -> Headers<'_> {
         let p = self.parts();
-        let (head, table) = p.bytes.split_at(p.head_len);
+        let (table, head) = p.bytes.split_at(p.table_len);
         Headers {
             bytes: head,
             fields: table.chunks_exact(FieldSpan::ENCODED_LEN),
@@ -467,8 +524,7 @@ impl RequestHead {
 
     /// The number of header field lines.
     pub fn header_count(&self) -> usize {
-        let p = self.parts();
-        (p.bytes.len() - p.head_len) / FieldSpan::ENCODED_LEN
+        self.parts().table_len / FieldSpan::ENCODED_LEN
     }
 
     /// The value of the first field named `name` (compared case-insensitively), trimmed of
@@ -519,13 +575,14 @@ impl RequestHead {
     /// How many bytes of the parsed buffer the head took, up to and including its blank line.
     /// The body (or the next pipelined request) starts there.
     pub fn consumed(&self) -> usize {
-        self.parts().head_len
+        let p = self.parts();
+        p.bytes.len() - p.table_len
     }
 
-    /// The head's bytes, without the field table that follows them.
+    /// The head's bytes, without the field table before them.
     fn head_bytes(&self) -> &[u8] {
         let p = self.parts();
-        &p.bytes[..p.head_len]
+        &p.bytes[p.table_len..]
     }
 }
 
@@ -538,8 +595,8 @@ impl fmt::Debug for RequestHead {
         f.debug_struct("RequestHead")
             .field("method", &self.method_str())
             .field("target", &self.target())
-            .field("form", &self.parts().form)
-            .field("version", &self.parts().version)
+            .field("form", &self.target_form())
+            .field("version", &self.version())
             .field("host", &self.host())
             .field("headers", &headers)
             .field("framing", &self.parts().framing)

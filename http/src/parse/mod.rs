@@ -49,7 +49,16 @@
 //! - Memory: the requests of a connection nearly always repeat one `Host` value, so the parser
 //!   remembers the last one it found valid (`fields::RecentHost`) and compares against it
 //!   before running the `Host` grammar. Validity depends on the bytes alone, so a remembered
-//!   value stays valid and no verdict changes.
+//!   value stays valid and no verdict changes. Since clients send `Host` first (RFC 9110 §7.2
+//!   asks them to), the run tries one more fast path on the line right after the request
+//!   line: `Host: `, the remembered value, CRLF (`Facts::parse_recent_host_line`). That line
+//!   is taken whole, with no search for its colon or its end and no name check beyond one
+//!   word; any other line goes on to the general field fast path.
+//! - Nothing copied twice: the head's allocation (`HeadParts`, recycled per thread) is taken
+//!   as soon as the request line is judged, and the line goes straight into it; so does each
+//!   field's table entry, as its line is judged. When the blank line arrives, `complete` only
+//!   appends the head's bytes after the table and fills in the framing facts, and the
+//!   allocation becomes the [`RequestHead`]: the parser keeps no line or table of its own.
 //!
 //! Line endings: CRLF only. RFC 9112 §2.2 allows a recipient to accept a bare LF, but when a
 //! proxy in front reads `\n` differently from us, the two disagree on where the head ends;
@@ -76,20 +85,6 @@ use head::{FieldSpan, HeadParts};
 use request_line::{parse_common_request_line, parse_request_line_with_spaces, RequestLine};
 use scan::{skip_above_space, skip_field_bytes};
 
-/// The field table capacity a parser reserves on a head's first field line.
-const FIRST_FIELDS: usize = 16;
-
-/// The field table capacity a parser keeps between requests (entries of 16 bytes). A request
-/// with more fields grows it; the table is freed when that request completes, so a connection
-/// holds at most this much between requests.
-const RETAINED_FIELDS: usize = 32;
-
-thread_local! {
-    /// Empty field tables of idle connections' parsers, reused by the next head parsed on this
-    /// thread. INVARIANT: every entry is empty, with capacity at most `RETAINED_FIELDS`.
-    static FIELD_TABLES: std::cell::RefCell<Vec<Vec<FieldSpan>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Where the parser is within the head.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
@@ -101,8 +96,9 @@ enum State {
         /// Offset of the second SP of the line, if it has arrived.
         sp2: Option<usize>,
     },
-    /// The request line is parsed; reading field lines until the blank line.
-    Fields(RequestLine),
+    /// The request line is parsed (and written into the head's allocation, `head`); reading
+    /// field lines until the blank line.
+    Fields,
     /// An error was returned; the connection must close. Repeats the error.
     Failed(ParseError),
 }
@@ -138,10 +134,14 @@ pub struct RequestParser {
     /// CR LF followed; such a line is judged by the careful [`parse_field_line`], and only its
     /// LF is searched for. INVARIANT: false at the start of every line.
     line_unchecked: bool,
-    /// The field lines parsed so far, copied into the [`RequestHead`] when it completes. The
-    /// vector is cleared, not dropped, between requests, so a connection's parser allocates it
-    /// once. INVARIANT: its capacity is at most [`RETAINED_FIELDS`] between requests.
-    fields: Vec<FieldSpan>,
+    /// The allocation the head being parsed will live in, taken from the per-thread pool once
+    /// its request line is judged: the line is written into it then, and each field's table
+    /// entry as the field line is judged, so [`complete`](Self::complete) only appends the
+    /// head's bytes and the framing facts, and the allocation becomes the [`RequestHead`].
+    /// INVARIANT: `Some` exactly when the current head's request line has been judged (state
+    /// `Fields`, or `Failed` after it), and then its table holds exactly the head's field
+    /// lines so far ([`HeadParts`] describes the layout); so `None` between heads.
+    head: Option<Box<HeadParts>>,
     /// The framing facts gathered from the fields so far.
     facts: Facts,
     /// Test instrumentation: bytes examined by the line-end searches, to prove they resume.
@@ -177,7 +177,7 @@ impl RequestParser {
                 sp2: None,
             },
             line_unchecked: false,
-            fields: Vec::new(),
+            head: None,
             facts: Facts::default(),
             #[cfg(test)]
             examined: 0,
@@ -194,25 +194,25 @@ impl RequestParser {
     /// Forget any partial head and any error, as for a fresh connection.
     pub fn reset(&mut self) {
         self.start_next_head();
-        self.fields = Vec::new();
-    }
-
-    /// Hands the (empty) field table to this thread's pool, so an idle keep-alive connection
-    /// holds none; the next head takes one back from the pool. Call only between heads.
-    pub(crate) fn release_scratch(&mut self) {
-        if self.fields.is_empty() && self.fields.capacity() != 0 {
-            let table = std::mem::take(&mut self.fields);
-            let _ = FIELD_TABLES.try_with(|p| {
-                let mut p = p.borrow_mut();
-                if p.len() < 256 {
-                    p.push(table);
-                }
-            });
+        if let Some(parts) = self.head.take() {
+            HeadParts::recycle(parts);
         }
     }
 
-    /// Get ready for the next head, keeping the field table's capacity (up to
-    /// [`RETAINED_FIELDS`]) for it.
+    /// Called by the connection when it goes idle between requests, to give back memory the
+    /// parser holds for the next head. There is none: the field table lives in the head's own
+    /// allocation, which [`complete`](Self::complete) hands to the head, so between heads the
+    /// parser holds no buffer at all (see the invariant on `head`).
+    #[inline]
+    pub(crate) fn release_scratch(&mut self) {
+        debug_assert!(
+            self.head.is_none() || matches!(self.state, State::Failed(_)),
+            "release_scratch: called in the middle of a head"
+        );
+    }
+
+    /// Get ready for the next head. The head's allocation is not touched: `complete` has
+    /// handed it to the finished head, and `reset` recycles it.
     fn start_next_head(&mut self) {
         self.line_start = 0;
         self.scanned = 0;
@@ -221,10 +221,6 @@ impl RequestParser {
             sp2: None,
         };
         self.line_unchecked = false;
-        self.fields.clear();
-        if self.fields.capacity() > RETAINED_FIELDS {
-            self.fields = Vec::new();
-        }
         self.facts.start_next_head();
     }
 
@@ -249,7 +245,7 @@ impl RequestParser {
         let max_head = self.limits.max_head_bytes.min(u32::MAX as usize);
         let window = &buf[..buf.len().min(max_head)];
         let outcome = match self.advance(window) {
-            Ok(Some((end, line))) => self.complete(buf, end, line).map(Some),
+            Ok(Some(end)) => self.complete(buf, end).map(Some),
             Ok(None) if buf.len() > max_head => Err(ParseError::HeadTooLarge),
             Ok(None) => Ok(None),
             Err(e) => Err(e),
@@ -260,8 +256,8 @@ impl RequestParser {
         outcome
     }
 
-    /// Judge every complete line in `window`. Returns the offset just past the blank line and
-    /// the request line once the blank line is found, `None` if the window ends first.
+    /// Judge every complete line in `window`. Returns the offset just past the blank line once
+    /// it is found, `None` if the window ends first.
     ///
     /// Plan:
     /// 0. on a line not looked at yet, take the run of lines that the one-pass fast paths
@@ -270,7 +266,7 @@ impl RequestParser {
     /// 2. if there is none yet, check what can be checked on a partial line (414) and stop;
     /// 3. insist on CRLF;
     /// 4. judge the line according to the state, and move on to the next line.
-    fn advance(&mut self, window: &[u8]) -> Result<Option<(usize, RequestLine)>, ParseError> {
+    fn advance(&mut self, window: &[u8]) -> Result<Option<usize>, ParseError> {
         loop {
             // 0. Only before the first search of the line: a line that arrives in pieces is
             //    offered to the fast paths when its first piece is there, and not again once
@@ -322,10 +318,11 @@ impl RequestParser {
                         sp2.map(|sp| sp - start),
                         self.limits.max_target_bytes,
                     )?;
-                    self.state = State::Fields(line);
+                    self.begin_head(line);
+                    self.state = State::Fields;
                 }
-                State::Fields(line) if start == end => return Ok(Some((next, *line))),
-                State::Fields(_) => {
+                State::Fields if start == end => return Ok(Some(next)),
+                State::Fields => {
                     // The count comes first: a line past the limit is refused whatever it holds.
                     self.check_field_count()?;
                     let field = if checked {
@@ -342,37 +339,42 @@ impl RequestParser {
 
     /// Step 0 of [`advance`](Self::advance): from the start of a line not looked at yet, take
     /// as many lines as the one-pass fast paths accept, in a run. Returns the end of the head
-    /// and its request line if the run reached the blank line; otherwise records where it
-    /// stopped, for the careful path to go on from there.
+    /// if the run reached the blank line; otherwise records where it stopped, for the careful
+    /// path to go on from there.
     ///
     /// The run keeps its progress in locals and writes the parser's bookkeeping (`state`,
     /// `line_start`, `scanned`) once, where it stops; a common head that is all in the window
     /// never writes it at all, since the blank line ends the head and `complete` resets the
-    /// parser for the next one. The fields go into `fields` and `facts` one by one, exactly
-    /// as the careful path adds them, so an error (a second `Host`, a bad `Content-Length`,
+    /// parser for the next one. The fields go into the head's table and `facts` one by one,
+    /// exactly as the careful path adds them, so an error (a second `Host`, a bad `Content-Length`,
     /// too many fields) is the one the careful path would return at the same line.
     #[inline]
-    fn advance_common(
-        &mut self,
-        window: &[u8],
-    ) -> Result<Option<(usize, RequestLine)>, ParseError> {
+    fn advance_common(&mut self, window: &[u8]) -> Result<Option<usize>, ParseError> {
         let start = self.line_start;
         let mut at = start;
-        let line = match self.state {
+        match self.state {
             State::RequestLine { .. } => {
                 let max_target = self.limits.max_target_bytes;
                 match parse_common_request_line(window, at, max_target) {
                     Some((line, next)) => {
+                        self.begin_head(line);
                         at = next;
-                        line
+                        // The first field line is nearly always the `Host` this connection
+                        // sent before: take it whole if so. Counted first, as every field is.
+                        if let Some((field, next)) = self.facts.parse_recent_host_line(window, at) {
+                            self.check_field_count()?;
+                            self.facts.observe_recent_host(field);
+                            self.push_field(field);
+                            at = next;
+                        }
                     }
                     // Declined: the careful path starts on this very line.
                     None => return Ok(None),
                 }
             }
-            State::Fields(line) => line,
+            State::Fields => {}
             State::Failed(e) => return Err(e),
-        };
+        }
         loop {
             match parse_common_field_line(window, at) {
                 Some(CommonLine::Field(field, next)) => {
@@ -380,7 +382,7 @@ impl RequestParser {
                     self.add_field(window, field)?;
                     at = next;
                 }
-                Some(CommonLine::Blank(end)) => return Ok(Some((end, line))),
+                Some(CommonLine::Blank(end)) => return Ok(Some(end)),
                 None => break,
             }
         }
@@ -390,7 +392,7 @@ impl RequestParser {
             self.examined += at - start;
         }
         if at != start {
-            self.state = State::Fields(line);
+            self.state = State::Fields;
             self.line_start = at;
             self.scanned = at;
         }
@@ -400,28 +402,41 @@ impl RequestParser {
     /// Refuse one more field line once the head holds [`Limits::max_headers`].
     #[inline]
     fn check_field_count(&self) -> Result<(), ParseError> {
-        if self.fields.len() >= self.limits.max_headers {
+        let count = self.head.as_ref().map_or(0, |parts| parts.field_count());
+        if count >= self.limits.max_headers {
             return Err(ParseError::TooManyFields);
         }
         Ok(())
     }
 
+    /// The request line is judged: take the allocation the head will live in from this
+    /// thread's pool, and write the line into it, where the finished head will read it.
+    /// Inlined (with the pool's common case) so that the line's parts go from registers
+    /// straight into the allocation, rather than through a copy on the stack for a call.
+    #[inline(always)]
+    fn begin_head(&mut self, line: RequestLine) {
+        debug_assert!(self.head.is_none(), "one allocation per head");
+        let mut parts = HeadParts::from_pool();
+        parts.line = line;
+        self.head = Some(parts);
+    }
+
     /// Take a well-formed field line (already counted) into the head: note what it says about
-    /// framing, and add it to the field table.
+    /// framing, and add it to the field table, in the head's allocation.
     #[inline]
     fn add_field(&mut self, window: &[u8], field: FieldSpan) -> Result<(), ParseError> {
         self.facts.observe(window, field)?;
-        if self.fields.capacity() == 0 {
-            // A table from this thread's pool (see `release_scratch`), or room for most
-            // requests at once rather than growing 4, 8, 16.
-            self.fields = FIELD_TABLES
-                .try_with(|p| p.borrow_mut().pop())
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Vec::with_capacity(FIRST_FIELDS));
-        }
-        self.fields.push(field);
+        self.push_field(field);
         Ok(())
+    }
+
+    /// Append a field (counted and observed) to the table in the head's allocation.
+    #[inline]
+    fn push_field(&mut self, field: FieldSpan) {
+        self.head
+            .as_mut()
+            .expect("INVARIANT: field lines come after the request line took the allocation")
+            .push_field(field);
     }
 
     /// Search `window` for the LF ending the current line, from where the previous search
@@ -463,28 +478,25 @@ impl RequestParser {
     }
 
     /// Build the [`RequestHead`] for the head `buf[..end]` and get ready for the next one.
-    fn complete(
-        &mut self,
-        buf: &[u8],
-        end: usize,
-        line: RequestLine,
-    ) -> Result<RequestHead, ParseError> {
-        let derived = self.facts.finish(line.version, &self.limits)?;
-        // Filled in place, in the head's (usually recycled) allocation.
-        let mut parts = HeadParts::with_bytes(&buf[..end], &self.fields);
-        parts.method = line.method;
-        parts.method_span = line.method_span;
-        parts.target = line.target_span;
-        parts.form = line.target.form;
-        parts.path = line.target.path;
-        parts.query = line.target.query;
-        parts.authority = line.target.authority.or(self.facts.host);
-        parts.version = line.version;
+    fn complete(&mut self, buf: &[u8], end: usize) -> Result<RequestHead, ParseError> {
+        // The allocation already holds the request line and the field table; what is left
+        // is the head's bytes (after the table) and what the fields as a whole decide.
+        let parts = self
+            .head
+            .as_mut()
+            .expect("INVARIANT: a head that reached its blank line had a request line");
+        let derived = self.facts.finish(parts.line.version, &self.limits)?;
+        parts.finish_bytes(&buf[..end]);
+        parts.authority = parts.line.target.authority.or(self.facts.host);
         parts.framing = derived.framing;
         parts.keep_alive = derived.keep_alive;
         parts.expect_continue = derived.expect_continue;
+        let parts = self.head.take();
         self.start_next_head();
-        Ok(RequestHead::from_parts(parts))
+        // `parts` was `Some` just above.
+        Ok(RequestHead::from_parts(
+            parts.expect("INVARIANT: checked above"),
+        ))
     }
 }
 

@@ -485,8 +485,9 @@ fn remembered_host_never_changes_a_verdict() {
 }
 
 /// The fast run changes no verdict: 30,000 heads drawn by a seeded xorshift from common and
-/// uncommon request lines and field lines (good ones, and ones with every kind of flaw: bad
-/// bytes, whitespace, missing colons, bare CR or LF, a second `Host`, conflicting lengths),
+/// uncommon request lines and field lines (good ones, among them the `Host` line a warm parser
+/// remembers and near misses of it, and ones with every kind of flaw: bad bytes, whitespace,
+/// missing colons, bare CR or LF, a second `Host`, invalid hosts, conflicting lengths),
 /// sometimes cut short, give the same result (the same head, the same error, or "not yet")
 /// from a parser that takes the fast run and from one held to the careful path alone, both
 /// fresh and after a first head on the same connection.
@@ -508,6 +509,9 @@ fn fast_run_agrees_with_careful_path() {
         let fields = [
             "Host: 127.0.0.1:18081",
             "Host: 127.0.0.1:18081",
+            "HOST: 127.0.0.1:18081",
+            "Host: 127.0.0.1:1808",
+            "Host:127.0.0.1:18081",
             "host:h",
             "Host: a b",
             "Accept: */*",
@@ -525,12 +529,14 @@ fn fast_run_agrees_with_careful_path() {
             "X: a\rb",
             "X: a\x01",
             "X: caf\u{e9}",
+            "Host: 127.0.0.1:18081x",
+            "Host: 127.0.0.1:18081 x",
         ];
         let ends = [
             "\r\n", "\r\n", "\r\n", "\r\n", "\r\n", "\r\n", "\r\n", "\r\n", "\r\n", "\n", "\r",
         ];
         // The first `GOOD` field lines are well-formed; the rest each have a flaw.
-        const GOOD: usize = 13;
+        const GOOD: usize = 16;
         let mut state = 0x0123_4567_89AB_CDEF_u64;
         let mut next = move |n: usize| {
             state ^= state << 13;
@@ -586,5 +592,124 @@ fn fast_run_agrees_with_careful_path() {
             heads > 3_000 && errors > 3_000,
             "{heads} heads, {errors} errors"
         );
+    });
+}
+
+/// A head of `count` fields (a `Host` first unless `count` is 0, then `Name-i` fields with
+/// values padded by whitespace) and the (name, value) list its `headers()` must give.
+fn head_with_fields(count: usize, path: &str) -> (Vec<u8>, Vec<(String, String)>) {
+    let version = if count == 0 { "HTTP/1.0" } else { "HTTP/1.1" };
+    let mut input = format!("GET {path} {version}\r\n");
+    let mut expected = Vec::new();
+    for i in 0..count {
+        let (name, value) = match i {
+            0 => ("Host".to_string(), "h".to_string()),
+            _ => (format!("Name-{i}"), format!("value {i}")),
+        };
+        input.push_str(&format!("{name}: \t{value} \r\n"));
+        expected.push((name, value));
+    }
+    input.push_str("\r\n");
+    (input.into_bytes(), expected)
+}
+
+/// What a head's field table gives, as owned pairs.
+fn fields_of(head: &RequestHead) -> Vec<(String, String)> {
+    head.headers()
+        .map(|f| {
+            let value = String::from_utf8(f.value().to_vec()).expect("ASCII values");
+            (f.name().to_string(), value)
+        })
+        .collect()
+}
+
+/// The field table the parser writes straight into the head's allocation gives exactly the
+/// fields of the head, with 0, 1, 16, 17 (one past the first reservation) and 100 fields: in
+/// a fresh allocation, in recycled ones that held a longer head (more fields, longer bytes)
+/// or a shorter one before, while an earlier head is still alive (so each has its own
+/// allocation), byte at a time, and on the careful path alone.
+#[test]
+fn field_table_built_in_place() {
+    with_deadline(|| {
+        let limits = Limits::default();
+        let check = |head: &RequestHead, input: &[u8], expected: &[(String, String)]| {
+            assert_eq!(
+                fields_of(head),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+            assert_eq!(head.header_count(), expected.len());
+            assert_eq!(head.headers().len(), expected.len());
+            assert_eq!(head.consumed(), input.len());
+            assert_eq!(head.path(), "/p");
+            let host = expected.first().map(|(_, v)| v.as_str());
+            assert_eq!(head.host(), host);
+        };
+        let long_path = format!("/{}", "x".repeat(300));
+        for count in [0, 1, 16, 17, 100] {
+            let (input, expected) = head_with_fields(count, "/p");
+            // A fresh allocation (nothing was ever dropped on this thread yet, or the pool
+            // was emptied by the heads held below).
+            let mut parser = RequestParser::new(limits);
+            let first = parser.parse(&input).unwrap().expect("complete");
+            check(&first, &input, &expected);
+            // While `first` is alive, the next head gets an allocation of its own.
+            let second = parser.parse(&input).unwrap().expect("complete");
+            check(&second, &input, &expected);
+            check(&first, &input, &expected);
+            assert_ne!(first.parts().bytes.as_ptr(), second.parts().bytes.as_ptr());
+            drop((first, second));
+            // Recycled allocations that held a longer head (small enough to be kept), then a
+            // shorter one. The box is the one the dropped head had; its buffer too, unless it
+            // had to grow.
+            for (other_count, other_path) in [(30, long_path.as_str()), (1, "/q")] {
+                let (other, other_expected) = head_with_fields(other_count, other_path);
+                let held = parser.parse(&other).unwrap().expect("complete");
+                assert_eq!(fields_of(&held), other_expected);
+                let address = std::ptr::from_ref(held.parts());
+                drop(held);
+                let head = parser.parse(&input).unwrap().expect("complete");
+                assert_eq!(std::ptr::from_ref(head.parts()), address, "recycled");
+                check(&head, &input, &expected);
+            }
+            // Byte at a time, and the careful path alone.
+            let mut slow = RequestParser::new(limits);
+            let mut got = None;
+            for end in 0..=input.len() {
+                if let Some(head) = slow.parse(&input[..end]).unwrap() {
+                    got = Some((head, end));
+                    break;
+                }
+            }
+            let (head, end) = got.expect("complete");
+            assert_eq!(end, input.len());
+            check(&head, &input, &expected);
+            let mut careful = RequestParser::new(limits);
+            careful.careful_only = true;
+            let head = careful.parse(&input).unwrap().expect("complete");
+            check(&head, &input, &expected);
+        }
+    });
+}
+
+/// A head abandoned part way through its fields (by `reset`, or by an error and then
+/// `reset`) leaves nothing of its field table in the next head.
+#[test]
+fn reset_discards_a_partial_field_table() {
+    with_deadline(|| {
+        let (input, expected) = head_with_fields(3, "/p");
+        let partial = b"GET /old HTTP/1.1\r\nHost: old\r\nOld-1: a\r\nOld-2: b\r\nOld-3";
+        let failing = b"GET /old HTTP/1.1\r\nHost: old\r\nOld-1: a\r\nHost: again\r\n\r\n";
+        for (abandoned, outcome) in [(&partial[..], Ok(None)), (&failing[..], Err(MultipleHost))] {
+            let mut parser = RequestParser::default();
+            assert_eq!(parser.parse(abandoned), outcome);
+            assert!(parser.head.is_some(), "the partial table is held");
+            parser.reset();
+            assert!(parser.head.is_none(), "reset gives the allocation back");
+            let head = parser.parse(&input).unwrap().expect("complete");
+            assert_eq!(fields_of(&head), expected);
+            assert_eq!(head.consumed(), input.len());
+        }
     });
 }
