@@ -333,7 +333,6 @@ impl Conn {
                     self.handler.release();
                 }
                 crate::io::give_write_buf(std::mem::take(&mut self.out));
-                self.parser.release_scratch();
                 // Readiness may be stale (then the next try_read says WouldBlock again).
                 if !self.wait_idle(idle_deadline).await {
                     return Err(HeadEnd::Close);

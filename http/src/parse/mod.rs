@@ -199,18 +199,6 @@ impl RequestParser {
         }
     }
 
-    /// Called by the connection when it goes idle between requests, to give back memory the
-    /// parser holds for the next head. There is none: the field table lives in the head's own
-    /// allocation, which [`complete`](Self::complete) hands to the head, so between heads the
-    /// parser holds no buffer at all (see the invariant on `head`).
-    #[inline]
-    pub(crate) fn release_scratch(&mut self) {
-        debug_assert!(
-            self.head.is_none() || matches!(self.state, State::Failed(_)),
-            "release_scratch: called in the middle of a head"
-        );
-    }
-
     /// Get ready for the next head. The head's allocation is not touched: `complete` has
     /// handed it to the finished head, and `reset` recycles it.
     fn start_next_head(&mut self) {
