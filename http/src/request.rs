@@ -14,14 +14,13 @@ use crate::parse::{Method, RequestHead, Version};
 /// An HTTP request as a handler sees it.
 #[derive(Debug)]
 pub struct Request {
-    /// The parsed request line and header fields.
+    /// The parsed request line and header fields; its allocation also carries the
+    /// `{name}` segments captured by the router and the client's address, which are rarely
+    /// read, so that a request stays small (40 bytes): it moves by value from the connection
+    /// through the router into the handler's future.
     head: RequestHead,
-    /// `{name}` segments captured by the router, in path order.
-    params: Vec<(String, String)>,
     /// The body, read lazily.
     body: Body,
-    /// The client's address, when the request came over a socket.
-    remote_addr: Option<SocketAddr>,
     /// Jobs to run after the response is written.
     background: BackgroundTasks,
 }
@@ -31,9 +30,7 @@ impl Request {
     pub fn new(head: RequestHead, body: Body) -> Request {
         Request {
             head,
-            params: Vec::new(),
             body,
-            remote_addr: None,
             background: BackgroundTasks::default(),
         }
     }
@@ -46,20 +43,19 @@ impl Request {
     ) -> Request {
         Request {
             head,
-            params: Vec::new(),
             body,
-            remote_addr: None,
             background,
         }
     }
 
+    /// Records the client's address.
     pub(crate) fn set_remote_addr(&mut self, addr: SocketAddr) {
-        self.remote_addr = Some(addr);
+        self.head.set_peer(addr);
     }
 
     /// Sets the path parameters (the router does this before calling the handler).
     pub fn set_params(&mut self, params: Vec<(String, String)>) {
-        self.params = params;
+        self.head.set_params(params);
     }
 
     /// The method.
@@ -109,7 +105,8 @@ impl Request {
 
     /// A path parameter captured by the router (`/users/{id}` -> `param("id")`).
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
+        self.head
+            .params()
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
@@ -117,7 +114,7 @@ impl Request {
 
     /// Every path parameter, in path order.
     pub fn params(&self) -> &[(String, String)] {
-        &self.params
+        self.head.params()
     }
 
     /// The query string as decoded `(name, value)` pairs, in order (`+` is a space, `%XX` decoded).
@@ -154,7 +151,7 @@ impl Request {
 
     /// The client's address.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.remote_addr
+        self.head.peer()
     }
 
     /// The jobs to run after the response is written (FastAPI's `BackgroundTasks`).

@@ -14,6 +14,7 @@
 //! accepted nothing else there. That is what lets the accessors hand out `&str`.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use super::request_line::RequestLine;
 use super::target::Target;
@@ -157,6 +158,15 @@ pub(crate) struct HeadParts {
     pub(crate) keep_alive: bool,
     /// Whether the client waits for `100 Continue` before sending the body.
     pub(crate) expect_continue: bool,
+    /// Not part of the head: the client's address, set by the connection for the
+    /// [`crate::Request`] this head becomes. It rides in this allocation (rather than in the
+    /// `Request`, which moves by value from the connection into the handler's future)
+    /// because it is rarely read. `None` for heads the parser returns.
+    pub(crate) peer: Option<SocketAddr>,
+    /// Not part of the head either: the `{name}` segments the router captured for the
+    /// request, in path order; kept here for the same reason. Empty for heads the parser
+    /// returns.
+    pub(crate) params: Vec<(String, String)>,
 }
 
 impl HeadParts {
@@ -199,6 +209,8 @@ impl HeadParts {
             framing: BodyFraming::None,
             keep_alive: false,
             expect_continue: false,
+            peer: None,
+            params: Vec::new(),
         })
     }
 
@@ -247,6 +259,8 @@ impl HeadParts {
             return;
         }
         parts.bytes.clear();
+        parts.peer = None;
+        parts.params.clear();
         // Into the spare slot; whatever was there moves on to the pool.
         let Ok(Some(parts)) = SPARE_HEAD.try_with(|spare| spare.replace(Some(parts))) else {
             return;
@@ -445,6 +459,34 @@ impl RequestHead {
         self.parts
             .as_deref()
             .expect("INVARIANT: a head has its parts until it is dropped")
+    }
+
+    /// The parts, to set the request-level extras (`peer`, `params`).
+    #[inline]
+    fn parts_mut(&mut self) -> &mut HeadParts {
+        self.parts
+            .as_deref_mut()
+            .expect("INVARIANT: a head has its parts until it is dropped")
+    }
+
+    /// The client's address, if the connection set one (see [`HeadParts::peer`]).
+    pub(crate) fn peer(&self) -> Option<SocketAddr> {
+        self.parts().peer
+    }
+
+    /// Records the client's address (see [`HeadParts::peer`]).
+    pub(crate) fn set_peer(&mut self, peer: SocketAddr) {
+        self.parts_mut().peer = Some(peer);
+    }
+
+    /// The router's captured parameters (see [`HeadParts::params`]).
+    pub(crate) fn params(&self) -> &[(String, String)] {
+        &self.parts().params
+    }
+
+    /// Records the router's captured parameters (see [`HeadParts::params`]).
+    pub(crate) fn set_params(&mut self, params: Vec<(String, String)>) {
+        self.parts_mut().params = params;
     }
 
     /// The method.
