@@ -395,6 +395,7 @@ impl Conn {
 
     /// Start of step 5: collects the request's background jobs, fetches the date for a new
     /// batch, and turns keep-alive off once the server is shutting down.
+    #[inline]
     fn final_exchange(&mut self, mut ex: Exchange) -> Exchange {
         if self.shutdown.is_triggered() {
             ex.keep_alive = false;
@@ -414,6 +415,7 @@ impl Conn {
     /// Step 5 for a complete response: serialize it into `out` and say whether the connection
     /// stays open. A streamed response's body is handed back, for [`Conn::write_stream`]
     /// (which awaits); the response keeps its status and fields for it.
+    #[inline]
     fn queue_response(
         &mut self,
         resp: &mut Response,
@@ -526,6 +528,7 @@ impl Conn {
 
     /// Queues a response with a complete body (`is_static`: one that lives for the whole
     /// program). Returns whether the connection stays open.
+    #[inline]
     fn queue_full(&mut self, resp: &Response, body: &[u8], is_static: bool, ex: Exchange) -> bool {
         writer::write_full(&mut self.out, resp, body, is_static, ex, &self.date)
     }
