@@ -59,6 +59,12 @@
 //!   field's table entry, as its line is judged. When the blank line arrives, `complete` only
 //!   appends the head's bytes after the table and fills in the framing facts, and the
 //!   allocation becomes the [`RequestHead`]: the parser keeps no line or table of its own.
+//! - Nothing judged that was not seen: `Facts` notes whether any field that decides framing
+//!   or persistence (`Content-Length`, `Transfer-Encoding`, `Connection`, `Expect`) came at
+//!   all. Nearly every `GET` has none; its verdict is then "no body, keep-alive on 1.1" after
+//!   the one `Host` check, and the reset for the next head clears `host` alone. Dropping a
+//!   head gives its allocation back in a few stores (`HeadParts::recycle`, whose rare cases
+//!   are functions of their own).
 //!
 //! Line endings: CRLF only. RFC 9112 §2.2 allows a recipient to accept a bare LF, but when a
 //! proxy in front reads `\n` differently from us, the two disagree on where the head ends;
