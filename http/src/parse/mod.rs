@@ -64,7 +64,9 @@
 //!   all. Nearly every `GET` has none; its verdict is then "no body, keep-alive on 1.1" after
 //!   the one `Host` check, and the reset for the next head clears `host` alone. Dropping a
 //!   head gives its allocation back in a few stores (`HeadParts::recycle`, whose rare cases
-//!   are functions of their own).
+//!   are functions of their own). Per call, `parse` does no arithmetic on the limits (the
+//!   window's bound is worked out when the parser is made), and the `Host` line right
+//!   after the request line is counted without loading the (empty) table's length.
 //!
 //! Line endings: CRLF only. RFC 9112 §2.2 allows a recipient to accept a bare LF, but when a
 //! proxy in front reads `\n` differently from us, the two disagree on where the head ends;
@@ -129,6 +131,10 @@ enum State {
 pub struct RequestParser {
     /// The limits this parser enforces.
     limits: Limits,
+    /// How much of the buffer the parser looks at: [`Limits::max_head_bytes`], and never
+    /// more than `u32::MAX` (a [`head::Span`] counts in 32 bits). Worked out once, here,
+    /// rather than at every call of [`parse`](Self::parse).
+    max_window: usize,
     /// Offset in the caller's buffer where the line being assembled starts.
     line_start: usize,
     /// How far the search for the current line's LF has looked.
@@ -175,6 +181,7 @@ impl RequestParser {
     /// ```
     pub fn new(limits: Limits) -> RequestParser {
         RequestParser {
+            max_window: limits.max_head_bytes.min(u32::MAX as usize),
             limits,
             line_start: 0,
             scanned: 0,
@@ -236,7 +243,7 @@ impl RequestParser {
             debug_assert!(false, "RequestParser::parse: buffer shrank between calls");
             self.reset();
         }
-        let max_head = self.limits.max_head_bytes.min(u32::MAX as usize);
+        let max_head = self.max_window;
         let window = &buf[..buf.len().min(max_head)];
         let outcome = match self.advance(window) {
             Ok(Some(end)) => self.complete(buf, end).map(Some),
@@ -356,7 +363,14 @@ impl RequestParser {
                         // The first field line is nearly always the `Host` this connection
                         // sent before: take it whole if so. Counted first, as every field is.
                         if let Some((field, next)) = self.facts.parse_recent_host_line(window, at) {
-                            self.check_field_count()?;
+                            // The table is empty (the allocation was just taken), so the
+                            // count check of `check_field_count` comes down to this, with
+                            // no load of the table's length. (It cannot fire in fact: a
+                            // remembered `Host` means some head was allowed a field.)
+                            debug_assert_eq!(self.head.as_ref().map(|h| h.field_count()), Some(0));
+                            if self.limits.max_headers == 0 {
+                                return Err(ParseError::TooManyFields);
+                            }
                             self.facts.observe_recent_host(field);
                             self.push_field(field);
                             at = next;
