@@ -67,6 +67,8 @@
 //!   are functions of their own). Per call, `parse` does no arithmetic on the limits (the
 //!   window's bound is worked out when the parser is made), and the `Host` line right
 //!   after the request line is counted without loading the (empty) table's length.
+//!   `complete` copies the head's bytes before it asks `Facts::finish` for the verdict, so
+//!   no verdict waits on the stack while the copy (a call) runs.
 //!
 //! Line endings: CRLF only. RFC 9112 §2.2 allows a recipient to accept a bare LF, but when a
 //! proxy in front reads `\n` differently from us, the two disagree on where the head ends;
@@ -493,8 +495,18 @@ impl RequestParser {
             .head
             .as_mut()
             .expect("INVARIANT: a head that reached its blank line had a request line");
-        let derived = self.facts.finish(parts.line.version, &self.limits)?;
+        // The bytes first: the copy is a call, and done before the verdict it leaves no
+        // verdict to keep on the stack across it.
         parts.finish_bytes(&buf[..end]);
+        let derived = match self.facts.finish(parts.line.version, &self.limits) {
+            Ok(derived) => derived,
+            Err(e) => {
+                // The parser fails and keeps the allocation until `reset`: as the table alone,
+                // as its INVARIANT says.
+                parts.bytes.truncate(parts.table_len);
+                return Err(e);
+            }
+        };
         parts.authority = parts.line.target.authority.or(self.facts.host);
         parts.framing = derived.framing;
         parts.keep_alive = derived.keep_alive;
