@@ -59,6 +59,16 @@
 //!   field's table entry, as its line is judged. When the blank line arrives, `complete` only
 //!   appends the head's bytes after the table and fills in the framing facts, and the
 //!   allocation becomes the [`RequestHead`]: the parser keeps no line or table of its own.
+//! - Nothing judged that was not seen: `Facts` notes whether any field that decides framing
+//!   or persistence (`Content-Length`, `Transfer-Encoding`, `Connection`, `Expect`) came at
+//!   all. Nearly every `GET` has none; its verdict is then "no body, keep-alive on 1.1" after
+//!   the one `Host` check, and the reset for the next head clears `host` alone. Dropping a
+//!   head gives its allocation back in a few stores (`HeadParts::recycle`, whose rare cases
+//!   are functions of their own). Per call, `parse` does no arithmetic on the limits (the
+//!   window's bound is worked out when the parser is made), and the `Host` line right
+//!   after the request line is counted without loading the (empty) table's length.
+//!   `complete` copies the head's bytes before it asks `Facts::finish` for the verdict, so
+//!   no verdict waits on the stack while the copy (a call) runs.
 //!
 //! Line endings: CRLF only. RFC 9112 §2.2 allows a recipient to accept a bare LF, but when a
 //! proxy in front reads `\n` differently from us, the two disagree on where the head ends;
@@ -123,6 +133,10 @@ enum State {
 pub struct RequestParser {
     /// The limits this parser enforces.
     limits: Limits,
+    /// How much of the buffer the parser looks at: [`Limits::max_head_bytes`], and never
+    /// more than `u32::MAX` (a [`head::Span`] counts in 32 bits). Worked out once, here,
+    /// rather than at every call of [`parse`](Self::parse).
+    max_window: usize,
     /// Offset in the caller's buffer where the line being assembled starts.
     line_start: usize,
     /// How far the search for the current line's LF has looked.
@@ -169,6 +183,7 @@ impl RequestParser {
     /// ```
     pub fn new(limits: Limits) -> RequestParser {
         RequestParser {
+            max_window: limits.max_head_bytes.min(u32::MAX as usize),
             limits,
             line_start: 0,
             scanned: 0,
@@ -230,7 +245,7 @@ impl RequestParser {
             debug_assert!(false, "RequestParser::parse: buffer shrank between calls");
             self.reset();
         }
-        let max_head = self.limits.max_head_bytes.min(u32::MAX as usize);
+        let max_head = self.max_window;
         let window = &buf[..buf.len().min(max_head)];
         let outcome = match self.advance(window) {
             Ok(Some(end)) => self.complete(buf, end).map(Some),
@@ -350,7 +365,14 @@ impl RequestParser {
                         // The first field line is nearly always the `Host` this connection
                         // sent before: take it whole if so. Counted first, as every field is.
                         if let Some((field, next)) = self.facts.parse_recent_host_line(window, at) {
-                            self.check_field_count()?;
+                            // The table is empty (the allocation was just taken), so the
+                            // count check of `check_field_count` comes down to this, with
+                            // no load of the table's length. (It cannot fire in fact: a
+                            // remembered `Host` means some head was allowed a field.)
+                            debug_assert_eq!(self.head.as_ref().map(|h| h.field_count()), Some(0));
+                            if self.limits.max_headers == 0 {
+                                return Err(ParseError::TooManyFields);
+                            }
                             self.facts.observe_recent_host(field);
                             self.push_field(field);
                             at = next;
@@ -473,8 +495,18 @@ impl RequestParser {
             .head
             .as_mut()
             .expect("INVARIANT: a head that reached its blank line had a request line");
-        let derived = self.facts.finish(parts.line.version, &self.limits)?;
+        // The bytes first: the copy is a call, and done before the verdict it leaves no
+        // verdict to keep on the stack across it.
         parts.finish_bytes(&buf[..end]);
+        let derived = match self.facts.finish(parts.line.version, &self.limits) {
+            Ok(derived) => derived,
+            Err(e) => {
+                // The parser fails and keeps the allocation until `reset`: as the table alone,
+                // as its INVARIANT says.
+                parts.bytes.truncate(parts.table_len);
+                return Err(e);
+            }
+        };
         parts.authority = parts.line.target.authority.or(self.facts.host);
         parts.framing = derived.framing;
         parts.keep_alive = derived.keep_alive;

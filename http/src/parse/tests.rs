@@ -701,10 +701,20 @@ fn reset_discards_a_partial_field_table() {
         let (input, expected) = head_with_fields(3, "/p");
         let partial = b"GET /old HTTP/1.1\r\nHost: old\r\nOld-1: a\r\nOld-2: b\r\nOld-3";
         let failing = b"GET /old HTTP/1.1\r\nHost: old\r\nOld-1: a\r\nHost: again\r\n\r\n";
-        for (abandoned, outcome) in [(&partial[..], Ok(None)), (&failing[..], Err(MultipleHost))] {
+        // Fails at the blank line, after `complete` has copied the head's bytes.
+        let unhosted = b"GET /old HTTP/1.1\r\nOld-1: a\r\nOld-2: b\r\n\r\n";
+        // (input, outcome, fields in the table it leaves)
+        for (abandoned, outcome, fields) in [
+            (&partial[..], Ok(None), 3),
+            (&failing[..], Err(MultipleHost), 2),
+            (&unhosted[..], Err(MissingHost), 2),
+        ] {
             let mut parser = RequestParser::default();
             assert_eq!(parser.parse(abandoned), outcome);
-            assert!(parser.head.is_some(), "the partial table is held");
+            assert_eq!(parser.parse(abandoned), outcome, "an error is repeated");
+            let held = parser.head.as_ref().expect("the partial table is held");
+            let table = fields * super::head::FieldSpan::ENCODED_LEN;
+            assert_eq!(held.bytes.len(), table, "the table alone");
             parser.reset();
             assert!(parser.head.is_none(), "reset gives the allocation back");
             let head = parser.parse(&input).unwrap().expect("complete");
