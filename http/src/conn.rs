@@ -360,7 +360,12 @@ impl Conn {
 
     /// Steps 4-5 off the fast path: take the socket back from the body (draining what the
     /// handler left unread, or deciding to close), then queue or stream the response.
-    async fn finish_slow(&mut self, resp: Response, slot: ReturnSlot, mut ex: Exchange) -> bool {
+    async fn finish_slow(
+        &mut self,
+        mut resp: Response,
+        slot: ReturnSlot,
+        mut ex: Exchange,
+    ) -> bool {
         // 4. Take the socket back; drain or give up on what the handler left unread.
         {
             let returned = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -386,7 +391,6 @@ impl Conn {
         }
         // 5.
         let ex = self.final_exchange(ex);
-        let mut resp = resp;
         match self.queue_response(&mut resp, ex) {
             Ok(keep_alive) => keep_alive,
             Err(rx) => self.write_stream(resp, rx, ex).await,

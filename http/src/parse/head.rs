@@ -542,11 +542,7 @@ impl RequestHead {
     /// The path, still percent-encoded: `"/a/b"` for `/a/b?c`, `"/"` for `http://h`, `"*"` for
     /// `OPTIONS *`, `""` for `CONNECT h:443`.
     pub fn path(&self) -> &str {
-        let t = &self.parts().line.target;
-        if t.form == TargetForm::Absolute && t.path.start == t.path.end {
-            return "/";
-        }
-        ascii(t.path.of(self.head_bytes()))
+        ascii(self.path_bytes())
     }
 
     /// [`path`](Self::path) as bytes, without the UTF-8 check that `&str` needs (the router
