@@ -85,6 +85,15 @@ mod imp {
             // loom's condvar consumes the guard; swap it through a temporary to keep parking_lot's shape.
             take_mut(guard, |g| self.0.wait(g).unwrap());
         }
+        /// loom has no clock: a timed wait is modelled as an untimed one that never times out.
+        pub(crate) fn wait_until<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            _until: std::time::Instant,
+        ) -> WaitTimeoutResult {
+            self.wait(guard);
+            WaitTimeoutResult
+        }
         pub(crate) fn notify_one(&self) -> bool {
             self.0.notify_one();
             true
@@ -92,6 +101,15 @@ mod imp {
         pub(crate) fn notify_all(&self) -> usize {
             self.0.notify_all();
             0
+        }
+    }
+
+    /// The result of [`Condvar::wait_until`] under loom: never a time-out.
+    pub(crate) struct WaitTimeoutResult;
+
+    impl WaitTimeoutResult {
+        pub(crate) fn timed_out(&self) -> bool {
+            false
         }
     }
 

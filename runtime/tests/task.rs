@@ -379,3 +379,47 @@ fn nested_block_on_panics() {
         assert!(err.is_panic());
     });
 }
+
+/// A worker that blocks inside a poll does not strand the tasks queued behind it: a sibling
+/// steals them, whether it was asleep deep (then the push wakes it) or light (then it comes by
+/// within a millisecond on its own; see `executor/idle.rs`). Fifty rounds, so that both cases
+/// occur; a stranded task would hold its round until the 10 s deadline and fail it.
+#[test]
+fn a_task_queued_behind_a_blocked_worker_is_stolen() {
+    with_timeout(60, || {
+        for threshold in [1, 4, 64] {
+            let rt = Builder::new_multi_thread()
+                .worker_threads(2)
+                .spread_threshold(threshold)
+                .build()
+                .unwrap();
+            for round in 0..50 {
+                let stolen = rt.block_on(async {
+                    spindle::spawn(async {
+                        let first = Arc::new(AtomicBool::new(false));
+                        let f = first.clone();
+                        // The first spawn lands in this worker's LIFO slot; the second pushes
+                        // it into the deque, where a sibling can steal it.
+                        spindle::spawn(async move { f.store(true, Ordering::Release) });
+                        spindle::spawn(async {});
+                        // Block this worker (a blocking call inside a task) until the first
+                        // task has run elsewhere, or 10 s have passed.
+                        let deadline =
+                            std::time::Instant::now() + std::time::Duration::from_secs(10);
+                        while !first.load(Ordering::Acquire) && std::time::Instant::now() < deadline
+                        {
+                            std::thread::yield_now();
+                        }
+                        first.load(Ordering::Acquire)
+                    })
+                    .await
+                    .unwrap()
+                });
+                assert!(
+                    stolen,
+                    "threshold {threshold}, round {round}: the task was stranded"
+                );
+            }
+        }
+    });
+}

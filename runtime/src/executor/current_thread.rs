@@ -102,7 +102,7 @@ impl CurrentThread {
             }
             // 3.
             if ran_dry && !main_woken.woken.load(Ordering::Acquire) {
-                self.parker.park(&handle.inner);
+                self.parker.park(&handle.inner, None);
             } else {
                 Parker::poll_driver_now(&handle.inner);
             }

@@ -21,7 +21,7 @@ use std::ptr;
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
-use super::idle::Idle;
+use super::idle::{Idle, LIGHT_SLEEP, LIGHT_SLEEPS};
 use super::park::Parker;
 use crate::loom::{AtomicBool, Mutex, Ordering};
 use crate::runtime::{context, Handle};
@@ -52,6 +52,9 @@ pub(crate) struct MultiThread {
     global_queue_interval: u32,
     /// Poll the reactor and timers without sleeping every this many ticks (I/O fairness).
     event_interval: u32,
+    /// A worker's own pushes wake a sleeping sibling once this many tasks wait in its deque
+    /// (sooner if no sibling sleeps light; see `idle.rs`).
+    spread_threshold: usize,
 }
 
 /// The state only its own worker thread touches.
@@ -96,6 +99,7 @@ impl MultiThread {
         num_workers: usize,
         global_queue_interval: u32,
         event_interval: u32,
+        spread_threshold: usize,
     ) -> MultiThread {
         let mut cores = Vec::with_capacity(num_workers);
         let mut stealers = Vec::with_capacity(num_workers);
@@ -121,6 +125,7 @@ impl MultiThread {
             shutdown: AtomicBool::new(false),
             global_queue_interval: global_queue_interval.max(1),
             event_interval: event_interval.max(1),
+            spread_threshold: spread_threshold.max(1),
         }
     }
 
@@ -158,22 +163,25 @@ impl MultiThread {
                 false
             };
             if pushed_to_deque {
-                // Others can steal it now; wake one if nobody is searching (not this worker:
-                // it may be on the sleepers list while its reactor turn queues these tasks).
-                self.notify_parked(handle, Some(core.index));
+                // Others can steal it now. Wake one if nobody is searching and either the
+                // backlog has reached the spread threshold or no sleeper will come by on its
+                // own (not this worker: it may be on the sleepers list while its reactor turn
+                // queues these tasks).
+                let backlog = core.local.len() >= self.spread_threshold;
+                self.notify_parked(handle, Some(core.index), backlog);
             }
             None
         });
         if let Some(task) = leftover {
             self.injector.push(task);
-            self.notify_parked(handle, None);
+            self.notify_parked(handle, None, true);
         }
     }
 
     /// Wakes one parked worker other than `except`, if the no-thundering-herd rules (see
-    /// `idle.rs`) say so.
-    fn notify_parked(&self, handle: &Handle, except: Option<usize>) {
-        if let Some(index) = self.idle.worker_to_notify(except) {
+    /// `idle.rs`) say so. `backlog`: the work is worth a wake-up even if a sibling sleeps light.
+    fn notify_parked(&self, handle: &Handle, except: Option<usize>, backlog: bool) {
+        if let Some(index) = self.idle.worker_to_notify(except, backlog) {
             self.parkers[index].unpark(&handle.inner);
         }
     }
@@ -272,7 +280,7 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
                     }
                 };
                 if was_last_searcher {
-                    shared.notify_parked(&handle, None);
+                    shared.notify_parked(&handle, None, true);
                 }
                 task.run();
             }
@@ -348,6 +356,11 @@ fn steal_work(shared: &MultiThread, core: &mut Core) -> Option<Entry> {
 }
 
 /// Step 6: sleep until there may be work.
+///
+/// The first [`LIGHT_SLEEPS`] sleeps are light: at most [`LIGHT_SLEEP`] each, after which the
+/// worker looks at every queue (siblings' deques included) by itself. A sibling with a small
+/// backlog counts on that instead of waking us (see `idle.rs`). Then it sleeps deep, until
+/// notified or woken by its own reactor turn.
 fn park(shared: &MultiThread, ctx: &WorkerContext) {
     let (index, was_searching) = {
         let mut core = ctx.core.borrow_mut();
@@ -356,25 +369,27 @@ fn park(shared: &MultiThread, ctx: &WorkerContext) {
         core.searching = false;
         (core.index, s)
     };
-    // 1. Announce ourselves asleep. If we were the last searcher, a push may have skipped
-    //    waking anyone because we were searching: look once more and pass the baton on.
+    // 1. Announce ourselves asleep (light). If we were the last searcher, a push may have
+    //    skipped waking anyone because we were searching: look once more and pass the baton on.
     if shared.idle.transition_to_parked(index, was_searching) && has_visible_work(shared) {
         // Possibly ourselves (we are on the sleepers list now): then our park returns at once
         // and we search again, rather than leave the work for workers that may all be busy.
-        shared.notify_parked(&ctx.handle, None);
+        shared.notify_parked(&ctx.handle, None, true);
     }
-    // 2. Sleep until notified, or until the reactor/timers gave this worker something to run.
-    //    Never sleep on work of our own: a task in our LIFO slot cannot be stolen, so it would
-    //    wait for our next wake-up.
+    // 2. Sleep until notified, or until the reactor/timers gave this worker something to run,
+    //    or (while light) until it is time to look around. Never sleep on work of our own: a
+    //    task in our LIFO slot cannot be stolen, so it would wait for our next wake-up.
     let has_local = || {
         let core = ctx.core.borrow();
         let core = core.as_ref().expect("core present");
         core.lifo.is_some() || !core.local.is_empty()
     };
     let mut first = true;
+    let mut light_sleeps = 0;
     loop {
+        let light = light_sleeps < LIGHT_SLEEPS;
         if !(first && has_local()) {
-            shared.parkers[index].park(&ctx.handle.inner);
+            shared.parkers[index].park(&ctx.handle.inner, light.then_some(LIGHT_SLEEP));
         }
         first = false;
         if shared.shutdown.load(Ordering::Acquire) {
@@ -393,16 +408,30 @@ fn park(shared: &MultiThread, ctx: &WorkerContext) {
             set_searching();
             return;
         }
-        if has_local || !shared.injector.is_empty() {
-            // Woken by our own reactor turn or a timer (tasks landed in our queues), or work
-            // is waiting globally: get up on our own.
+        // Get up on our own if the reactor turn or a timer queued tasks here, if work waits
+        // globally, or (light sleepers) if a sibling's deque has something to steal.
+        let stealable = light && has_visible_work(shared);
+        if has_local || !shared.injector.is_empty() || stealable {
             if !shared.idle.transition_from_parked(index) {
                 // Raced with a notify that just counted us as searching.
                 set_searching();
             }
             return;
         }
-        // Spurious: sleep again.
+        if light {
+            light_sleeps += 1;
+            // Turning deep: a push may have counted on us coming by, so look once more.
+            if light_sleeps == LIGHT_SLEEPS
+                && shared.idle.sleep_deep(index)
+                && has_visible_work(shared)
+            {
+                if !shared.idle.transition_from_parked(index) {
+                    set_searching();
+                }
+                return;
+            }
+        }
+        // Nothing yet: sleep again.
     }
 }
 

@@ -49,8 +49,9 @@ impl Parker {
         }
     }
 
-    /// Sleeps until unparked, or (when this thread owns the reactor) until I/O or a timer is due.
-    pub(crate) fn park(&self, shared: &Shared) {
+    /// Sleeps until unparked, or (when this thread owns the reactor) until I/O or a timer is due,
+    /// or until `limit` has passed (a light sleep; `None` sleeps as long as it takes).
+    pub(crate) fn park(&self, shared: &Shared, limit: Option<Duration>) {
         // A pending notification: consume it and return. (SeqCst throughout this type: it is
         // the handshake between the parking thread and any unparker; clarity over nanoseconds.)
         if self
@@ -71,10 +72,11 @@ impl Parker {
                     self.state.store(EMPTY, Ordering::SeqCst);
                     return;
                 }
-                // Sleep in epoll until the next timer. epoll counts whole milliseconds, so
-                // sleep the whole milliseconds (rounding down: waking a little early is fine)
-                // and, when less than one is left, poll I/O once and spin (yielding the CPU)
-                // for the rest. Rounding up instead would make timers up to 1 ms late.
+                // Sleep in epoll until the next timer (or the limit, if sooner). epoll counts
+                // whole milliseconds, so sleep the timer's whole milliseconds (rounding down:
+                // waking a little early is fine) and, when less than one is left, poll I/O once
+                // and spin (yielding the CPU) for the rest. Rounding up instead would make
+                // timers up to 1 ms late.
                 let deadline = shared.time.next_deadline();
                 let result = match deadline
                     .map(|d| (d, d.saturating_duration_since(Instant::now())))
@@ -86,8 +88,11 @@ impl Parker {
                         }
                         r
                     }
-                    Some((_, left)) => core.turn(&shared.reactor, Some(whole_millis(left))),
-                    None => core.turn(&shared.reactor, None),
+                    Some((_, left)) => {
+                        let wait = whole_millis(left);
+                        core.turn(&shared.reactor, Some(limit.map_or(wait, |l| l.min(wait))))
+                    }
+                    None => core.turn(&shared.reactor, limit),
                 };
                 if let Err(e) = result {
                     if e.kind() != std::io::ErrorKind::Interrupted {
@@ -99,7 +104,7 @@ impl Parker {
                 shared.time.process_at(Instant::now());
                 self.state.swap(EMPTY, Ordering::SeqCst);
             }
-            None => self.park_condvar(),
+            None => self.park_condvar(limit),
         }
     }
 
@@ -111,8 +116,9 @@ impl Parker {
         shared.time.process_at(Instant::now());
     }
 
-    /// Sleeps on the condvar until unparked (the path of a thread that did not get the reactor).
-    pub(crate) fn park_condvar(&self) {
+    /// Sleeps on the condvar until unparked, or until `limit` has passed (the path of a thread
+    /// that did not get the reactor).
+    pub(crate) fn park_condvar(&self, limit: Option<Duration>) {
         let mut guard = self.mutex.lock();
         if self
             .state
@@ -122,13 +128,26 @@ impl Parker {
             self.state.store(EMPTY, Ordering::SeqCst);
             return;
         }
+        let until = limit.map(|l| Instant::now() + l);
         loop {
-            self.condvar.wait(&mut guard);
+            let timed_out = match until {
+                Some(until) => self.condvar.wait_until(&mut guard, until).timed_out(),
+                None => {
+                    self.condvar.wait(&mut guard);
+                    false
+                }
+            };
             if self
                 .state
                 .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
+                return;
+            }
+            if timed_out {
+                // Time is up. An unpark racing with the timeout is consumed here too: either
+                // way the caller wakes and looks at its queues.
+                self.state.swap(EMPTY, Ordering::SeqCst);
                 return;
             }
             // Spurious wake-up: sleep again.
@@ -198,7 +217,7 @@ mod loom_tests {
             let parker = Arc::new(Parker::new());
             let p = parker.clone();
             let t = loom::thread::spawn(move || p.unpark_with(|| unreachable!("no reactor here")));
-            parker.park_condvar();
+            parker.park_condvar(None);
             t.join().unwrap();
         });
     }
@@ -213,10 +232,10 @@ mod loom_tests {
             let t = loom::thread::spawn(move || {
                 p.unpark_with(|| unreachable!());
             });
-            parker.park_condvar();
+            parker.park_condvar(None);
             t.join().unwrap();
             parker.unpark_with(|| unreachable!());
-            parker.park_condvar();
+            parker.park_condvar(None);
         });
     }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::{start_workers, Handle, Runtime, Shared};
 use crate::blocking::BlockingPool;
-use crate::executor::{current_thread::CurrentThread, multi_thread::MultiThread, Scheduler};
+use crate::executor::{
+    current_thread::CurrentThread, idle::MAX_WORKERS, multi_thread::MultiThread, Scheduler,
+};
 use crate::reactor::Reactor;
 use crate::task::OwnedTasks;
 use crate::time::TimeDriver;
@@ -52,6 +54,8 @@ pub struct Builder {
     global_queue_interval: u32,
     /// Ticks between non-blocking polls of the reactor and timers.
     event_interval: u32,
+    /// Queued tasks on a worker that make it wake a sleeping sibling at once.
+    spread_threshold: usize,
 }
 
 impl Builder {
@@ -78,13 +82,19 @@ impl Builder {
             stack_size: None,
             global_queue_interval: 61,
             event_interval: 61,
+            spread_threshold: 4,
         }
     }
 
-    /// Number of worker threads (multi-thread flavour). Default: the number of cores. Panics on 0.
+    /// Number of worker threads (multi-thread flavour). Default: the number of cores (at most
+    /// 1023). Panics on 0 or on more than 1023.
     #[track_caller]
     pub fn worker_threads(&mut self, n: usize) -> &mut Builder {
         assert!(n > 0, "worker_threads must be at least 1");
+        assert!(
+            n <= MAX_WORKERS,
+            "worker_threads must be at most {MAX_WORKERS}"
+        );
         self.worker_threads = Some(n);
         self
     }
@@ -144,6 +154,31 @@ impl Builder {
         self
     }
 
+    /// How many tasks must wait in a worker's own queue before it wakes a sleeping sibling to
+    /// steal them at once (multi-thread flavour; default 4). Panics on 0.
+    ///
+    /// Below the threshold the worker wakes nobody as long as a sibling sleeps *light*: a worker
+    /// that ran out of work recently sleeps at most 1 ms at a time and looks at every queue
+    /// when it wakes, so a queued task waits at most about 1 ms for a thief even if its worker
+    /// is stuck in a long poll. A few tasks per reactor turn are cheaper to run on one worker
+    /// than to share: each wake-up costs a syscall, a context switch and cache traffic.
+    /// `1` wakes a sibling for every stealable task, as tokio does.
+    ///
+    /// ```
+    /// let rt = spindle::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(2)
+    ///     .spread_threshold(1)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(rt.block_on(async { spindle::spawn(async { 6 * 7 }).await.unwrap() }), 42);
+    /// ```
+    #[track_caller]
+    pub fn spread_threshold(&mut self, tasks: usize) -> &mut Builder {
+        assert!(tasks > 0, "spread_threshold must be at least 1");
+        self.spread_threshold = tasks;
+        self
+    }
+
     /// I/O and timers are always on in spindle; this exists so tokio-shaped code reads the same.
     pub fn enable_all(&mut self) -> &mut Builder {
         self
@@ -156,11 +191,13 @@ impl Builder {
             Flavor::MultiThread => {
                 let n = self
                     .worker_threads
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                    .min(MAX_WORKERS);
                 Scheduler::MultiThread(MultiThread::new(
                     n,
                     self.global_queue_interval,
                     self.event_interval,
+                    self.spread_threshold,
                 ))
             }
             Flavor::CurrentThread => {
