@@ -194,6 +194,17 @@ impl Idle {
         }
     }
 
+    /// (unparked, light sleepers, searching), for tests that wait for a scheduler state.
+    #[cfg(test)]
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        let s = self.state.load(Ordering::SeqCst);
+        (
+            Self::num_unparked(s),
+            Self::num_light(s),
+            Self::num_searching(s),
+        )
+    }
+
     /// Whether a worker is listed as asleep.
     pub(crate) fn is_parked(&self, index: usize) -> bool {
         self.sleepers.lock().iter().any(|&(i, _)| i == index)

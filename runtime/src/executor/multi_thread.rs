@@ -410,26 +410,21 @@ fn park(shared: &MultiThread, ctx: &WorkerContext) {
         }
         // Get up on our own if the reactor turn or a timer queued tasks here, if work waits
         // globally, or (light sleepers) if a sibling's deque has something to steal.
-        let stealable = light && has_visible_work(shared);
-        if has_local || !shared.injector.is_empty() || stealable {
+        let mut get_up =
+            has_local || !shared.injector.is_empty() || (light && has_visible_work(shared));
+        if !get_up && light {
+            light_sleeps += 1;
+            // Turning deep: a push may have counted on us coming by, so look once more.
+            get_up = light_sleeps == LIGHT_SLEEPS
+                && shared.idle.sleep_deep(index)
+                && has_visible_work(shared);
+        }
+        if get_up {
             if !shared.idle.transition_from_parked(index) {
                 // Raced with a notify that just counted us as searching.
                 set_searching();
             }
             return;
-        }
-        if light {
-            light_sleeps += 1;
-            // Turning deep: a push may have counted on us coming by, so look once more.
-            if light_sleeps == LIGHT_SLEEPS
-                && shared.idle.sleep_deep(index)
-                && has_visible_work(shared)
-            {
-                if !shared.idle.transition_from_parked(index) {
-                    set_searching();
-                }
-                return;
-            }
         }
         // Nothing yet: sleep again.
     }
@@ -478,5 +473,66 @@ impl std::fmt::Debug for Core {
         f.debug_struct("Core")
             .field("index", &self.index)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use crate::runtime::Handle;
+
+    /// The light sleeper's own look is what rescues a small backlog. The test waits until its
+    /// sibling sleeps light and nobody searches, so that a push below the threshold wakes
+    /// nobody; then it queues a stealable task and blocks the worker until that task has run
+    /// elsewhere. Without the light sleeper's look (and the look when it turns deep) the task
+    /// would be stranded and the 10 s deadline would fail the round.
+    #[test]
+    fn a_light_sleeper_steals_a_small_backlog_without_being_woken() {
+        let rt = crate::Builder::new_multi_thread()
+            .worker_threads(2)
+            .spread_threshold(64)
+            .build()
+            .unwrap();
+        for round in 0..20 {
+            let stolen = rt.block_on(async {
+                crate::spawn(async {
+                    let handle = Handle::current();
+                    let idle = &handle.multi_thread().idle;
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    // Us awake, the sibling light, nobody searching. If the sibling has gone
+                    // deep meanwhile (a slow machine), give it a task from outside so that it
+                    // runs and parks light again.
+                    loop {
+                        match idle.counts() {
+                            (1, 1, 0) => break,
+                            (1, 0, 0) => {
+                                let h = handle.clone();
+                                std::thread::spawn(move || drop(h.spawn(async {})))
+                                    .join()
+                                    .unwrap();
+                            }
+                            _ => {}
+                        }
+                        assert!(Instant::now() < deadline, "the sibling never slept light");
+                        std::thread::yield_now();
+                    }
+                    let first = Arc::new(AtomicBool::new(false));
+                    let f = first.clone();
+                    // The first spawn goes to the LIFO slot; the second pushes it into the deque.
+                    crate::spawn(async move { f.store(true, Ordering::Release) });
+                    crate::spawn(async {});
+                    while !first.load(Ordering::Acquire) && Instant::now() < deadline {
+                        std::thread::yield_now();
+                    }
+                    first.load(Ordering::Acquire)
+                })
+                .await
+                .unwrap()
+            });
+            assert!(stolen, "round {round}: the task was stranded");
+        }
     }
 }
