@@ -50,6 +50,11 @@ pub(crate) const LIGHT_SLEEP: Duration = Duration::from_millis(1);
 /// How many empty light sleeps in a row before a worker sleeps deep.
 pub(crate) const LIGHT_SLEEPS: u32 = 8;
 
+/// What a sleeper's entry contributes to the light count of the state word.
+fn light_count(light: bool) -> usize {
+    LIGHT_ONE * usize::from(light)
+}
+
 /// Idle bookkeeping for one multi-thread runtime.
 #[derive(Debug)]
 pub(crate) struct Idle {
@@ -128,9 +133,10 @@ impl Idle {
         }
         let at = sleepers.iter().rposition(|&(i, _)| Some(i) != except)?;
         let (index, light) = sleepers.swap_remove(at);
-        let light = if light { LIGHT_ONE } else { 0 };
-        self.state
-            .fetch_add(UNPARK_ONE + SEARCH_ONE - light, Ordering::SeqCst);
+        self.state.fetch_add(
+            UNPARK_ONE + SEARCH_ONE - light_count(light),
+            Ordering::SeqCst,
+        );
         Some(index)
     }
 
@@ -186,8 +192,8 @@ impl Idle {
         match sleepers.iter().position(|&(i, _)| i == index) {
             Some(pos) => {
                 let (_, light) = sleepers.swap_remove(pos);
-                let light = if light { LIGHT_ONE } else { 0 };
-                self.state.fetch_add(UNPARK_ONE - light, Ordering::SeqCst);
+                self.state
+                    .fetch_add(UNPARK_ONE - light_count(light), Ordering::SeqCst);
                 true
             }
             None => false,
