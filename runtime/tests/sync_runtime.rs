@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -53,23 +54,50 @@ fn mutex_counter_1000_tasks() {
     });
 }
 
+/// `m.lock()`, counting in `queued` the moment its first poll leaves it waiting in line.
+async fn lock_and_count_queued<'a, T>(
+    m: &'a Mutex<T>,
+    queued: &AtomicUsize,
+) -> spindle::sync::MutexGuard<'a, T> {
+    let mut lock = std::pin::pin!(m.lock());
+    let mut counted = false;
+    std::future::poll_fn(|cx| {
+        let poll = lock.as_mut().poll(cx);
+        if poll.is_pending() && !counted {
+            counted = true;
+            queued.fetch_add(1, Ordering::SeqCst);
+        }
+        poll
+    })
+    .await
+}
+
 /// Waiters aborted while queued for the lock (possibly after it was handed to them) never
 /// swallow it: every surviving waiter gets the lock, and the mutex is free at the end.
+///
+/// The aborts start only once all 20 waiters are in line. Before that fix the test aborted
+/// after a fixed number of yields, and a task whose *first* poll was still under way (its
+/// worker preempted before the lock attempt) could be aborted, find the lock free after the
+/// test released it, and complete in that same poll: correct behaviour (`abort` acts at the
+/// next scheduling point, see `docs/runtime.md`), but not what the test assumed.
 #[test]
 fn mutex_survives_aborted_waiters() {
     with_timeout(60, || {
         for (name, rt) in flavours() {
             rt.block_on(async {
                 let m = Arc::new(Mutex::new(Vec::new()));
+                let queued = Arc::new(AtomicUsize::new(0));
                 let guard = m.lock().await;
                 let handles: Vec<_> = (0..20)
                     .map(|i| {
-                        let m = m.clone();
-                        spindle::spawn(async move { m.lock().await.push(i) })
+                        let (m, queued) = (m.clone(), queued.clone());
+                        spindle::spawn(
+                            async move { lock_and_count_queued(&m, &queued).await.push(i) },
+                        )
                     })
                     .collect();
-                // Let the waiters queue up behind the held lock.
-                for _ in 0..10 {
+                // Wait until every task waits in line behind the held lock.
+                while queued.load(Ordering::SeqCst) < 20 {
                     spindle::task::yield_now().await;
                 }
                 for h in handles.iter().skip(1).step_by(2) {
@@ -85,7 +113,8 @@ fn mutex_survives_aborted_waiters() {
                         }
                     }
                 }
-                // The lock was held during every abort, so no aborted task can have finished.
+                // Every abort found its task waiting in line (idle, or returning from the poll
+                // that queued it), and the lock was held: no aborted task can have finished.
                 assert_eq!(finished, (0..20).step_by(2).collect::<Vec<_>>(), "{name}");
                 let mut pushed = m.lock().await.clone();
                 pushed.sort();
@@ -93,6 +122,48 @@ fn mutex_survives_aborted_waiters() {
                 assert!(m.try_lock().is_ok(), "{name}: lock leaked");
             });
         }
+    });
+}
+
+/// `abort()` acts at a task's next scheduling point, never inside a poll: a task aborted while
+/// one of its polls is under way completes if that poll does (its output stands), and is
+/// cancelled if that poll returns `Pending`. This forces the interleaving behind the old
+/// `mutex_survives_aborted_waiters` failure: the first poll is held (here by a channel; in the
+/// failure, by preemption) between its start and its lock attempt while the test aborts the
+/// task and releases the lock.
+#[test]
+fn abort_during_a_poll_lets_that_poll_finish() {
+    with_timeout(60, || {
+        let rt = rt(2);
+        rt.block_on(async {
+            let m = Arc::new(Mutex::new(Vec::new()));
+            for lock_free_after_abort in [true, false] {
+                let guard = m.lock().await;
+                let (in_poll_tx, in_poll_rx) = std::sync::mpsc::channel();
+                let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+                let m2 = m.clone();
+                let h = spindle::spawn(async move {
+                    in_poll_tx.send(()).unwrap();
+                    go_rx.recv().unwrap(); // blocks this worker: the poll is under way
+                    m2.lock().await.push(lock_free_after_abort);
+                });
+                // Blocking here is fine: block_on's thread is not one of the workers.
+                in_poll_rx.recv().unwrap();
+                h.abort();
+                if lock_free_after_abort {
+                    drop(guard);
+                    go_tx.send(()).unwrap();
+                    assert!(h.await.is_ok(), "the poll under way took the free lock");
+                } else {
+                    go_tx.send(()).unwrap();
+                    let e = h.await.unwrap_err();
+                    assert!(e.is_cancelled(), "the poll returned Pending: cancelled");
+                    drop(guard);
+                }
+            }
+            assert_eq!(*m.lock().await, vec![true]);
+            assert!(m.try_lock().is_ok(), "lock leaked");
+        });
     });
 }
 

@@ -189,6 +189,83 @@ fn abort_races_run() {
     });
 }
 
+/// A future that finishes only once `gate` is open: Pending (after leaving its waker in `slot`)
+/// while it is shut. Each poll checks `late`, which the model sets once `abort()` has returned
+/// *and* the runner thread (the only place a poll can be under way during the abort) is done:
+/// any poll after that point would be a poll that started after the abort.
+struct Gated {
+    gate: Arc<AtomicBool>,
+    late: Arc<AtomicBool>,
+    slot: Arc<Mutex<Option<Waker>>>,
+}
+
+impl Future for Gated {
+    type Output = u32;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+        assert!(
+            !self.late.load(Ordering::SeqCst),
+            "a poll started after abort() returned"
+        );
+        if self.gate.load(Ordering::SeqCst) {
+            return Poll::Ready(5);
+        }
+        *self.slot.lock() = Some(cx.waker().clone());
+        // The gate may have opened while we stored the waker: look once more.
+        if self.gate.load(Ordering::SeqCst) {
+            Poll::Ready(5)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// The shape of issue 9's "lost abort" (`mutex_survives_aborted_waiters`): a task's first poll may
+/// be under way on one thread while another thread aborts it and *then* opens what the task waits
+/// for (there: releases the lock), and wakes it. Every interleaving ends in one of two ways:
+/// - the poll that was already under way when `abort()` was called saw the gate open and
+///   finished: the output stands (`Ok(5)`), as it must, since the future ran to completion;
+/// - otherwise the task is cancelled, and no poll starts after `abort()` (checked in
+///   `Gated::poll`), however the gate's wake races the cancel's own queue entry.
+///
+/// So a task aborted in the middle of a poll can still complete: abort acts at the task's next
+/// scheduling point, never inside a poll. The model fails if `transition_to_running` ignores
+/// `CANCELLED` (checked by hand: loom finds the late poll at once).
+#[test]
+fn abort_wins_over_every_poll_that_starts_after_it() {
+    model(|| {
+        let sched = TestSched::new();
+        let gate = Arc::new(AtomicBool::new(false));
+        let late = Arc::new(AtomicBool::new(false));
+        let slot = Arc::new(Mutex::new(None::<Waker>));
+        let (notified, mut join) = spawn(
+            &sched,
+            Gated {
+                gate: gate.clone(),
+                late: late.clone(),
+                slot: slot.clone(),
+            },
+        );
+        // The runner polls at most once: a re-poll after a wake goes through the queue.
+        let runner = thread::spawn(move || notified.run());
+        join.abort();
+        gate.store(true, Ordering::SeqCst);
+        if let Some(w) = slot.lock().take() {
+            w.wake();
+        }
+        runner.join().unwrap();
+        late.store(true, Ordering::SeqCst);
+        sched.drain();
+        let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
+        match poll_join(&mut join, &Waker::from(flag)) {
+            Poll::Ready(Ok(5)) => {}
+            // A panic here would be `Gated::poll`'s assertion, caught by the task harness.
+            Poll::Ready(Err(e)) if e.is_cancelled() => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(sched.0.lock().is_empty());
+    });
+}
+
 /// Dropping the JoinHandle while the task completes on another thread: the output is dropped
 /// exactly once (by one side or the other) and the cell is freed.
 #[test]
