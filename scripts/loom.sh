@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the loom models: the task state protocol (wake while running, join vs completion,
-# abort vs run, join-handle drop vs completion), park/unpark, and the idle-worker handshake.
+# Runs the loom models: the task state protocol (wake while running, join vs completion, abort vs a poll under way,
+# abort vs run, join-handle drop vs completion), park/unpark on the condvar and reactor paths, shutdown
+# racing a park, and the idle-worker handshake.
 # loom replaces the atomics, locks and UnsafeCell imported through runtime/src/loom.rs and
 # explores every interleaving of each model. The oneshot channel has its own models (tests/loom_oneshot.rs).
 set -euo pipefail

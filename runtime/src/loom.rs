@@ -71,6 +71,9 @@ mod imp {
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
             self.0.try_lock().ok()
         }
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner().unwrap()
+        }
     }
 
     /// loom's condvar with parking_lot's `wait(&mut guard)` shape.

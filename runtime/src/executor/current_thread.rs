@@ -52,7 +52,7 @@ impl CurrentThread {
             return;
         }
         self.queue.lock().push_back(task);
-        self.parker.unpark(&handle.inner);
+        self.parker.unpark(&*handle.inner);
     }
 
     pub(crate) fn shutdown(&self) {
@@ -102,9 +102,9 @@ impl CurrentThread {
             }
             // 3.
             if ran_dry && !main_woken.woken.load(Ordering::Acquire) {
-                self.parker.park(&handle.inner, None);
+                self.parker.park(&*handle.inner, None);
             } else {
-                Parker::poll_driver_now(&handle.inner);
+                Parker::poll_driver_now(&*handle.inner);
             }
         }
     }
@@ -127,7 +127,7 @@ impl Wake for MainWaker {
         self.handle
             .current_thread()
             .parker
-            .unpark(&self.handle.inner);
+            .unpark(&*self.handle.inner);
     }
 }
 

@@ -182,7 +182,7 @@ impl MultiThread {
     /// `idle.rs`) say so. `backlog`: the work is worth a wake-up even if a sibling sleeps light.
     fn notify_parked(&self, handle: &Handle, except: Option<usize>, backlog: bool) {
         if let Some(index) = self.idle.worker_to_notify(except, backlog) {
-            self.parkers[index].unpark(&handle.inner);
+            self.parkers[index].unpark(&*handle.inner);
         }
     }
 
@@ -190,7 +190,7 @@ impl MultiThread {
     pub(crate) fn shutdown(&self, handle: &Handle) {
         self.shutdown.store(true, Ordering::SeqCst);
         for parker in self.parkers.iter() {
-            parker.unpark(&handle.inner);
+            parker.unpark(&*handle.inner);
         }
     }
 
@@ -256,7 +256,7 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
             core.tick.is_multiple_of(shared.event_interval)
         };
         if maintenance {
-            Parker::poll_driver_now(&handle.inner);
+            Parker::poll_driver_now(&*handle.inner);
         }
         // 3.
         let task = {
@@ -389,7 +389,7 @@ fn park(shared: &MultiThread, ctx: &WorkerContext) {
     loop {
         let light = light_sleeps < LIGHT_SLEEPS;
         if !(first && has_local()) {
-            shared.parkers[index].park(&ctx.handle.inner, light.then_some(LIGHT_SLEEP));
+            shared.parkers[index].park(&*ctx.handle.inner, light.then_some(LIGHT_SLEEP));
         }
         first = false;
         if shared.shutdown.load(Ordering::Acquire) {

@@ -209,7 +209,7 @@ impl Builder {
             sched,
             owned: OwnedTasks::new(),
             reactor,
-            reactor_core: parking_lot::Mutex::new(reactor_core),
+            reactor_core: crate::loom::Mutex::new(reactor_core),
             time: TimeDriver::new(),
             blocking: BlockingPool::new(
                 self.max_blocking_threads,
@@ -219,7 +219,7 @@ impl Builder {
         };
         let mut rt = Runtime {
             handle: Handle {
-                inner: Arc::new(shared),
+                inner: crate::loom::Arc::new(shared),
             },
             threads: Vec::new(),
             shut_down: false,

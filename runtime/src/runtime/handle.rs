@@ -29,7 +29,7 @@ use crate::task::{self, JoinHandle, Notified, Schedule, Task};
 #[derive(Clone)]
 pub struct Handle {
     /// The runtime's shared state.
-    pub(crate) inner: Arc<Shared>,
+    pub(crate) inner: crate::loom::Arc<Shared>,
 }
 
 /// Returned by [`Handle::enter`] / [`Runtime::enter`](crate::Runtime::enter): the runtime stays
@@ -124,7 +124,7 @@ impl Handle {
 
     /// Whether two handles refer to the same runtime.
     pub(crate) fn ptr_eq(a: &Handle, b: &Handle) -> bool {
-        Arc::ptr_eq(&a.inner, &b.inner)
+        crate::loom::Arc::ptr_eq(&a.inner, &b.inner)
     }
 
     /// The multi-thread scheduler. Panics on a current-thread runtime (a bug in the caller).

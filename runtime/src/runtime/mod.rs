@@ -30,10 +30,12 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::thread::JoinHandle as ThreadHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::blocking::BlockingPool;
+use crate::executor::park::{whole_millis, Driver};
 use crate::executor::{multi_thread, Scheduler};
+use crate::loom::MutexGuard;
 use crate::reactor::{Reactor, ReactorCore};
 use crate::task::{JoinHandle, OwnedTasks};
 use crate::time::TimeDriver;
@@ -52,11 +54,63 @@ pub(crate) struct Shared {
     /// Registrations and the poller's waker (any thread).
     pub(crate) reactor: Reactor,
     /// The epoll half; held by at most one parked thread at a time (`try_lock`).
-    pub(crate) reactor_core: parking_lot::Mutex<ReactorCore>,
+    pub(crate) reactor_core: crate::loom::Mutex<ReactorCore>,
     /// Every pending timer.
     pub(crate) time: TimeDriver,
     /// Threads for `spawn_blocking`.
     pub(crate) blocking: BlockingPool,
+}
+
+/// How a parked worker sleeps in this runtime's reactor and wakes for its timers.
+impl Driver for Shared {
+    type Core<'a> = MutexGuard<'a, ReactorCore>;
+
+    fn try_lock_core(&self) -> Option<MutexGuard<'_, ReactorCore>> {
+        self.reactor_core.try_lock()
+    }
+
+    fn turn(
+        &self,
+        core: &mut MutexGuard<'_, ReactorCore>,
+        limit: Option<Duration>,
+        notified: &dyn Fn() -> bool,
+    ) {
+        // Sleep in epoll until the next timer (or the limit, if sooner). epoll counts whole
+        // milliseconds, so sleep the timer's whole milliseconds (rounding down: waking a little
+        // early is fine) and, when less than one is left, poll I/O once and spin (yielding the
+        // CPU) for the rest. Rounding up instead would make timers up to 1 ms late.
+        let deadline = match limit {
+            Some(Duration::ZERO) => None,
+            _ => self.time.next_deadline(),
+        };
+        let result = match deadline.map(|d| (d, d.saturating_duration_since(Instant::now()))) {
+            Some((d, left)) if left < Duration::from_millis(1) => {
+                let r = core.turn(&self.reactor, Some(Duration::ZERO));
+                while Instant::now() < d && !notified() {
+                    std::thread::yield_now();
+                }
+                r
+            }
+            Some((_, left)) => {
+                let wait = whole_millis(left);
+                core.turn(&self.reactor, Some(limit.map_or(wait, |l| l.min(wait))))
+            }
+            None => core.turn(&self.reactor, limit),
+        };
+        if let Err(e) = result {
+            if e.kind() != io::ErrorKind::Interrupted {
+                eprintln!("spindle: reactor poll failed: {e}");
+            }
+        }
+    }
+
+    fn fire_timers(&self) {
+        self.time.process_at(Instant::now());
+    }
+
+    fn wake(&self) {
+        self.reactor.unpark();
+    }
 }
 
 impl fmt::Debug for Shared {

@@ -105,7 +105,7 @@ pub struct JoinError {
 enum Repr {
     Cancelled,
     /// The panic payload. A `Mutex` makes `JoinError: Sync` although the payload is only `Send`.
-    Panic(parking_lot::Mutex<Box<dyn Any + Send + 'static>>),
+    Panic(crate::loom::Mutex<Box<dyn Any + Send + 'static>>),
 }
 
 impl JoinError {
@@ -117,7 +117,7 @@ impl JoinError {
 
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
-            repr: Repr::Panic(parking_lot::Mutex::new(payload)),
+            repr: Repr::Panic(crate::loom::Mutex::new(payload)),
         }
     }
 
