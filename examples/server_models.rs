@@ -12,6 +12,7 @@
 //! | `pool` | a blocking accept loop feeds a fixed pool of 16 threads (the WSGI shape) |
 //! | `spindle` | spindle-http on one event-loop thread (Node.js / Uvicorn) |
 //! | `spindle-xN` | N spindle processes, one event-loop thread each, sharing the port with SO_REUSEPORT |
+//! | `spindle-mt` | one spindle process with N worker threads (work stealing), for comparison with `spindle-xN` |
 //!
 //! The handler is the same in all five: parse a `GET`, wait `?ms=N` milliseconds of simulated I/O
 //! (a blocking `thread::sleep` in the blocking models, a timer in spindle), answer
@@ -26,9 +27,9 @@
 //! them once per process); its threads and processes at the end of the run; and its context
 //! switches per request during the run (voluntary + involuntary, from `/proc/PID/task/*/status`).
 //!
-//! Run: `cargo run --release --example server_models` (30 cells of 1.5 s each, under 2 minutes).
+//! Run: `cargo run --release --example server_models` (36 cells of 1.5 s each, under 2 minutes).
 //! Flags: `--seconds S` per cell, `--conns 10,100,1000`, `--ms 0,20`, `--models fork,thread,...`,
-//! `--processes N` for `spindle-xN` (default: one per core), and `--requests N` to send exactly
+//! `--processes N` for `spindle-xN` and `spindle-mt` (default: one per core), and `--requests N` to send exactly
 //! N requests per connection instead of running for a time (the test uses that).
 //! `docs/server-models.md` shows a run and explains it.
 
@@ -63,7 +64,7 @@ fn main() {
         Ok(opts) => run_table(&opts),
         Err(e) => {
             eprintln!("{e}");
-            eprintln!("usage: server_models [--seconds S | --requests N] [--conns 10,100,1000] [--ms 0,20] [--models fork,thread,pool,spindle,spindle-xN] [--processes N]");
+            eprintln!("usage: server_models [--seconds S | --requests N] [--conns 10,100,1000] [--ms 0,20] [--models fork,thread,pool,spindle,spindle-xN,spindle-mt] [--processes N]");
             std::process::exit(2);
         }
     }
@@ -198,8 +199,9 @@ fn serve_main(args: &[String]) -> io::Result<()> {
         "fork" => serve_fork(port),
         "thread" => serve_thread_per_connection(port),
         "pool" => serve_pool(port),
-        "spindle" => serve_spindle(port, false),
-        "spindle-worker" => serve_spindle(port, true),
+        "spindle" => serve_spindle(port, false, 1),
+        "spindle-mt" => serve_spindle(port, false, processes),
+        "spindle-worker" => serve_spindle(port, true, 1),
         "spindle-xN" => serve_spindle_processes(port, processes),
         other => Err(io::Error::other(format!("unknown model {other:?}"))),
     }
@@ -290,9 +292,9 @@ fn serve_pool(port: u16) -> io::Result<()> {
     }
 }
 
-/// The spindle event loop: spindle-http on one worker thread, the handler a timer wait.
-/// With `reuse_port` it shares the port with its siblings (`spindle-xN`).
-fn serve_spindle(port: u16, reuse_port: bool) -> io::Result<()> {
+/// The spindle event loop: spindle-http on `workers` worker threads (1: a single event loop),
+/// the handler a timer wait. With `reuse_port` it shares the port with its siblings (`spindle-xN`).
+fn serve_spindle(port: u16, reuse_port: bool, workers: usize) -> io::Result<()> {
     use spindle_http::{App, HttpError, Request, Server};
     let app = App::new().get("/", |req: Request| async move {
         let ms = simulated_io(req.query()).map_err(|s| HttpError::new(s, "bad ms"))?;
@@ -302,7 +304,7 @@ fn serve_spindle(port: u16, reuse_port: bool) -> io::Result<()> {
         Ok::<_, HttpError>("Hello, World!")
     });
     let server = Server::bind(("127.0.0.1", port))
-        .workers(1)
+        .workers(workers)
         .reuse_port(usize::from(reuse_port));
     server.serve_with(app, announce)
 }
@@ -463,10 +465,10 @@ fn sample(root: i32) -> Usage {
     u
 }
 
-/// Waits (up to 3 s) until the server is back to its idle shape, so one cell's leftover
+/// Waits (up to 10 s) until the server is back to its idle shape, so one cell's leftover
 /// processes and threads do not count in the next.
 fn settle(root: i32, idle: Usage) {
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         let now = sample(root);
         if now.processes <= idle.processes && now.threads <= idle.threads {
@@ -683,7 +685,7 @@ impl Options {
     fn parse(args: &[String]) -> Result<Options, String> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut o = Options {
-            models: ["fork", "thread", "pool", "spindle", "spindle-xN"]
+            models: ["fork", "thread", "pool", "spindle", "spindle-xN", "spindle-mt"]
                 .map(String::from)
                 .to_vec(),
             conns: vec![10, 100, 1000],
@@ -764,10 +766,10 @@ fn run_table(opts: &Options) {
             }
         };
         let idle = sample(server.pid());
-        let name = if model == "spindle-xN" {
-            format!("spindle-x{}", opts.processes)
-        } else {
-            model.clone()
+        let name = match model.as_str() {
+            "spindle-xN" => format!("spindle-x{}", opts.processes),
+            "spindle-mt" => format!("spindle-mt{}", opts.processes),
+            _ => model.clone(),
         };
         for &ms in &opts.ms {
             for &conns in &opts.conns {
