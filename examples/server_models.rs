@@ -750,7 +750,7 @@ fn run_table(opts: &Options) {
         Some(n) => format!("{n} requests per connection"),
         None => format!("{:.1} s per cell", opts.seconds.as_secs_f64()),
     };
-    println!("server models: same handler, keep-alive load from a one-thread driver; {load}; {cores} cores");
+    println!("server models: same handler, keep-alive load from a one-thread driver; {load}; {cores} cores; load average {}", load_average());
     println!(
         "{:<12} {:>5} {:>5} {:>9} {:>10} {:>7} {:>8} {:>8} {:>7} {:>6} {:>7}",
         "model", "conns", "io_ms", "req/s", "p99", "starved", "RSS_MiB", "PSS_MiB", "threads", "procs", "cs/req"
@@ -787,9 +787,18 @@ fn run_table(opts: &Options) {
             }
         }
     }
+    println!("load average at the end: {}", load_average());
     if failed {
         std::process::exit(1);
     }
+}
+
+/// The 1-minute load average: the table's figures only mean something on a quiet machine.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(String::from))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn print_row(name: &str, conns: usize, ms: u64, c: &Cell) {

@@ -178,6 +178,7 @@ fn server_models_prints_one_row_per_model_and_load() {
     let rows: Vec<Vec<&str>> = stdout
         .lines()
         .skip(2)
+        .filter(|l| !l.starts_with("load average"))
         .map(|l| l.split_whitespace().collect())
         .collect();
     let models = ["fork", "thread", "pool", "spindle", "spindle-x2", "spindle-mt2"];
