@@ -76,11 +76,15 @@ fn start_echo_server(delay: Duration) -> std::io::Result<(SocketAddr, Arc<Atomic
         while let Ok((stream, _)) = listener.accept().await {
             let count = count.clone();
             drop(spindle::spawn(async move {
-                let Ok(line) = read_line(&stream).await else { return };
+                let Ok(line) = read_line(&stream).await else {
+                    return;
+                };
                 count.fetch_add(1, Ordering::SeqCst);
                 spindle::time::sleep(delay).await;
                 if line != "fail" {
-                    let _ = stream.write_all(format!("{}\n", line.to_uppercase()).as_bytes()).await;
+                    let _ = stream
+                        .write_all(format!("{}\n", line.to_uppercase()).as_bytes())
+                        .await;
                 }
                 // `fail`: the stream is dropped unanswered, and the caller reads end-of-file.
             }));
@@ -188,7 +192,9 @@ fn call_with_callback(
     msg: &'static str,
     on_done: impl FnOnce(std::io::Result<String>) + Send + 'static,
 ) {
-    drop(spindle::spawn(async move { on_done(remote_call(addr, msg).await) }));
+    drop(spindle::spawn(async move {
+        on_done(remote_call(addr, msg).await)
+    }));
 }
 
 /// 4. `await`: the call's result, or its error passed up with `?`.
@@ -248,8 +254,12 @@ async fn run(delay: Duration) -> std::io::Result<()> {
         let _ = tx_err.send(r);
     });
     let returned_after = t.elapsed();
-    let ok = rx_ok.await.map_err(|_| std::io::Error::other("callback dropped"))?;
-    let failed = rx_err.await.map_err(|_| std::io::Error::other("callback dropped"))?;
+    let ok = rx_ok
+        .await
+        .map_err(|_| std::io::Error::other("callback dropped"))?;
+    let failed = rx_err
+        .await
+        .map_err(|_| std::io::Error::other("callback dropped"))?;
     println!(
         "3. callback: caller returned after {returned_after:?}; answer (nested callback): {ok:?}; \
          error inside the callback: {:?}",

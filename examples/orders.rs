@@ -247,9 +247,10 @@ fn app(db: Arc<Db>, racy: bool) -> App {
                         spindle::time::sleep(PAYMENT_CALL).await;
                         Ok(Response::json(&json!({ "id": id, "refunded": amount })))
                     }
-                    Cancel::AlreadyCancelled => {
-                        Err(HttpError::new(409, format!("order {id} is already cancelled")))
-                    }
+                    Cancel::AlreadyCancelled => Err(HttpError::new(
+                        409,
+                        format!("order {id} is already cancelled"),
+                    )),
                     Cancel::NotFound => Err(HttpError::new(404, format!("no order {id}"))),
                 }
             }
@@ -372,7 +373,10 @@ async fn call(
     }
     let text = String::from_utf8_lossy(&raw).into_owned();
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
     Ok((status, body))
 }
 
@@ -390,7 +394,11 @@ async fn demonstrate(addr: std::net::SocketAddr, opts: &Options) -> std::io::Res
         let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         match (status, v["id"].as_i64()) {
             (201, Some(id)) => ids.push(id),
-            _ => return Err(std::io::Error::other(format!("create failed: {status} {body}"))),
+            _ => {
+                return Err(std::io::Error::other(format!(
+                    "create failed: {status} {body}"
+                )))
+            }
         }
     }
     println!(
@@ -403,7 +411,9 @@ async fn demonstrate(addr: std::net::SocketAddr, opts: &Options) -> std::io::Res
     for &id in &ids {
         for _ in 0..opts.cancels {
             let path = format!("/orders/{id}/cancel");
-            tasks.push(spindle::spawn(async move { call(addr, "POST", &path, "").await }));
+            tasks.push(spindle::spawn(async move {
+                call(addr, "POST", &path, "").await
+            }));
         }
     }
     let (mut ok, mut conflict, mut other) = (0, 0, 0);
@@ -414,7 +424,9 @@ async fn demonstrate(addr: std::net::SocketAddr, opts: &Options) -> std::io::Res
             _ => other += 1,
         }
     }
-    println!("cancel answers: {ok} × 200 refunded, {conflict} × 409 already cancelled, {other} other");
+    println!(
+        "cancel answers: {ok} × 200 refunded, {conflict} × 409 already cancelled, {other} other"
+    );
     let mut refunds_per_order = Vec::new();
     for &id in &ids {
         let (_, body) = call(addr, "GET", &format!("/orders/{id}"), "").await?;
@@ -455,7 +467,9 @@ fn run(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
             })
             .map_err(Into::into)
     } else {
-        let rt = spindle::Builder::new_multi_thread().worker_threads(2).build()?;
+        let rt = spindle::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()?;
         rt.block_on(async {
             let server = Server::bind("127.0.0.1:0").start(app).await?;
             let shown = demonstrate(server.local_addr(), &opts).await;

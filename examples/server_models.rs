@@ -171,7 +171,8 @@ fn hello_response() -> Vec<u8> {
 
 /// An error answer that closes the connection.
 fn status_response(status: u16) -> Vec<u8> {
-    format!("HTTP/1.1 {status} Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").into_bytes()
+    format!("HTTP/1.1 {status} Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .into_bytes()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,7 +405,11 @@ fn process_tree(root: i32) -> Vec<i32> {
     let mut parent_of: HashMap<i32, Vec<i32>> = HashMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
                 continue;
             };
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -553,8 +558,7 @@ async fn drive(
             Until::Count(_) => one_request(&stream, &request, &mut buf).await,
             Until::Deadline(d) if t0 >= d => break,
             Until::Deadline(d) => {
-                match spindle::time::timeout_at(d, one_request(&stream, &request, &mut buf)).await
-                {
+                match spindle::time::timeout_at(d, one_request(&stream, &request, &mut buf)).await {
                     Ok(r) => r,
                     Err(_) => {
                         report.unfinished_us = Some(t0.elapsed().as_micros() as u64);
@@ -598,9 +602,7 @@ fn run_cell(
     opts: &Options,
 ) -> io::Result<Cell> {
     let addr = server.addr;
-    let request = Arc::new(
-        format!("GET /?ms={ms} HTTP/1.1\r\nhost: {addr}\r\n\r\n").into_bytes(),
-    );
+    let request = Arc::new(format!("GET /?ms={ms} HTTP/1.1\r\nhost: {addr}\r\n\r\n").into_bytes());
     rt.block_on(async move {
         // 1. Connect everything first, so connection set-up (and the fork or thread spawn
         //    it causes) is not counted as request time.
@@ -662,7 +664,9 @@ fn summarize(reports: &[ConnReport], seconds: f64, before: Usage, usage: Usage) 
         seconds,
         p99,
         usage,
-        context_switches: usage.context_switches.saturating_sub(before.context_switches),
+        context_switches: usage
+            .context_switches
+            .saturating_sub(before.context_switches),
     }
 }
 
@@ -685,9 +689,16 @@ impl Options {
     fn parse(args: &[String]) -> Result<Options, String> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut o = Options {
-            models: ["fork", "thread", "pool", "spindle", "spindle-xN", "spindle-mt"]
-                .map(String::from)
-                .to_vec(),
+            models: [
+                "fork",
+                "thread",
+                "pool",
+                "spindle",
+                "spindle-xN",
+                "spindle-mt",
+            ]
+            .map(String::from)
+            .to_vec(),
             conns: vec![10, 100, 1000],
             ms: vec![0, 20],
             seconds: Duration::from_millis(1500),
@@ -753,7 +764,17 @@ fn run_table(opts: &Options) {
     println!("server models: same handler, keep-alive load from a one-thread driver; {load}; {cores} cores; load average {}", load_average());
     println!(
         "{:<12} {:>5} {:>5} {:>9} {:>10} {:>7} {:>8} {:>8} {:>7} {:>6} {:>7}",
-        "model", "conns", "io_ms", "req/s", "p99", "starved", "RSS_MiB", "PSS_MiB", "threads", "procs", "cs/req"
+        "model",
+        "conns",
+        "io_ms",
+        "req/s",
+        "p99",
+        "starved",
+        "RSS_MiB",
+        "PSS_MiB",
+        "threads",
+        "procs",
+        "cs/req"
     );
     let mut failed = false;
     for model in &opts.models {

@@ -41,7 +41,11 @@ fn main() {
         }
     };
     if let Some(n) = args.processes {
-        std::process::exit(processes::supervise(n, args.port, processes::forwarded_args()));
+        std::process::exit(processes::supervise(
+            n,
+            args.port,
+            processes::forwarded_args(),
+        ));
     }
     let app = demo_app(args.access_log);
     let mut server = Server::bind((args.host.as_str(), args.port));

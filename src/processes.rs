@@ -140,7 +140,10 @@ impl Supervisor {
             .stdout(Stdio::piped())
             .spawn()?;
         let pid = child.id();
-        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no stdout"))?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -165,7 +168,9 @@ impl Supervisor {
             )),
             Err(_) => {
                 let status = child.wait()?;
-                Err(io::Error::other(format!("child {pid} exited before serving: {status}")))
+                Err(io::Error::other(format!(
+                    "child {pid} exited before serving: {status}"
+                )))
             }
         }
     }
@@ -180,7 +185,9 @@ impl Supervisor {
             }
             // 2. Look at each child; restart the ones that crashed.
             for i in 0..self.workers.len() {
-                let Some(w) = &mut self.workers[i] else { continue };
+                let Some(w) = &mut self.workers[i] else {
+                    continue;
+                };
                 let status = match w.child.try_wait() {
                     Ok(Some(status)) => status,
                     Ok(None) | Err(_) => continue,
@@ -192,14 +199,21 @@ impl Supervisor {
                     self.workers[i] = None;
                     continue;
                 }
-                quick_failures = if lived < QUICK_FAILURE { quick_failures + 1 } else { 0 };
+                quick_failures = if lived < QUICK_FAILURE {
+                    quick_failures + 1
+                } else {
+                    0
+                };
                 if quick_failures > MAX_QUICK_FAILURES {
                     eprintln!("spindle supervisor: children keep failing at start; giving up");
                     self.workers[i] = None;
                     self.drain();
                     return 1;
                 }
-                println!("spindle supervisor: pid {pid} crashed ({}); restarting", describe(status));
+                println!(
+                    "spindle supervisor: pid {pid} crashed ({}); restarting",
+                    describe(status)
+                );
                 match self.spawn() {
                     Ok((new, _)) => {
                         println!("spindle supervisor: restarted as pid {}", new.child.id());
@@ -230,7 +244,10 @@ impl Supervisor {
             match w.child.wait() {
                 Ok(status) if status.success() => {}
                 Ok(status) => {
-                    eprintln!("spindle supervisor: pid {} ended with {status}", w.child.id());
+                    eprintln!(
+                        "spindle supervisor: pid {} ended with {status}",
+                        w.child.id()
+                    );
                     code = 1;
                 }
                 Err(_) => code = 1,

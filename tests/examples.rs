@@ -113,7 +113,10 @@ impl Running {
                         return v;
                     }
                 }
-                Err(_) => panic!("no line {what} within {LINE_DEADLINE:?}; saw {:#?}", self.seen),
+                Err(_) => panic!(
+                    "no line {what} within {LINE_DEADLINE:?}; saw {:#?}",
+                    self.seen
+                ),
             }
         }
     }
@@ -146,14 +149,20 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String)
     let mut raw = String::new();
     s.read_to_string(&mut raw).expect("read response");
     let status = raw.get(9..12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
     (status, body)
 }
 
 /// Whether process `pid` still exists (zombies count as gone: the supervisor reaps them).
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+        .map(|s| {
+            !s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -162,7 +171,16 @@ fn alive(pid: u32) -> bool {
 fn server_models_prints_one_row_per_model_and_load() {
     let out = run_example(
         "server_models",
-        &["--requests", "5", "--conns", "1,4", "--ms", "0,5", "--processes", "2"],
+        &[
+            "--requests",
+            "5",
+            "--conns",
+            "1,4",
+            "--ms",
+            "0,5",
+            "--processes",
+            "2",
+        ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -172,7 +190,9 @@ fn server_models_prints_one_row_per_model_and_load() {
         String::from_utf8_lossy(&out.stderr)
     );
     let header = stdout.lines().nth(1).expect("header line");
-    for col in ["model", "conns", "io_ms", "req/s", "p99", "RSS_MiB", "threads", "procs", "cs/req"] {
+    for col in [
+        "model", "conns", "io_ms", "req/s", "p99", "RSS_MiB", "threads", "procs", "cs/req",
+    ] {
         assert!(header.contains(col), "header lacks {col}: {header}");
     }
     let rows: Vec<Vec<&str>> = stdout
@@ -181,7 +201,14 @@ fn server_models_prints_one_row_per_model_and_load() {
         .filter(|l| !l.starts_with("load average"))
         .map(|l| l.split_whitespace().collect())
         .collect();
-    let models = ["fork", "thread", "pool", "spindle", "spindle-x2", "spindle-mt2"];
+    let models = [
+        "fork",
+        "thread",
+        "pool",
+        "spindle",
+        "spindle-x2",
+        "spindle-mt2",
+    ];
     assert_eq!(rows.len(), models.len() * 4, "{stdout}");
     for model in models {
         let mine: Vec<_> = rows.iter().filter(|r| r[0] == model).collect();
@@ -217,7 +244,10 @@ fn orders_demo_books_one_refund_per_order() {
         "{stdout}"
     );
     assert!(stdout.contains("refunds per order: [1, 1, 1]"), "{stdout}");
-    assert!(stdout.contains("result: exactly one refund per order"), "{stdout}");
+    assert!(
+        stdout.contains("result: exactly one refund per order"),
+        "{stdout}"
+    );
 }
 
 /// orders --racy, reduced: it runs and reports; how many double refunds it shows is up to the
@@ -227,7 +257,10 @@ fn orders_racy_demo_reports_refunds() {
     let out = run_example("orders", &["--racy", "--orders", "2", "--cancels", "3"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("(racy: check and update split across an .await)"), "{stdout}");
+    assert!(
+        stdout.contains("(racy: check and update split across an .await)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("refunds per order: ["), "{stdout}");
     assert!(stdout.contains("result: "), "{stdout}");
 }
@@ -271,8 +304,16 @@ fn fifty_concurrent_cancels_give_one_refund() {
         })
         .collect();
     let statuses: Vec<u16> = cancels.into_iter().map(|t| t.join().unwrap()).collect();
-    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|&&s| s == 409).count(), 49, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 409).count(),
+        49,
+        "{statuses:?}"
+    );
 
     let (status, body) = http(addr, "GET", &format!("/orders/{id}"), "");
     assert_eq!(status, 200, "{body}");
@@ -308,13 +349,19 @@ fn processes_supervisor_restarts_a_crashed_child_and_drains_on_sigterm() {
     });
     assert_eq!(pids.len(), 2);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    assert_eq!(http(addr, "GET", "/", ""), (200, "Hello, World!".to_string()));
+    assert_eq!(
+        http(addr, "GET", "/", ""),
+        (200, "Hello, World!".to_string())
+    );
 
     // Crash one child; the supervisor restarts it on the same port.
     // SAFETY: kill(2) with a pid the supervisor reported as its child; no memory is passed.
     unsafe { libc::kill(pids[0] as libc::pid_t, libc::SIGKILL) };
     let new_pid: u32 = sup.wait_for("saying the child was restarted", |l| {
-        l.strip_prefix("spindle supervisor: restarted as pid ")?.trim().parse().ok()
+        l.strip_prefix("spindle supervisor: restarted as pid ")?
+            .trim()
+            .parse()
+            .ok()
     });
     assert!(!pids.contains(&new_pid));
     for _ in 0..4 {
@@ -329,5 +376,66 @@ fn processes_supervisor_restarts_a_crashed_child_and_drains_on_sigterm() {
     assert!(sup.child.wait().unwrap().success());
     for pid in [pids[1], new_pid] {
         assert!(!alive(pid), "child {pid} outlived the supervisor");
+    }
+}
+
+/// async_styles, reduced (a 1 ms echo delay): the four styles report in order, and the error
+/// reaches the caller only in the polling, callback and await styles.
+#[test]
+fn async_styles_reports_four_styles() {
+    let out = run_example("async_styles", &["--delay-ms", "1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    assert!(lines[1].starts_with("1. fire-and-forget:") && lines[1].contains("server saw 2 calls"));
+    assert!(lines[1].contains("error: lost"), "{stdout}");
+    assert!(
+        lines[2].starts_with("2. polling") && lines[2].contains("done \"HELLO\""),
+        "{stdout}"
+    );
+    assert!(lines[2].contains("failed (the server closed"), "{stdout}");
+    assert!(lines[3].starts_with("3. callback:"), "{stdout}");
+    assert!(
+        lines[3].contains(r#"Ok(("HELLO", "HELLO AGAIN"))"#),
+        "{stdout}"
+    );
+    assert!(lines[4].starts_with("4. await:"), "{stdout}");
+    assert!(lines[4].contains(r#"("HELLO", "HELLO AGAIN")"#), "{stdout}");
+    assert!(
+        lines[4].contains("error returned to the caller: Err("),
+        "{stdout}"
+    );
+}
+
+/// generators: both doh()s yield the same three values, doh2() answers each send, and both
+/// futures suspend twice, are woken twice and return 42.
+#[test]
+fn generators_show_each_suspension() {
+    let out = run_example("generators", &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains(
+        r#"as an iterator from a closure: ["D'oh!", "D'oh! D'oh!", "D'oh! D'oh! D'oh!"]"#
+    ));
+    assert!(
+        stdout.contains("D'oh! D'oh! D'oh! (now suspended at AfterThird);"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"g.send("lisa") -> yielded "D'oh, lisa!""#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"g.send("homer") -> returned ["bart", "lisa"]"#),
+        "{stdout}"
+    );
+    for label in ["async fn", "hand-written enum"] {
+        assert_eq!(
+            stdout.matches(&format!("{label}: poll ")).count(),
+            3,
+            "{label} is polled three times: {stdout}"
+        );
+        assert!(stdout.contains(&format!("{label}: poll 3 -> Ready(42) (wakes so far: 2)")));
     }
 }
