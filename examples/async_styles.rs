@@ -133,7 +133,7 @@ async fn until_server_saw(received: &AtomicUsize, n: usize) {
 // The four styles.
 // ---------------------------------------------------------------------------------------------
 
-/// 1. Fire-and-forget: spawn, drop the handle. The result and the error vanish with the task.
+/// Style 1, fire-and-forget: spawn, drop the handle. The result and the error vanish with the task.
 fn fire_and_forget(addr: SocketAddr, msg: &'static str) {
     drop(spindle::spawn(async move {
         let _ = remote_call(addr, msg).await; // nobody is listening for this
@@ -161,7 +161,7 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// 2. Polling: start the call, which records its status; the caller checks the status until it
+/// Style 2, polling: start the call, which records its status; the caller checks the status until it
 /// is no longer `Pending`. Returns the final status and how many checks it took.
 async fn call_and_poll(addr: SocketAddr, msg: &'static str) -> (Status, u32) {
     let status = Arc::new(Mutex::new(Status::Pending));
@@ -185,7 +185,7 @@ async fn call_and_poll(addr: SocketAddr, msg: &'static str) -> (Status, u32) {
     }
 }
 
-/// 3. Callback: the runtime runs `on_done` with the result, on whichever worker finishes the
+/// Style 3, callback: the runtime runs `on_done` with the result, on whichever worker finishes the
 /// call. The caller returns at once and never sees the result itself.
 fn call_with_callback(
     addr: SocketAddr,
@@ -197,7 +197,7 @@ fn call_with_callback(
     }));
 }
 
-/// 4. `await`: the call's result, or its error passed up with `?`.
+/// Style 4, `await`: the call's result, or its error passed up with `?`.
 async fn call_and_await(addr: SocketAddr) -> std::io::Result<(String, String)> {
     let first = remote_call(addr, "hello").await?;
     // A second call that uses the first answer: just the next line.
