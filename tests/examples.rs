@@ -439,3 +439,17 @@ fn generators_show_each_suspension() {
         assert!(stdout.contains(&format!("{label}: poll 3 -> Ready(42) (wakes so far: 2)")));
     }
 }
+
+/// docs/coroutines.md quotes `add_two_values` from examples/generators.rs word for word.
+#[test]
+fn coroutines_doc_quotes_the_async_fn() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("examples/generators.rs")).unwrap();
+    let doc = std::fs::read_to_string(root.join("docs/coroutines.md")).unwrap();
+    let start = example.find("async fn add_two_values").expect("the example has it");
+    let end = start + example[start..].find("\n}\n").expect("it ends") + 2;
+    assert!(
+        doc.contains(&example[start..end]),
+        "docs/coroutines.md no longer matches add_two_values in examples/generators.rs"
+    );
+}
