@@ -446,10 +446,47 @@ fn coroutines_doc_quotes_the_async_fn() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let example = std::fs::read_to_string(root.join("examples/generators.rs")).unwrap();
     let doc = std::fs::read_to_string(root.join("docs/coroutines.md")).unwrap();
-    let start = example.find("async fn add_two_values").expect("the example has it");
+    let start = example
+        .find("async fn add_two_values")
+        .expect("the example has it");
     let end = start + example[start..].find("\n}\n").expect("it ends") + 2;
     assert!(
         doc.contains(&example[start..end]),
         "docs/coroutines.md no longer matches add_two_values in examples/generators.rs"
     );
+}
+
+/// Every row of docs/README.md's seed map has a command that runs, and every example it names
+/// exists.
+#[test]
+fn seed_map_rows_each_name_something_that_runs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/README.md")).unwrap();
+    let map = doc
+        .split("## The seed map")
+        .nth(1)
+        .expect("a seed map section");
+    let rows: Vec<&str> = map
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .skip(1)
+        .collect();
+    assert!(rows.len() >= 15, "{rows:#?}");
+    for row in rows {
+        let run = row.trim_end_matches('|').rsplit('|').next().unwrap();
+        assert!(
+            run.contains("`cargo run --release"),
+            "row without a command: {row}"
+        );
+        for part in run.split("--example ").skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                root.join("examples").join(format!("{name}.rs")).exists(),
+                "the seed map names a missing example {name}: {row}"
+            );
+        }
+    }
 }
