@@ -707,6 +707,9 @@ impl Options {
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
+            if flag == "-h" || flag == "--help" {
+                return Err("server_models: five server models under the same load".into());
+            }
             let value = it.next().ok_or(format!("{flag} needs a value"))?;
             let bad = |e: &dyn std::fmt::Display| format!("{flag}: {e}");
             match flag.as_str() {
