@@ -29,6 +29,8 @@ pub const CHILD_ENV: &str = "SPINDLE_DEMO_CHILD";
 
 /// A child that fails this soon after starting counts as a quick failure.
 const QUICK_FAILURE: Duration = Duration::from_secs(1);
+/// How long a child may take to bind and print its banner.
+const START_DEADLINE: Duration = Duration::from_secs(30);
 /// After this many quick failures in a row the supervisor gives up (a wrong flag, a taken port).
 const MAX_QUICK_FAILURES: u32 = 5;
 
@@ -157,8 +159,8 @@ impl Supervisor {
                 }
             }
         });
-        // The child either prints its banner or exits (and the channel closes).
-        match rx.recv() {
+        // The child either prints its banner, or exits (and the channel closes), or hangs.
+        match rx.recv_timeout(START_DEADLINE) {
             Ok(port) => Ok((
                 Worker {
                     child,
@@ -166,10 +168,17 @@ impl Supervisor {
                 },
                 port,
             )),
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = child.wait()?;
                 Err(io::Error::other(format!(
                     "child {pid} exited before serving: {status}"
+                )))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(io::Error::other(format!(
+                    "child {pid} did not start serving in time"
                 )))
             }
         }
