@@ -470,10 +470,10 @@ fn sample(root: i32) -> Usage {
     u
 }
 
-/// Waits (up to 10 s) until the server is back to its idle shape, so one cell's leftover
+/// Waits (up to 60 s, normally milliseconds) until the server is back to its idle shape, so one cell's leftover
 /// processes and threads do not count in the next.
 fn settle(root: i32, idle: Usage) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         let now = sample(root);
         if now.processes <= idle.processes && now.threads <= idle.threads {
