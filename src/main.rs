@@ -18,7 +18,10 @@
 //!
 //! Flags: `--port N` (0 picks a free port), `--workers N` (default: one per core),
 //! `--host ADDR` (default 127.0.0.1), `--header-timeout-ms N` (default 10000), `--no-access-log`
-//! (like uvicorn's; the benchmarks use it). Stops gracefully on Ctrl-C / SIGTERM.
+//! (like uvicorn's; the benchmarks use it), `--processes N` (N processes on one port with
+//! SO_REUSEPORT, supervised by this one: `src/processes.rs`). Stops gracefully on Ctrl-C / SIGTERM.
+
+mod processes;
 
 use std::time::Duration;
 
@@ -33,12 +36,22 @@ fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(msg) => {
-            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--no-access-log]");
+            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--no-access-log] [--processes N]");
             std::process::exit(2);
         }
     };
+    if let Some(n) = args.processes {
+        std::process::exit(processes::supervise(
+            n,
+            args.port,
+            processes::forwarded_args(),
+        ));
+    }
     let app = demo_app(args.access_log);
     let mut server = Server::bind((args.host.as_str(), args.port));
+    if processes::is_child() {
+        server = server.reuse_port(1); // share the port with the supervisor's other children
+    }
     if let Some(n) = args.workers {
         server = server.workers(n);
     }
@@ -174,6 +187,8 @@ struct Args {
     header_timeout_ms: Option<u64>,
     /// Print an access-log line per request (uvicorn's default); `--no-access-log` for benchmarks.
     access_log: bool,
+    /// `--processes N`: run N supervised processes on one port instead of serving here.
+    processes: Option<usize>,
 }
 
 impl Args {
@@ -184,6 +199,7 @@ impl Args {
             workers: None,
             header_timeout_ms: None,
             access_log: true,
+            processes: None,
         };
         while let Some(flag) = it.next() {
             let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -210,6 +226,10 @@ impl Args {
                     args.header_timeout_ms = Some(ms);
                 }
                 "--no-access-log" => args.access_log = false,
+                "--processes" => match value("--processes")?.parse::<usize>() {
+                    Ok(n) if n >= 1 => args.processes = Some(n),
+                    _ => return Err("--processes must be an integer of at least 1".into()),
+                },
                 "-h" | "--help" => return Err("spindle demo server".into()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
