@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Runs the task/waker tests under Miri (and FutureSlot's, below), which checks the raw-pointer code of the task cell
-# (runtime/src/task/raw.rs, waker.rs) and of the oneshot channel (runtime/src/sync/oneshot.rs) for undefined behaviour: use-after-free, double free,
-# invalid aliasing, data races, and leaks.
+# Runs the runtime's unsafe and lock-based code under Miri, which checks for undefined behaviour:
+# use-after-free, double free, invalid aliasing, data races, and leaks.
+#
+# - task::          the raw task cell and wakers (task/raw.rs, waker.rs), including the models
+#                   of a task completed and freed while it is being scheduled;
+# - sync::          the oneshot channel (lock-free), and the lock-based primitives: mutex,
+#                   semaphore, notify, mpsc, and the wait list they share;
+# - future::slot    FutureSlot writes futures into kept raw memory and drops them in place;
+# - executor::      the idle-worker accounting, and a real 2-worker runtime handing a worker's
+#                   local queue to a light sleeper that steals it (mio's epoll and eventfd run
+#                   under Miri's shims).
+#
 # Needs the nightly toolchain with the miri component; installs the component if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +19,4 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
 fi
 # A separate target dir keeps Miri's build apart from the normal one.
 export MIRIFLAGS="${MIRIFLAGS:-}"
-cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: "$@"
-# The oneshot channel is the other unsafe, lock-free code on the hot path.
-cargo +nightly miri test -p spindle --lib --target-dir target/miri -- sync::oneshot "$@"
-# FutureSlot writes futures into kept raw memory and drops them in place.
-cargo +nightly miri test -p spindle --lib --target-dir target/miri -- future::slot "$@"
+cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: sync:: future::slot executor:: "$@"

@@ -260,11 +260,17 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
         Ok(Poll::Pending) => match cell.header.state.transition_to_idle() {
             TransitionToIdle::Ok => {}
             TransitionToIdle::OkNotified => {
-                // Woken while running: our reference becomes the new queue entry's. It goes to the
-                // back of the queue (a yield), not the LIFO slot, so a self-waking task cannot
-                // monopolise the worker.
+                // Woken while running: queue the task again, with the reference the transition
+                // made for the entry. It goes to the back of the queue (a yield), not the LIFO
+                // slot, so a self-waking task cannot monopolise the worker. Our running
+                // reference keeps the cell, and the scheduler in it, alive until `yield_now`
+                // returns: once the entry is queued another worker may complete the task.
                 cell.scheduler
                     .yield_now(Notified(Task::from_raw(RawTask::from_ptr(ptr))));
+                if cell.header.state.ref_dec() {
+                    // SAFETY: that was the last reference.
+                    unsafe { dealloc::<F, S>(ptr) }
+                }
             }
             TransitionToIdle::OkDealloc => {
                 // SAFETY: last reference.

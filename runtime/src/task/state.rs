@@ -115,7 +115,8 @@ pub(crate) enum TransitionToRunning {
 pub(crate) enum TransitionToIdle {
     /// Done; the running reference was released.
     Ok,
-    /// Woken during the poll: submit the (kept) reference as a new queue entry.
+    /// Woken during the poll: submit a new queue entry (a reference was added for it), then
+    /// release the running reference, which kept the task alive while it was submitted.
     OkNotified,
     /// The running reference was the last one: free the task.
     OkDealloc,
@@ -129,7 +130,8 @@ pub(crate) enum TransitionToNotified {
     /// Nothing (already queued, running, or complete). For `wake` (by value) the waker's
     /// reference has been released.
     DoNothing,
-    /// Submit a queue entry; it owns a reference (transferred or newly added).
+    /// Submit a queue entry; a reference was added for it. The waker's own reference is still
+    /// held: release it only after the submission returns (see `transition_to_notified_by_val`).
     Submit,
     /// `wake` by value released the last reference: free the task.
     Dealloc,
@@ -202,7 +204,9 @@ impl State {
             }
             let mut next = curr.0 & !RUNNING;
             if curr.is_notified() {
-                // Keep the running reference: it becomes the new queue entry's reference.
+                // A new reference for the queue entry; the runner keeps its own until the
+                // entry is submitted (the same hazard as in `transition_to_notified_by_val`).
+                next += REF_ONE;
                 (Some(Snapshot(next)), TransitionToIdle::OkNotified)
             } else {
                 next -= REF_ONE;
@@ -225,7 +229,12 @@ impl State {
         prev
     }
 
-    /// `wake` by value: the waker's own reference is either transferred to a new queue entry or released.
+    /// `wake` by value. When the task must be queued, a new reference is made for the queue
+    /// entry and the waker keeps its own until the submission has returned: the moment the
+    /// entry is in a queue, another worker may run the task to completion and its `JoinHandle`
+    /// may drop the last other reference, while the submitting thread is still inside the
+    /// scheduler, which lives in the task's own allocation (issue 9; tokio does the same).
+    /// Otherwise the waker's reference is released here.
     pub(crate) fn transition_to_notified_by_val(&self) -> TransitionToNotified {
         self.fetch_update(|curr| {
             if curr.is_running() {
@@ -244,7 +253,7 @@ impl State {
                 (Some(next), outcome)
             } else {
                 (
-                    Some(Snapshot(curr.0 | NOTIFIED)),
+                    Some(Snapshot((curr.0 | NOTIFIED) + REF_ONE)),
                     TransitionToNotified::Submit,
                 )
             }
@@ -418,7 +427,7 @@ mod tests {
         let table: &[(usize, usize, TransitionToIdle, usize, usize)] = &[
             (RUNNING, 2, Ok, 0, 1),
             (RUNNING, 1, OkDealloc, 0, 0),
-            (RUNNING | NOTIFIED, 2, OkNotified, NOTIFIED, 2),
+            (RUNNING | NOTIFIED, 2, OkNotified, NOTIFIED, 3),
             (RUNNING | CANCELLED, 2, Cancelled, RUNNING | CANCELLED, 2),
         ];
         for &(f0, r0, ref out, f1, r1) in table {
@@ -441,8 +450,9 @@ mod tests {
             (usize, usize),
         );
         let table: &[Row] = &[
-            // idle: schedule. by_val transfers the waker's ref; by_ref adds one.
-            (0, 2, Submit, (NOTIFIED, 2), Submit, (NOTIFIED, 3)),
+            // idle: schedule; both add a ref for the entry (by_val releases the waker's
+            // own after submitting).
+            (0, 2, Submit, (NOTIFIED, 3), Submit, (NOTIFIED, 3)),
             // running: mark notified, the runner resubmits.
             (
                 RUNNING,

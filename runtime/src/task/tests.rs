@@ -189,6 +189,121 @@ fn abort_races_run() {
     });
 }
 
+/// A scheduler that stalls inside `schedule`, *after* queueing the task, until the test has run
+/// the task to completion and dropped its `JoinHandle`; then it reads its own fields, as the real
+/// executor does (it wakes a sibling worker after the push). The scheduler value lives inside
+/// the task's cell, so this read is a use-after-free unless whoever is submitting still holds a
+/// reference to the task: Miri (`scripts/miri.sh`) reports it. The two tests below are issue 9's
+/// second finding, hit by `wakers_fired_from_foreign_threads` under the stress script.
+#[derive(Clone)]
+struct StallingSched {
+    queue: Arc<Mutex<VecDeque<Notified<StallingSched>>>>,
+    /// 0: running; 1: the task is queued and `schedule` waits; 2: the test is done, go on.
+    step: Arc<(Mutex<u8>, Condvar)>,
+}
+
+impl Schedule for StallingSched {
+    fn schedule(&self, task: Notified<Self>) {
+        self.queue.lock().push_back(task);
+        let (step, cv) = &*self.step;
+        let mut at = step.lock();
+        *at = 1;
+        cv.notify_all();
+        while *at != 2 {
+            cv.wait(&mut at);
+        }
+        drop(at);
+        // What the executor does after a push: look at its own state.
+        let _ = self.queue.lock().len();
+    }
+    fn release(&self, _task: &Task<Self>) -> Option<Task<Self>> {
+        None
+    }
+}
+
+impl StallingSched {
+    fn new() -> StallingSched {
+        StallingSched {
+            queue: Arc::new(Mutex::new(VecDeque::new())),
+            step: Arc::new((Mutex::new(0), Condvar::new())),
+        }
+    }
+
+    /// On the test's thread: waits until `schedule` has queued the task and stalls, runs the
+    /// task to completion, takes its output and drops the `JoinHandle`, then lets `schedule` go on.
+    fn complete_while_stalled(&self, mut join: JoinHandle<u32>) {
+        let (step, cv) = &*self.step;
+        let mut at = step.lock();
+        while *at != 1 {
+            cv.wait(&mut at);
+        }
+        drop(at);
+        let task = self.queue.lock().pop_front().expect("queued");
+        task.run();
+        let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
+        assert!(matches!(
+            poll_join(&mut join, &Waker::from(flag)),
+            Poll::Ready(Ok(42))
+        ));
+        drop(join);
+        *step.lock() = 2;
+        cv.notify_all();
+    }
+}
+
+/// `wake()` by value from another thread submits the task; before the fix the waker's reference
+/// *became* the queue entry's, so nothing kept the task alive while `schedule` finished.
+#[test]
+fn wake_by_val_keeps_the_task_alive_while_scheduling() {
+    model(|| {
+        let sched = StallingSched::new();
+        let slot = Arc::new(Slot {
+            waker: Mutex::new(None),
+            ready: Condvar::new(),
+        });
+        let polls = Arc::new(AtomicUsize::new(0));
+        let (task, notified, join) = new_task(
+            TwoPolls {
+                slot: slot.clone(),
+                polls: polls.clone(),
+            },
+            sched.clone(),
+        );
+        drop(task);
+        notified.run(); // Pending; the waker is in the slot
+        let waker = slot
+            .waker
+            .lock()
+            .take()
+            .expect("first poll stored its waker");
+        let waker_thread = thread::spawn(move || waker.wake());
+        sched.complete_while_stalled(join);
+        waker_thread.join().unwrap();
+        assert_eq!(polls.load(Ordering::SeqCst), 2);
+    });
+}
+
+/// Woken during its own poll (a yield): the runner submits the task again. Before the fix the
+/// running reference *became* the entry's, with the same hazard as above.
+#[test]
+fn a_task_woken_while_running_stays_alive_while_requeued() {
+    model(|| {
+        let sched = StallingSched::new();
+        let (task, notified, join) = new_task(
+            async {
+                crate::task::yield_now().await;
+                42u32
+            },
+            sched.clone(),
+        );
+        drop(task);
+        // The first poll wakes itself and returns Pending; `yield_now` stalls in `schedule`.
+        let runner = thread::spawn(move || notified.run());
+        sched.complete_while_stalled(join);
+        runner.join().unwrap();
+    });
+}
+
 /// A future that finishes only once `gate` is open: Pending (after leaving its waker in `slot`)
 /// while it is shut. Each poll checks `late`, which the model sets once `abort()` has returned
 /// *and* the runner thread (the only place a poll can be under way during the abort) is done:

@@ -38,7 +38,14 @@ unsafe fn clone_waker(data: *const ()) -> RawWaker {
 unsafe fn wake_by_val(data: *const ()) {
     let task = raw(data);
     match task.state().transition_to_notified_by_val() {
-        TransitionToNotified::Submit => task.schedule(),
+        TransitionToNotified::Submit => {
+            // The entry got a reference of its own; ours keeps the task (and the scheduler
+            // inside it) alive until `schedule` returns, then goes.
+            task.schedule();
+            if task.state().ref_dec() {
+                task.dealloc();
+            }
+        }
         TransitionToNotified::Dealloc => task.dealloc(),
         TransitionToNotified::DoNothing => {}
     }
