@@ -148,8 +148,14 @@ fn chunked_vectors_are_refused() {
             ("ffffffffffffffff0\r\n", ParseError::ChunkSizeOverflow),
             ("fffffffffffffff\r\n", ParseError::BodyTooLarge),
             // RFC 9112 §7.1.1: extensions by their grammar; a bare `;` is not skipped.
-            ("5;\r\nhello\r\n0\r\n\r\n", ParseError::InvalidChunkExtension),
-            ("5;a b\r\nhello\r\n0\r\n\r\n", ParseError::InvalidChunkExtension),
+            (
+                "5;\r\nhello\r\n0\r\n\r\n",
+                ParseError::InvalidChunkExtension,
+            ),
+            (
+                "5;a b\r\nhello\r\n0\r\n\r\n",
+                ParseError::InvalidChunkExtension,
+            ),
             ("0\r\n\n", ParseError::BareLf),
             ("0\r\nX: y\n\r\n", ParseError::BareLf),
         ];

@@ -330,9 +330,10 @@ impl ChunkedDecoder {
             // quoted-pair: `\` then HTAB, SP, VCHAR or obs-text.
             (ExtEscape(_), _) if is_field_byte(b) => ExtQuoted(n),
             (ExtToken(_) | ExtValueEnd(_) | ExtValueSpace(_), _) if space => ExtValueSpace(n),
-            (ExtName(_) | ExtNameSpace(_) | ExtToken(_) | ExtValueEnd(_) | ExtValueSpace(_), b';') => {
-                ExtSemi(n)
-            }
+            (
+                ExtName(_) | ExtNameSpace(_) | ExtToken(_) | ExtValueEnd(_) | ExtValueSpace(_),
+                b';',
+            ) => ExtSemi(n),
             (ExtName(_) | ExtToken(_) | ExtValueEnd(_), b'\r') => SizeLf(n),
             (_, b'\n') => return Err(ParseError::BareLf),
             _ => return Err(ParseError::InvalidChunkExtension),
