@@ -17,8 +17,9 @@
 //! | `GET /cookies` | the parsed cookies |
 //!
 //! Flags: `--port N` (0 picks a free port), `--workers N` (default: one per core),
-//! `--host ADDR` (default 127.0.0.1), `--header-timeout-ms N` (default 10000), `--no-access-log`
-//! (like uvicorn's; the benchmarks use it). Stops gracefully on Ctrl-C / SIGTERM.
+//! `--host ADDR` (default 127.0.0.1), `--header-timeout-ms N` (default 10000),
+//! `--max-connections N` (default 10000: clients past it wait in the listen backlog),
+//! `--no-access-log` (like uvicorn's; the benchmarks use it). Stops gracefully on Ctrl-C / SIGTERM.
 
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(msg) => {
-            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--no-access-log]");
+            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--max-connections N] [--no-access-log]");
             std::process::exit(2);
         }
     };
@@ -41,6 +42,9 @@ fn main() {
     let mut server = Server::bind((args.host.as_str(), args.port));
     if let Some(n) = args.workers {
         server = server.workers(n);
+    }
+    if let Some(n) = args.max_connections {
+        server = server.max_connections(n);
     }
     if let Some(ms) = args.header_timeout_ms {
         server = server.config(ServerConfig {
@@ -172,6 +176,8 @@ struct Args {
     workers: Option<usize>,
     /// Override of the request-head deadline (default 10 s); the slowloris test shortens it.
     header_timeout_ms: Option<u64>,
+    /// Override of the connection limit (the server's default: 10,000).
+    max_connections: Option<usize>,
     /// Print an access-log line per request (uvicorn's default); `--no-access-log` for benchmarks.
     access_log: bool,
 }
@@ -183,6 +189,7 @@ impl Args {
             port: 8080,
             workers: None,
             header_timeout_ms: None,
+            max_connections: None,
             access_log: true,
         };
         while let Some(flag) = it.next() {
@@ -208,6 +215,15 @@ impl Args {
                         .parse()
                         .map_err(|e| format!("--header-timeout-ms: {e}"))?;
                     args.header_timeout_ms = Some(ms);
+                }
+                "--max-connections" => {
+                    let n: usize = value("--max-connections")?
+                        .parse()
+                        .map_err(|e| format!("--max-connections: {e}"))?;
+                    if n == 0 {
+                        return Err("--max-connections must be at least 1".into());
+                    }
+                    args.max_connections = Some(n);
                 }
                 "--no-access-log" => args.access_log = false,
                 "-h" | "--help" => return Err("spindle demo server".into()),
