@@ -16,10 +16,12 @@
 //! | `/headers` (any method) | the request's header fields as received |
 //! | `GET /cookies` | the parsed cookies |
 //!
+//! `--max-connections N` caps the connections served at once (default 10,000; clients past it
+//! wait in the listen backlog).
+//!
 //! Flags: `--port N` (0 picks a free port), `--workers N` (default: one per core),
-//! `--host ADDR` (default 127.0.0.1), `--header-timeout-ms N` (default 10000),
-//! `--max-connections N` (default 10000: clients past it wait in the listen backlog),
-//! `--no-access-log` (like uvicorn's; the benchmarks use it). Stops gracefully on Ctrl-C / SIGTERM.
+//! `--host ADDR` (default 127.0.0.1), `--header-timeout-ms N` (default 10000), `--no-access-log`
+//! (like uvicorn's; the benchmarks use it). Stops gracefully on Ctrl-C / SIGTERM.
 
 use std::time::Duration;
 
@@ -34,7 +36,7 @@ fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(msg) => {
-            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--max-connections N] [--no-access-log]");
+            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--no-access-log]");
             std::process::exit(2);
         }
     };
