@@ -16,6 +16,9 @@
 //! | `/headers` (any method) | the request's header fields as received |
 //! | `GET /cookies` | the parsed cookies |
 //!
+//! `--max-connections N` caps the connections served at once (default 10,000; clients past it
+//! wait in the listen backlog).
+//!
 //! Flags: `--port N` (0 picks a free port), `--workers N` (default: one per core),
 //! `--host ADDR` (default 127.0.0.1), `--header-timeout-ms N` (default 10000), `--no-access-log`
 //! (like uvicorn's; the benchmarks use it), `--processes N` (N processes on one port with
@@ -54,6 +57,9 @@ fn main() {
     }
     if let Some(n) = args.workers {
         server = server.workers(n);
+    }
+    if let Some(n) = args.max_connections {
+        server = server.max_connections(n);
     }
     if let Some(ms) = args.header_timeout_ms {
         server = server.config(ServerConfig {
@@ -185,6 +191,8 @@ struct Args {
     workers: Option<usize>,
     /// Override of the request-head deadline (default 10 s); the slowloris test shortens it.
     header_timeout_ms: Option<u64>,
+    /// Override of the connection limit (the server's default: 10,000).
+    max_connections: Option<usize>,
     /// Print an access-log line per request (uvicorn's default); `--no-access-log` for benchmarks.
     access_log: bool,
     /// `--processes N`: run N supervised processes on one port instead of serving here.
@@ -198,6 +206,7 @@ impl Args {
             port: 8080,
             workers: None,
             header_timeout_ms: None,
+            max_connections: None,
             access_log: true,
             processes: None,
         };
@@ -224,6 +233,15 @@ impl Args {
                         .parse()
                         .map_err(|e| format!("--header-timeout-ms: {e}"))?;
                     args.header_timeout_ms = Some(ms);
+                }
+                "--max-connections" => {
+                    let n: usize = value("--max-connections")?
+                        .parse()
+                        .map_err(|e| format!("--max-connections: {e}"))?;
+                    if n == 0 {
+                        return Err("--max-connections must be at least 1".into());
+                    }
+                    args.max_connections = Some(n);
                 }
                 "--no-access-log" => args.access_log = false,
                 "--processes" => match value("--processes")?.parse::<usize>() {

@@ -84,6 +84,7 @@ impl Stack {
                 .with_status(405)
                 .with_header("allow", allow),
             Lookup::Options { allow } => Response::new(204).with_header("allow", allow),
+            Lookup::NotImplemented => Response::text("Not Implemented\n").with_status(501),
         };
         slot.set(ready(response));
     }
@@ -149,7 +150,8 @@ impl App {
     /// `method` is case-sensitive, as in HTTP. `HEAD` is served by the `GET` handler unless it
     /// has its own route (the server drops the body), and `OPTIONS` is answered 204 with
     /// `Allow` unless it has its own. A matching path without a route for the method is 405
-    /// with `Allow`.
+    /// with `Allow`. `CONNECT` requests carry `host:port` instead of a path: a tunnelling app
+    /// routes them with `route("CONNECT", "*", handler)`; without that route they are 501.
     ///
     /// # Panics
     /// On a malformed pattern or method name, or if `method path` is already routed.
