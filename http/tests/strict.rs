@@ -4,7 +4,7 @@
 //! `100 Continue` that keeps its place in a pipeline; a trickled body timed out by its overall
 //! deadline and by the minimum data rate; bodiless error answers to `HEAD`; and a bounded send
 //! buffer for clients that never read. Every socket read has a timeout and every test is
-//! bounded (a 10 s deadline, or a wait counted in steps), so a hang is a failure, not a stuck
+//! bounded (a 60 s deadline, or a wait counted in steps), so a hang is a failure, not a stuck
 //! suite.
 
 mod common;
