@@ -95,6 +95,9 @@ for name in $only; do
             failed=$((failed + 1))
             cp "$out/$name-last.txt" "$out/$name-failure-$failed.txt"
         fi
+        if [ $((done_runs % 100)) = 0 ]; then
+            echo "  $name: $done_runs runs, $failed failed, $((SECONDS - start)) s" >&2
+        fi
     done
     printf '%-16s %8d %8d %8d\n' "$name" "$done_runs" "$failed" $((SECONDS - start))
     if [ "$failed" -gt 0 ]; then
