@@ -15,10 +15,12 @@
 //! | `GET /json` | a JSON response |
 //! | `/headers` (any method) | the request's header fields as received |
 //! | `GET /cookies` | the parsed cookies |
+//! | `GET /healthz` | 200, or 503 once a graceful shutdown has begun (for a load balancer) |
 //!
 //! Flags: `--port N` (0 picks a free port), `--workers N` (default: one per core),
 //! `--host ADDR` (default 127.0.0.1), `--header-timeout-ms N` (default 10000), `--no-access-log`
-//! (like uvicorn's; the benchmarks use it). Stops gracefully on Ctrl-C / SIGTERM.
+//! (like uvicorn's; the benchmarks use it), `--drain-delay-ms N` / `--drain-grace-ms N` (see
+//! `Server::drain_delay` / `drain_grace`). Stops gracefully on Ctrl-C / SIGTERM.
 
 use std::time::Duration;
 
@@ -33,7 +35,7 @@ fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(msg) => {
-            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--no-access-log]");
+            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--drain-delay-ms N] [--drain-grace-ms N] [--no-access-log]");
             std::process::exit(2);
         }
     };
@@ -42,6 +44,9 @@ fn main() {
     if let Some(n) = args.workers {
         server = server.workers(n);
     }
+    server = server
+        .drain_delay(Duration::from_millis(args.drain_delay_ms))
+        .drain_grace(Duration::from_millis(args.drain_grace_ms));
     if let Some(ms) = args.header_timeout_ms {
         server = server.config(ServerConfig {
             header_timeout: Duration::from_millis(ms),
@@ -70,7 +75,8 @@ fn demo_app(access_log: bool) -> App {
     } else {
         App::new()
     };
-    app.get("/", |_req: Request| async { "Hello, World!" })
+    app.healthz()
+        .get("/", |_req: Request| async { "Hello, World!" })
         .get("/hi", |_req: Request| async {
             spindle::time::sleep(Duration::from_secs(1)).await;
             "Hi, after one second on a timer\n"
@@ -172,6 +178,10 @@ struct Args {
     workers: Option<usize>,
     /// Override of the request-head deadline (default 10 s); the slowloris test shortens it.
     header_timeout_ms: Option<u64>,
+    /// `--drain-delay-ms`: listeners stay open this long after SIGTERM (`/healthz` says 503).
+    drain_delay_ms: u64,
+    /// `--drain-grace-ms`: then accepted connections may still deliver a request this long.
+    drain_grace_ms: u64,
     /// Print an access-log line per request (uvicorn's default); `--no-access-log` for benchmarks.
     access_log: bool,
 }
@@ -183,6 +193,8 @@ impl Args {
             port: 8080,
             workers: None,
             header_timeout_ms: None,
+            drain_delay_ms: 0,
+            drain_grace_ms: 1000,
             access_log: true,
         };
         while let Some(flag) = it.next() {
@@ -208,6 +220,16 @@ impl Args {
                         .parse()
                         .map_err(|e| format!("--header-timeout-ms: {e}"))?;
                     args.header_timeout_ms = Some(ms);
+                }
+                "--drain-delay-ms" => {
+                    args.drain_delay_ms = value("--drain-delay-ms")?
+                        .parse()
+                        .map_err(|e| format!("--drain-delay-ms: {e}"))?
+                }
+                "--drain-grace-ms" => {
+                    args.drain_grace_ms = value("--drain-grace-ms")?
+                        .parse()
+                        .map_err(|e| format!("--drain-grace-ms: {e}"))?
                 }
                 "--no-access-log" => args.access_log = false,
                 "-h" | "--help" => return Err("spindle demo server".into()),

@@ -37,6 +37,7 @@ mod background;
 mod conn;
 mod date;
 mod extract;
+mod health;
 mod http_error;
 mod incoming;
 mod io;
