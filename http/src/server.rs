@@ -388,27 +388,33 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Accepting>) {
     // any that completed their handshake in the instant since `accept_queued` looked).
 }
 
-/// Accepts, without waiting, the connections the kernel has already queued, while connection
-/// slots are free. Their clients completed the handshake and may have sent a request: closing
-/// the listener would reset them unanswered; accepted, they get the drain grace.
+/// Accepts the connections the kernel has already queued, while connection slots are free.
+/// Their clients completed the handshake and may have sent a request: closing the listener
+/// would reset them unanswered; accepted, they get the drain grace.
+///
+/// "Already queued" is known only through the reactor, which may not yet have reported the
+/// latest arrivals (readiness is delivered when a worker polls it). So this keeps accepting
+/// until [`QUEUE_QUIET`] passes with no new connection, for at most [`QUEUE_DRAIN_MAX`]: under
+/// a steady stream of connects the listener then closes anyway, and a connect racing the
+/// close is reset before the server read anything (a balancer retries it; `docs/deploy.md`).
 async fn accept_queued(listener: &TcpListener, shared: &Arc<Accepting>) {
-    // A fresh poll, so the accepts below have their whole cooperative budget.
-    spindle::task::yield_now().await;
-    for _ in 0..BACKLOG {
+    let until = Instant::now() + QUEUE_DRAIN_MAX;
+    loop {
         let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
             return;
         };
-        let queued = poll_fn(|cx| match listener.poll_accept(cx) {
-            Poll::Ready(r) => Poll::Ready(Some(r)),
-            Poll::Pending => Poll::Ready(None), // nothing queued (as far as the reactor knows)
-        })
-        .await;
-        match queued {
-            Some(Ok((stream, peer))) => spawn_connection(shared, stream, peer, permit),
-            Some(Err(_)) | None => return,
+        let quiet_end = (Instant::now() + QUEUE_QUIET).min(until);
+        match spindle::time::timeout_at(quiet_end, listener.accept()).await {
+            Ok(Ok((stream, peer))) => spawn_connection(shared, stream, peer, permit),
+            Ok(Err(_)) | Err(_) => return,
         }
     }
 }
+
+/// [`accept_queued`] stops once no connection has arrived for this long...
+const QUEUE_QUIET: Duration = Duration::from_millis(2);
+/// ...or this long after accepting stopped.
+const QUEUE_DRAIN_MAX: Duration = Duration::from_millis(50);
 
 /// Starts the task serving one accepted connection; it holds `permit` (its connection slot)
 /// and counts in `active` until it ends.
