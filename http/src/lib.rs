@@ -41,6 +41,7 @@ mod health;
 mod http_error;
 mod incoming;
 mod io;
+mod listen;
 mod middleware;
 mod request;
 mod response;

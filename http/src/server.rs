@@ -28,12 +28,12 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use spindle::net::{ListenOptions, TcpListener};
 use spindle::sync::Semaphore;
 
 use crate::app::App;
 use crate::conn::serve_connection;
 use crate::limits::Limits;
+use crate::listen::Listener;
 use crate::shutdown::Shutdown;
 
 /// Limits and timeouts that every connection of a server applies.
@@ -216,28 +216,16 @@ impl Server {
     /// shut the server down. Must be called inside a spindle runtime.
     pub async fn start(self, app: App) -> io::Result<RunningServer> {
         let addr = self.addr?;
-        let listeners = if self.reuse_port_listeners == 0 {
-            vec![TcpListener::bind_with(
-                addr,
-                ListenOptions::new().backlog(BACKLOG),
-            )?]
-        } else {
-            // Bind the first to learn the port (addr may say port 0), then the rest on it.
-            let first = TcpListener::bind_with(
-                addr,
-                ListenOptions::new().reuse_port(true).backlog(BACKLOG),
-            )?;
-            let bound = first.local_addr()?;
-            let mut all = vec![first];
-            for _ in 1..self.reuse_port_listeners {
-                all.push(TcpListener::bind_with(
-                    bound,
-                    ListenOptions::new().reuse_port(true).backlog(BACKLOG),
-                )?);
-            }
-            all
-        };
-        let local_addr = listeners[0].local_addr()?;
+        // One listener, or several SO_REUSEPORT ones: bind the first to learn the port (addr
+        // may say port 0), then the rest on it.
+        let reuse_port = self.reuse_port_listeners > 0;
+        let first = Listener::bind(addr, reuse_port, BACKLOG)?;
+        let bound = first.listener.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..self.reuse_port_listeners {
+            listeners.push(Listener::bind(bound, true, BACKLOG)?);
+        }
+        let local_addr = bound;
         let shared = Arc::new(Accepting {
             shutdown: Arc::new(Shutdown::new(app.draining_flag())),
             app: Arc::new(app),
@@ -355,7 +343,7 @@ const BACKLOG: u32 = 1024;
 
 /// Accepts connections until accepting stops, one task per connection, at most
 /// `max_connections`; then takes what the kernel has already queued and closes the listener.
-async fn accept_loop(listener: TcpListener, shared: Arc<Accepting>) {
+async fn accept_loop(listener: Listener, shared: Arc<Accepting>) {
     loop {
         // Wait for a free connection slot (or the stop) before accepting: while the server is
         // full, new clients wait in the kernel's backlog instead of being accepted and dropped.
@@ -371,7 +359,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Accepting>) {
         };
         let accepted = {
             let stop = pin!(shared.shutdown.accepting_stopped());
-            let accept = pin!(listener.accept());
+            let accept = pin!(listener.listener.accept());
             match first_of(stop, accept).await {
                 Either::Right(r) => r,
                 Either::Left(()) => break,
@@ -383,38 +371,15 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Accepting>) {
             Err(e) => eprintln!("spindle-http: accept failed: {e}"),
         }
     }
-    accept_queued(&listener, &shared).await;
-    // Dropping `listener` closes it: from here the kernel refuses connects to it (and resets
-    // any that completed their handshake in the instant since `accept_queued` looked).
+    // Clients whose handshake the kernel completed may have sent a request already: take
+    // them (they get the drain grace) rather than let the close reset them (`listen.rs`).
+    listener.stop(
+        BACKLOG as usize,
+        || shared.permits.clone().try_acquire_owned().ok(),
+        |stream, peer, permit| spawn_connection(&shared, stream, peer, permit),
+    );
+    // Dropping `listener` closes the socket: from here a connect is refused.
 }
-
-/// Accepts the connections the kernel has already queued, while connection slots are free.
-/// Their clients completed the handshake and may have sent a request: closing the listener
-/// would reset them unanswered; accepted, they get the drain grace.
-///
-/// "Already queued" is known only through the reactor, which may not yet have reported the
-/// latest arrivals (readiness is delivered when a worker polls it). So this keeps accepting
-/// until [`QUEUE_QUIET`] passes with no new connection, for at most [`QUEUE_DRAIN_MAX`]: under
-/// a steady stream of connects the listener then closes anyway, and a connect racing the
-/// close is reset before the server read anything (a balancer retries it; `docs/deploy.md`).
-async fn accept_queued(listener: &TcpListener, shared: &Arc<Accepting>) {
-    let until = Instant::now() + QUEUE_DRAIN_MAX;
-    loop {
-        let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
-            return;
-        };
-        let quiet_end = (Instant::now() + QUEUE_QUIET).min(until);
-        match spindle::time::timeout_at(quiet_end, listener.accept()).await {
-            Ok(Ok((stream, peer))) => spawn_connection(shared, stream, peer, permit),
-            Ok(Err(_)) | Err(_) => return,
-        }
-    }
-}
-
-/// [`accept_queued`] stops once no connection has arrived for this long...
-const QUEUE_QUIET: Duration = Duration::from_millis(2);
-/// ...or this long after accepting stopped.
-const QUEUE_DRAIN_MAX: Duration = Duration::from_millis(50);
 
 /// Starts the task serving one accepted connection; it holds `permit` (its connection slot)
 /// and counts in `active` until it ends.
