@@ -89,3 +89,55 @@ const DROP_ALL: libc::sock_filter = libc::sock_filter {
     jf: 0,
     k: 0,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    /// Connections the kernel queued before the stop are all handed over, with the bytes
+    /// their clients sent; while the filter is on, a new connect gets no answer (it is not
+    /// queued, so the close cannot reset it); after the close it is refused. Without the
+    /// filter, the connect during the stop would be queued (and then reset by the close).
+    #[test]
+    fn stop_takes_the_queue_and_queues_nothing_more() {
+        let rt = spindle::Runtime::new().unwrap();
+        rt.block_on(async {
+            let l = Listener::bind("127.0.0.1:0".parse().unwrap(), false, 16).unwrap();
+            let addr = l.listener.local_addr().unwrap();
+            // Queued by the kernel, never accepted by a task.
+            let mut clients: Vec<std::net::TcpStream> = (0..3)
+                .map(|i| {
+                    let mut c = std::net::TcpStream::connect(addr).unwrap();
+                    c.write_all(format!("request {i}").as_bytes()).unwrap();
+                    c
+                })
+                .collect();
+            let mut taken = Vec::new();
+            l.stop(10, || Some(()), |stream, _peer, ()| taken.push(stream));
+            assert_eq!(taken.len(), 3, "every queued connection is taken");
+            for stream in &taken {
+                let mut buf = [0u8; 9];
+                stream.readable().await.unwrap();
+                let n = stream.try_read(&mut buf).unwrap();
+                assert!(buf[..n].starts_with(b"request "), "{:?}", &buf[..n]);
+            }
+
+            let late = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+            assert!(late.is_err(), "a connect during the stop is not answered");
+
+            drop(l);
+            let e = std::net::TcpStream::connect(addr).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e}");
+
+            // The taken connections still work: the server side can answer them.
+            for (stream, client) in taken.iter().zip(&mut clients) {
+                stream.write_all(b"answer").await.unwrap();
+                let mut buf = [0u8; 6];
+                client.read_exact(&mut buf).unwrap();
+                assert_eq!(&buf, b"answer");
+            }
+        });
+    }
+}
