@@ -7,8 +7,9 @@
 //!
 //! Graceful shutdown ([`RunningServer::shutdown`]), in order (the phases are in `shutdown.rs`):
 //! 1. the drain begins: `/healthz` answers 503 and every response says `connection: close`;
-//! 2. after the drain delay (default 0), stop accepting: take the connections the kernel has
-//!    already queued, then close the listeners, so new connects are refused;
+//! 2. after the drain delay (default 0), stop accepting: stop the kernel queueing connections,
+//!    take the ones already queued, then close the listeners (`listen.rs`), so new connects
+//!    are refused and none already queued is reset;
 //! 3. a grace (default 1 s) in which connections already accepted may still deliver a
 //!    request, answered with `connection: close`;
 //! 4. close the connections idle between requests (never one whose request is arriving);

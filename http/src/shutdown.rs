@@ -6,9 +6,9 @@
 //!    `GET /healthz` answers 503 (the flag is shared with the app, `health.rs`). Listeners stay
 //!    open for the configured drain delay, so a balancer with active health checks sees the
 //!    503 and stops routing before connects start to fail.
-//! 2. **Accepting stopped** ([`Shutdown::stop_accepting`]): the accept tasks take the
-//!    connections the kernel has already queued, then close their listeners, so new connects
-//!    are refused and a load balancer moves on to another instance.
+//! 2. **Accepting stopped** ([`Shutdown::stop_accepting`]): the accept tasks stop the kernel
+//!    queueing connections, take the ones already queued, then close their listeners
+//!    (`listen.rs`), so new connects are refused and a load balancer moves on.
 //! 3. **Idle connections close** ([`Shutdown::close_idle`]): after a grace in which connections
 //!    already accepted may still deliver a request (answered, with `connection: close`), each
 //!    connection waiting *between* requests closes. A request already arriving is never cut.
