@@ -23,19 +23,20 @@ if [ -z "$demo" ]; then
     demo="$root/target/release/spindle-demo"
 fi
 # shellcheck disable=SC2086 # DEMO_FLAGS is a list of flags
-"$demo" --port "$PORT" --workers 2 --no-access-log $DEMO_FLAGS >/dev/null 2>&1 & pid=$!
+log=$(mktemp /tmp/spindle-direct-demo.XXXXXX)
+"$demo" --port "$PORT" --workers 2 --no-access-log $DEMO_FLAGS >"$log" 2>&1 & pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$PORT/" >/dev/null && break
     sleep 0.1
 done
+curl -sf "http://127.0.0.1:$PORT/" >/dev/null || { echo "the instance did not start:"; cat "$log"; exit 1; }
 
 echo "load: ${DURATION}s, $CONCURRENCY clients, a new connection per request; SIGTERM at ${KILL_AT}s"
 out=$(mktemp /tmp/spindle-direct.XXXXXX)
 python3 "$root/deploy/load.py" --port "$PORT" --duration "$DURATION" \
-    --concurrency "$CONCURRENCY" --new-connection >"$out" & load=$!
-sleep "$KILL_AT"
-kill -TERM "$pid"
+    --concurrency "$CONCURRENCY" --new-connection --term-pid "$pid" --term-at "$KILL_AT" \
+    >"$out" & load=$!
 status=0
 wait "$pid" || status=$?
 wait "$load"

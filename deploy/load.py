@@ -11,12 +11,18 @@ refused: the request was never sent, so any client may safely retry it (and a re
 is expected once the only server has stopped, when the load goes straight to one instance).
 Bounded: every request has a 10 s timeout and no request starts after the duration.
 
+With --term-pid P --term-at T it sends SIGTERM to process P T seconds after the clients
+start (timed from here, not by the caller, so a slow start cannot move the signal outside
+the load).
+
 Prints one summary line per method and a total line, then
 `RESULT sent=N failed=N non2xx=N` (sent counts requests written, not refused connects).
 """
 
 import argparse
 import http.client
+import os
+import signal
 import threading
 import time
 
@@ -34,7 +40,14 @@ def worker(host, port, deadline, tid, new_connection, counts, lock):
         i += 1
         method = kind.split()[0]
         if conn is None:
-            conn = http.client.HTTPConnection(host, port, timeout=10)
+            source = None
+            if new_connection and host.startswith("127."):
+                # Thousands of short connections a second from one address reuse local ports
+                # still in TIME_WAIT, and some of those connects are refused by the kernel
+                # with the server up; spreading them over loopback addresses avoids that.
+                source = (f"127.1.{tid % 250}.{i % 250 + 1}", 0)
+            conn = http.client.HTTPConnection(host, port, timeout=10,
+                                              source_address=source)
             try:
                 conn.connect()
             except ConnectionRefusedError:
@@ -99,6 +112,9 @@ def main():
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--new-connection", action="store_true",
                     help="one connection per request (no keep-alive)")
+    ap.add_argument("--term-pid", type=int, help="process to send SIGTERM to")
+    ap.add_argument("--term-at", type=float, default=0.0,
+                    help="seconds after the start to send it")
     args = ap.parse_args()
 
     counts, lock = {}, threading.Lock()
@@ -112,6 +128,10 @@ def main():
     start = time.monotonic()
     for t in threads:
         t.start()
+    if args.term_pid:
+        timer = threading.Timer(args.term_at,
+                                lambda: os.kill(args.term_pid, signal.SIGTERM))
+        timer.start()
     for t in threads:
         t.join()
     elapsed = time.monotonic() - start
