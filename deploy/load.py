@@ -40,14 +40,7 @@ def worker(host, port, deadline, tid, new_connection, counts, lock):
         i += 1
         method = kind.split()[0]
         if conn is None:
-            source = None
-            if new_connection and host.startswith("127."):
-                # Thousands of short connections a second from one address reuse local ports
-                # still in TIME_WAIT, and some of those connects are refused by the kernel
-                # with the server up; spreading them over loopback addresses avoids that.
-                source = (f"127.1.{tid % 250}.{i % 250 + 1}", 0)
-            conn = http.client.HTTPConnection(host, port, timeout=10,
-                                              source_address=source)
+            conn = http.client.HTTPConnection(host, port, timeout=10)
             try:
                 conn.connect()
             except ConnectionRefusedError:
