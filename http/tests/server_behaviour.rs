@@ -3,55 +3,15 @@
 //! and idle timeouts, the connection limit, and background tasks.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use spindle_http::{App, Request, Response, RunningServer, Server, ServerConfig};
+mod common;
 
-/// A runtime serving `app`; dropped at the end of the test.
-struct Harness {
-    rt: spindle::Runtime,
-    server: Option<RunningServer>,
-    addr: SocketAddr,
-}
-
-impl Harness {
-    fn new(app: App, config: ServerConfig) -> Harness {
-        Harness::with(app, |s| s.config(config))
-    }
-
-    fn with(app: App, f: impl FnOnce(Server) -> Server) -> Harness {
-        let rt = spindle::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
-        let server = rt
-            .block_on(f(Server::bind("127.0.0.1:0")).start(app))
-            .unwrap();
-        let addr = server.local_addr();
-        Harness {
-            rt,
-            server: Some(server),
-            addr,
-        }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            self.rt.block_on(server.shutdown());
-        }
-    }
-}
+use common::Harness;
+use spindle_http::{App, Request, Response, ServerConfig};
 
 /// Reads one response with a content-length body.
 fn read_response(s: &mut TcpStream) -> (String, Vec<u8>) {

@@ -10,60 +10,18 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
-use common::within;
-use spindle_http::{App, Request, Response, RunningServer, Server, ServerConfig};
+use common::{within, Harness};
+use spindle_http::{App, Request, Response, ServerConfig};
 
-/// A runtime serving an app on a free loopback port; shut down on drop.
-struct Harness {
-    /// The runtime the server runs on.
-    rt: spindle::Runtime,
-    /// The server (taken on drop, to shut it down).
-    server: Option<RunningServer>,
-    /// Where it listens.
-    addr: SocketAddr,
-}
-
-impl Harness {
-    fn new(app: App, config: ServerConfig) -> Harness {
-        let rt = spindle::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
-        let server = rt
-            .block_on(Server::bind("127.0.0.1:0").config(config).start(app))
-            .unwrap();
-        let addr = server.local_addr();
-        Harness {
-            rt,
-            server: Some(server),
-            addr,
-        }
-    }
-
-    /// A client socket whose reads give up after 5 s.
-    fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s
-    }
-
-    /// Sends `request` and reads until the server closes (a read timeout fails the test).
-    fn exchange(&self, request: &[u8]) -> String {
-        let mut s = self.connect();
-        s.write_all(request).unwrap();
-        read_to_close(&mut s)
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            self.rt.block_on(server.shutdown());
-        }
-    }
+/// Sends `request` on a new connection and reads until the server closes (a read timeout fails
+/// the test).
+fn exchange(h: &Harness, request: &[u8]) -> String {
+    let mut s = h.connect();
+    s.write_all(request).unwrap();
+    read_to_close(&mut s)
 }
 
 /// Everything the server sends until it closes the connection.
@@ -121,7 +79,7 @@ fn chunk_extensions_follow_their_grammar() {
     within(|| {
         let h = Harness::new(app(), ServerConfig::default());
         for bad in ["5;", "5; ", "5;a b", "5;a@b", "5;a=", "5;a=\"x", "5;;a"] {
-            let text = h.exchange(&chunked_post(bad));
+            let text = exchange(&h, &chunked_post(bad));
             assert_rejected(&text, 400);
             assert!(text.contains("invalid chunk extension"), "{bad:?}: {text}");
         }
@@ -143,15 +101,15 @@ fn chunk_extensions_follow_their_grammar() {
 fn chunk_size_over_64_bits_is_400() {
     within(|| {
         let h = Harness::new(app(), ServerConfig::default());
-        let text = h.exchange(&chunked_post("10000000000000000"));
+        let text = exchange(&h, &chunked_post("10000000000000000"));
         assert_rejected(&text, 400);
         assert!(text.contains("chunk size overflows"), "{text}");
         // Leading zeros do not overflow; a size over the 2 MiB limit is still 413.
-        let text = h.exchange(&chunked_post("ffffffffffffffff"));
+        let text = exchange(&h, &chunked_post("ffffffffffffffff"));
         assert_rejected(&text, 413);
         let mut fine = chunked_post("00000000000000000005");
         fine.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
-        let text = h.exchange(&fine);
+        let text = exchange(&h, &fine);
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         assert!(text.contains("\r\n\r\nhello"), "{text}");
     });
@@ -168,20 +126,20 @@ fn long_method_is_501_target_414_fields_431() {
         s.write_all(&[b'M'; 200]).unwrap();
         assert_rejected(&read_to_close(&mut s), 501);
         let long_method = format!("{} / HTTP/1.1\r\nHost: a\r\n\r\n", "X".repeat(33));
-        assert_rejected(&h.exchange(long_method.as_bytes()), 501);
+        assert_rejected(&exchange(&h, long_method.as_bytes()), 501);
         // 32 bytes is still a method: a route-less one, so 404.
         let ok_method = format!(
             "{} / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
             "X".repeat(32)
         );
-        assert_eq!(status(&h.exchange(ok_method.as_bytes())), 405);
+        assert_eq!(status(&exchange(&h, ok_method.as_bytes())), 405);
         let long_target = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "t".repeat(9000));
-        assert_rejected(&h.exchange(long_target.as_bytes()), 414);
+        assert_rejected(&exchange(&h, long_target.as_bytes()), 414);
         let long_field = format!(
             "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
             "f".repeat(17000)
         );
-        assert_rejected(&h.exchange(long_field.as_bytes()), 431);
+        assert_rejected(&exchange(&h, long_field.as_bytes()), 431);
     });
 }
 
@@ -192,13 +150,13 @@ fn connect_is_501_unless_routed() {
     within(|| {
         let request = b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nConnection: close\r\n\r\n";
         let h = Harness::new(app(), ServerConfig::default());
-        let text = h.exchange(request);
+        let text = exchange(&h, request);
         assert_eq!(status(&text), 501, "{text}");
         let tunnel = app().route("CONNECT", "*", |req: Request| async move {
             format!("would tunnel to {}", req.target())
         });
         let h = Harness::new(tunnel, ServerConfig::default());
-        let text = h.exchange(request);
+        let text = exchange(&h, request);
         assert_eq!(status(&text), 200, "{text}");
         assert!(text.ends_with("would tunnel to example.com:443"), "{text}");
     });
@@ -214,11 +172,11 @@ fn other_expectations_are_417() {
             let request = format!(
                 "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: {expect}\r\nContent-Length: 5\r\n\r\nhello"
             );
-            let text = h.exchange(request.as_bytes());
+            let text = exchange(&h, request.as_bytes());
             assert_rejected(&text, 417);
             assert!(!text.contains("100 Continue"), "{text}");
         }
-        let text = h.exchange(
+        let text = exchange(&h, 
             b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
         );
         assert!(
@@ -240,7 +198,7 @@ fn continue_keeps_its_place_in_a_pipeline() {
             "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
             "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n",
         ] {
-            let text = h.exchange(format!("{first}{post}").as_bytes());
+            let text = exchange(&h, format!("{first}{post}").as_bytes());
             let first_end = if first.contains("/stream") {
                 text.find("s2\r\n0\r\n\r\n")
                     .map(|i| i + "s2\r\n0\r\n\r\n".len())
@@ -344,7 +302,7 @@ fn rejected_head_requests_get_no_body() {
             ("\r\nHEAD / HTTP/1.1\r\nHost: a\r\nExpect: x\r\n\r\n", 417),
             ("HEAD / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
         ] {
-            let text = h.exchange(request.as_bytes());
+            let text = exchange(&h, request.as_bytes());
             assert_rejected(&text, want);
             assert!(text.contains("\r\ncontent-length: "), "{request:?}: {text}");
             assert!(
@@ -353,7 +311,7 @@ fn rejected_head_requests_get_no_body() {
             );
         }
         // The same rejection of a GET does carry its explanation.
-        let text = h.exchange(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+        let text = exchange(&h, b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
         assert!(text.ends_with("more than one Host field\n"), "{text}");
     });
 }

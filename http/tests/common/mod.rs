@@ -38,3 +38,56 @@ pub fn poll_once<F: Future>(fut: F) -> Option<F::Output> {
         Poll::Pending => None,
     }
 }
+
+/// A 2-worker runtime serving an app on a free loopback port; the server is shut down when the
+/// harness is dropped, at the end of the test.
+pub struct Harness {
+    /// The runtime the server runs on.
+    pub rt: spindle::Runtime,
+    /// The server (taken on drop, to shut it down).
+    pub server: Option<spindle_http::RunningServer>,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+}
+
+impl Harness {
+    /// Serves `app` with `config`.
+    pub fn new(app: spindle_http::App, config: spindle_http::ServerConfig) -> Harness {
+        Harness::with(app, |s| s.config(config))
+    }
+
+    /// Serves `app` on a server that `f` configures.
+    pub fn with(
+        app: spindle_http::App,
+        f: impl FnOnce(spindle_http::Server) -> spindle_http::Server,
+    ) -> Harness {
+        let rt = spindle::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let server = rt
+            .block_on(f(spindle_http::Server::bind("127.0.0.1:0")).start(app))
+            .unwrap();
+        let addr = server.local_addr();
+        Harness {
+            rt,
+            server: Some(server),
+            addr,
+        }
+    }
+
+    /// A client socket whose reads give up after 10 s (a stuck read fails the test).
+    pub fn connect(&self) -> std::net::TcpStream {
+        let s = std::net::TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.rt.block_on(server.shutdown());
+        }
+    }
+}
