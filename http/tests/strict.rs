@@ -176,7 +176,8 @@ fn other_expectations_are_417() {
             assert_rejected(&text, 417);
             assert!(!text.contains("100 Continue"), "{text}");
         }
-        let text = exchange(&h, 
+        let text = exchange(
+            &h,
             b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
         );
         assert!(
