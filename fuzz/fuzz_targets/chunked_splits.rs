@@ -88,7 +88,10 @@ fn run(pieces: &[&[u8]], limits: &Limits) -> Outcome {
         }
         if p.needs_more() {
             let Some(piece) = pieces.get(next) else {
-                return Outcome { body, end: Ok(None) };
+                return Outcome {
+                    body,
+                    end: Ok(None),
+                };
             };
             buf.extend_from_slice(piece);
             next += 1;
@@ -106,7 +109,8 @@ fuzz_target!(|data: &[u8]| {
     let whole = run(&[input.payload], &limits);
     let split = run(&input.pieces(), &limits);
     assert_eq!(
-        split, whole,
+        split,
+        whole,
         "split at {:?}: {:?}",
         input.cuts,
         String::from_utf8_lossy(input.payload)

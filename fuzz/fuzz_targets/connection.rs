@@ -4,8 +4,9 @@
 //! `spindle::net::TcpStream` (shared through an `Arc` between the connection loop, the request
 //! body that borrows it, and the readiness waits), so making it generic over a stream type
 //! would reach into `conn.rs`, `io.rs` and `incoming.rs`, which are being changed by others at
-//! the same time. Instead, one server runs for the whole fuzzing process on a persistent
-//! spindle runtime (a background thread), and each input is one client connection to it.
+//! the same time. Instead, two servers run for the whole fuzzing process on one persistent
+//! current-thread spindle runtime, and each input is one client connection to one of them,
+//! made on the same runtime (see [`Fixture`]).
 //!
 //! Input: the `SplitInput` layout (`spindle_fuzz`): the payload is sent as one `write` per
 //! piece, then the client half-closes (so the server sees the end of the stream) and reads
@@ -23,17 +24,18 @@
 //! caught or not, into a crash).
 #![no_main]
 
-use std::io::{ErrorKind, Read as _, Write as _};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::io::ErrorKind;
+use std::net::{Shutdown, SocketAddr};
+use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use spindle_fuzz::response::{read_response, Answering, Read};
 use spindle_fuzz::SplitInput;
 use spindle_http::body::BodyDecoder;
 use spindle_http::{App, HttpError, Limits, Method, Request, RequestParser, Response};
-use spindle_http::{Server, ServerConfig};
+use spindle_http::{RunningServer, Server, ServerConfig};
+
+use spindle::net::TcpStream;
 
 /// How long one input may take before it counts as a hang. The server's own timeouts are
 /// far shorter (see [`config`]), and the client has half-closed: a correct server is done in
@@ -100,31 +102,37 @@ fn app() -> App {
         })
 }
 
-/// The two servers (default and small limits), started once, each on its own runtime thread.
-fn servers() -> &'static [SocketAddr; 2] {
-    static SERVERS: OnceLock<[SocketAddr; 2]> = OnceLock::new();
-    SERVERS.get_or_init(|| [start(limits(0)), start(limits(1))])
+/// The runtime everything runs on, and the two servers (default and small limits) on it.
+struct Fixture {
+    /// A current-thread runtime: the fuzzing thread itself runs the servers' tasks while it
+    /// waits for the client's exchange, so an input costs no thread hand-offs (on a loaded
+    /// machine each hand-off waits for a time slice, and that cost dominated).
+    rt: spindle::Runtime,
+    /// Where the servers listen: `[default limits, small limits]`.
+    addrs: [SocketAddr; 2],
+    /// The servers, kept (not leaked) so the leak checker stays quiet; never shut down.
+    _servers: Vec<RunningServer>,
 }
 
-/// Starts a server with `limits` on a new runtime that lives as long as the process.
-fn start(limits: Limits) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = spindle::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let running = Server::bind("127.0.0.1:0")
-                .config(config(limits))
-                .start(app())
-                .await
-                .expect("bind");
-            tx.send(running.local_addr()).expect("fuzzer waits");
-            std::future::pending::<()>().await;
-        });
-    });
-    rx.recv().expect("server started")
+thread_local! {
+    /// Started at the first input and kept for the whole process (libFuzzer calls the target
+    /// from one thread).
+    static FIXTURE: Fixture = {
+        let rt = spindle::Builder::new_current_thread().build().expect("runtime");
+        let servers: Vec<RunningServer> = [limits(0), limits(1)]
+            .into_iter()
+            .map(|l| {
+                rt.block_on(Server::bind("127.0.0.1:0").config(config(l)).start(app()))
+                    .expect("bind")
+            })
+            .collect();
+        let addrs = [servers[0].local_addr(), servers[1].local_addr()];
+        Fixture {
+            rt,
+            addrs,
+            _servers: servers,
+        }
+    };
 }
 
 /// What the model expects of the requests in the payload.
@@ -191,33 +199,24 @@ fn model(payload: &[u8], limits: &Limits) -> Model {
 
 /// Sends the pieces, half-closes, and reads until the server closes. Returns the output and
 /// whether it ended cleanly (`false`: the connection was reset, so the tail may be missing).
-fn exchange(addr: SocketAddr, pieces: &[&[u8]]) -> (Vec<u8>, bool) {
-    let deadline = Instant::now() + PER_INPUT;
-    let mut s = TcpStream::connect(addr).expect("connect to the fuzzed server");
+async fn exchange(addr: SocketAddr, pieces: &[&[u8]]) -> (Vec<u8>, bool) {
+    let s = TcpStream::connect(addr)
+        .await
+        .expect("connect to the fuzzed server");
     s.set_nodelay(true).expect("nodelay");
-    s.set_write_timeout(Some(PER_INPUT)).expect("timeout");
     for piece in pieces {
-        if s.write_all(piece).is_err() {
+        if s.write_all(piece).await.is_err() {
             break; // the server closed early (after an error response): read what it sent
         }
     }
     let _ = s.shutdown(Shutdown::Write);
     let mut out = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
+    let mut chunk = vec![0u8; 16 * 1024];
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(
-            !left.is_zero(),
-            "hang: the server did not close within {PER_INPUT:?}"
-        );
-        s.set_read_timeout(Some(left)).expect("timeout");
-        match s.read(&mut chunk) {
+        match s.read(&mut chunk).await {
             Ok(0) => return (out, true),
             Ok(n) => out.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                panic!("hang: the server did not close within {PER_INPUT:?}")
-            }
             Err(_) => return (out, false), // reset
         }
     }
@@ -278,7 +277,14 @@ fuzz_target!(|data: &[u8]| {
     let which = usize::from(input.selector % 2);
     let limits = limits(input.selector);
     let m = model(input.payload, &limits);
-    let (out, clean) = exchange(servers()[which], &input.pieces());
+    let pieces = input.pieces();
+    let (out, clean) = FIXTURE.with(|f| {
+        // The timer is made inside the runtime: `timeout` needs one to exist.
+        f.rt.block_on(async {
+            spindle::time::timeout(PER_INPUT, exchange(f.addrs[which], &pieces)).await
+        })
+        .unwrap_or_else(|_| panic!("hang: the server did not close within {PER_INPUT:?}"))
+    });
     if let Err(why) = check(&out, clean, &m) {
         panic!(
             "{why}\nsent {:?} (in pieces at {:?})\ngot {:?}\nmodel {m:?}",

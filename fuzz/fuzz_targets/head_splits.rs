@@ -94,7 +94,8 @@ fuzz_target!(|data: &[u8]| {
     let whole = one_shot(input.payload, limits);
     let split = in_pieces(&input, limits);
     assert_eq!(
-        split, whole,
+        split,
+        whole,
         "split at {:?}: {:?}",
         input.cuts,
         String::from_utf8_lossy(input.payload)
@@ -102,7 +103,11 @@ fuzz_target!(|data: &[u8]| {
     for head in &whole.heads {
         // The accessors must hold up on whatever was accepted.
         let _ = (head.path(), head.query(), head.host(), head.target_form());
-        let _ = (head.body_framing(), head.keep_alive(), head.expects_continue());
+        let _ = (
+            head.body_framing(),
+            head.keep_alive(),
+            head.expects_continue(),
+        );
         assert_eq!(head.headers().count(), head.header_count());
     }
 });
