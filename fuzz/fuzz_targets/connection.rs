@@ -105,8 +105,10 @@ fn app() -> App {
 /// The runtime everything runs on, and the two servers (default and small limits) on it.
 struct Fixture {
     /// A current-thread runtime: the fuzzing thread itself runs the servers' tasks while it
-    /// waits for the client's exchange, so an input costs no thread hand-offs (on a loaded
-    /// machine each hand-off waits for a time slice, and that cost dominated).
+    /// drives the client's exchange, so both sides of an input run on one thread and the
+    /// interleaving depends less on the OS scheduler. (A first version with the server on a
+    /// multi-thread runtime ran at the same 60-80 inputs/s on the loaded test machine, so
+    /// this is for determinism, not speed; blocking handlers still use the blocking pool.)
     rt: spindle::Runtime,
     /// Where the servers listen: `[default limits, small limits]`.
     addrs: [SocketAddr; 2],
