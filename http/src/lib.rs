@@ -32,6 +32,10 @@ pub mod error;
 pub mod limits;
 pub mod parse;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 mod app;
 mod background;
 mod conn;
