@@ -34,7 +34,7 @@ for t in "${targets[@]}"; do
     printf '\n--- fuzz %s for %ss\n' "$t" "$seconds"
     if nice -n 10 cargo +nightly fuzz run -a "$t" "$scratch/$t" "fuzz/seeds/$t" -- \
         -max_total_time="$seconds" -print_final_stats=1 >"$scratch/$t.log" 2>&1; then
-        grep -E '^#[0-9]+ +DONE' "$scratch/$t.log" | tail -1 || true
+        grep -E '^#[0-9]+[[:space:]]+DONE' "$scratch/$t.log" | tail -1 || true
         grep -E 'stat::number_of_executed_units' "$scratch/$t.log" || true
     else
         tail -40 "$scratch/$t.log"
