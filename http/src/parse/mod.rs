@@ -296,10 +296,10 @@ impl RequestParser {
             };
             // 3. The line is window[line_start..lf - 1], and window[lf - 1] must be CR.
             if lf == self.line_start || window[lf - 1] != b'\r' {
-                // A request line whose target outgrew the limit gets 414 in step 2 if it
+                // A request line whose method or target outgrew its limit gets 501 or 414 in step 2 if it
                 // arrives in pieces; give the same answer when it arrives whole.
                 if let State::RequestLine { sp1, sp2 } = self.state {
-                    check_partial_target(&window[..lf], sp1, sp2, &self.limits)?;
+                    check_partial_line(&window[..lf], self.line_start, sp1, sp2, &self.limits)?;
                 }
                 return Err(ParseError::BareLf);
             }
