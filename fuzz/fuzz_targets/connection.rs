@@ -53,6 +53,7 @@ fn limits(s: u8) -> Limits {
             max_body_bytes: 100,
             max_chunk_line_bytes: 16,
             max_trailer_bytes: 32,
+            max_method_bytes: 8,
         },
     }
 }
@@ -66,6 +67,8 @@ fn config(limits: Limits) -> ServerConfig {
         idle_timeout: Duration::from_secs(2),
         write_timeout: Duration::from_secs(2),
         max_drain_bytes: 1024,
+        body_deadline: Some(Duration::from_secs(2)),
+        ..ServerConfig::default()
     }
 }
 

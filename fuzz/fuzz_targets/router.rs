@@ -162,7 +162,19 @@ fn check(router: &FuzzRouter, accepted: &[(Option<&str>, String)], method: &str,
         .filter(|(_, (_, p))| !p.is_empty())
         .filter_map(|(i, (_, p))| shape_match(p, path).map(|c| (i, c)))
         .collect();
+    if method == "CONNECT" && !path.starts_with(b"/") {
+        // An authority-form target: only a CONNECT route (on `*`) serves it, else 501.
+        match router.lookup(method, path) {
+            FuzzLookup::Found { route, .. } => {
+                assert_eq!(accepted[route].1, "*", "CONNECT found a path route")
+            }
+            FuzzLookup::NotImplemented => {}
+            other => panic!("CONNECT {}: {other:?}", show()),
+        }
+        return;
+    }
     match router.lookup(method, path) {
+        FuzzLookup::NotImplemented => panic!("501 for {method} {}", show()),
         FuzzLookup::Found { route, params } => {
             let (route_method, pattern) = &accepted[route];
             assert!(

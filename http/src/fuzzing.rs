@@ -33,6 +33,8 @@ pub enum FuzzLookup {
     MethodNotAllowed(String),
     /// `OPTIONS` for a known path (or `*`); the `Allow` value.
     Options(String),
+    /// `CONNECT` with no `CONNECT` route: 501.
+    NotImplemented,
 }
 
 impl FuzzRouter {
@@ -71,6 +73,7 @@ impl FuzzRouter {
             Lookup::NotFound => FuzzLookup::NotFound,
             Lookup::MethodNotAllowed { allow } => FuzzLookup::MethodNotAllowed(allow.to_string()),
             Lookup::Options { allow } => FuzzLookup::Options(allow.to_string()),
+            Lookup::NotImplemented => FuzzLookup::NotImplemented,
         }
     }
 }
