@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::within;
+use common::{read_response, within};
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -46,30 +46,6 @@ fn connect(addr: SocketAddr) -> TcpStream {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
     s
-}
-
-/// Reads one response with a `content-length` body: (head, body).
-fn read_response(s: &mut TcpStream) -> (String, Vec<u8>) {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = s.read(&mut b).expect("read a response head");
-        assert_eq!(
-            n,
-            1,
-            "the connection closed before a whole response head: {:?}",
-            String::from_utf8_lossy(&head)
-        );
-        head.push(b[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let len = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .map_or(0, |v| v.trim().parse().unwrap());
-    let mut body = vec![0; len];
-    s.read_exact(&mut body).expect("read the response body");
-    (head, body)
 }
 
 fn status(head: &str) -> u16 {

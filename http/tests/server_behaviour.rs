@@ -10,31 +10,8 @@ use std::time::Duration;
 
 mod common;
 
-use common::Harness;
+use common::{read_response, Harness};
 use spindle_http::{App, Request, Response, ServerConfig};
-
-/// Reads one response with a content-length body.
-fn read_response(s: &mut TcpStream) -> (String, Vec<u8>) {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            s.read(&mut b).expect("read head"),
-            1,
-            "closed inside a head: {:?}",
-            String::from_utf8_lossy(&head)
-        );
-        head.push(b[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let len = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .map_or(0, |v| v.parse().unwrap());
-    let mut body = vec![0; len];
-    s.read_exact(&mut body).unwrap();
-    (head, body)
-}
 
 fn status(head: &str) -> u16 {
     head[9..12].parse().unwrap()

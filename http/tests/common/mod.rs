@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::io::Read;
 use std::pin::pin;
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll, Wake, Waker};
@@ -90,4 +91,28 @@ impl Drop for Harness {
             self.rt.block_on(server.shutdown());
         }
     }
+}
+
+/// Reads one response with a `content-length` body: (head, body).
+pub fn read_response(s: &mut std::net::TcpStream) -> (String, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut b).expect("read a response head");
+        assert_eq!(
+            n,
+            1,
+            "the connection closed before a whole response head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(b[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).expect("read the response body");
+    (head, body)
 }
