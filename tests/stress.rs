@@ -77,7 +77,10 @@ fn table_rows(out: &str) -> Vec<[String; 4]> {
         ]);
     }
     let summary = lines.next().unwrap_or("");
-    assert!(summary.contains("passed,") && summary.contains("failed"), "{out}");
+    assert!(
+        summary.contains("passed,") && summary.contains("failed"),
+        "{out}"
+    );
     rows
 }
 

@@ -210,7 +210,10 @@ pub async fn never_reading(ctx: &Ctx) -> Row {
     let clients: Vec<_> = (0..n)
         .map(|_| {
             spindle::spawn(async move {
-                let conn = timeout(CONNECT_DEADLINE, Conn::connect(addr)).await.ok()?.ok()?;
+                let conn = timeout(CONNECT_DEADLINE, Conn::connect(addr))
+                    .await
+                    .ok()?
+                    .ok()?;
                 conn.send(&get("/stream?n=100000")).await.ok()?;
                 sleep_until(release).await;
                 Some(())
@@ -231,11 +234,7 @@ pub async fn never_reading(ctx: &Ctx) -> Row {
     // 3. Served afterwards too.
     let after = Probe::run_for(addr, PROBE_CONNS, "/", "Hello", Duration::from_millis(500)).await;
     let served = loaded.ok > 0 && loaded.errors == 0 && after.ok > 0 && after.errors == 0;
-    let probe_text = format!(
-        "during: {}; after: {}",
-        loaded.summary(),
-        after.summary()
-    );
+    let probe_text = format!("during: {}; after: {}", loaded.summary(), after.summary());
     let (rss_text, rss_ok) = match (rss_before, samples.iter().max()) {
         (Some(before), Some(&peak)) => {
             let half = &samples[samples.len() / 2..];
@@ -316,7 +315,7 @@ pub async fn fd_exhaustion(ctx: &Ctx) -> Row {
         None => "server CPU n/a (--url)".into(),
     };
     let ok = alive
-        && cpu.map_or(true, |c| c <= max_cpu)
+        && !matches!(cpu, Some(c) if c > max_cpu)
         && after.ok > 0
         && after.errors == 0
         && answered > 0;

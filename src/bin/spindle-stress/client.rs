@@ -212,16 +212,14 @@ struct Head {
 
 /// Parses a response head (status line and fields, through the blank line).
 fn parse_head(bytes: &[u8]) -> Result<Head, ReadError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| ReadError::Malformed("head is not UTF-8".into()))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| ReadError::Malformed("head is not UTF-8".into()))?;
     let mut lines = text.split("\r\n");
     let status_line = lines.next().unwrap_or("");
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or("");
     if version != "HTTP/1.1" && version != "HTTP/1.0" {
-        return Err(ReadError::Malformed(format!(
-            "status line {status_line:?}"
-        )));
+        return Err(ReadError::Malformed(format!("status line {status_line:?}")));
     }
     let status = parts
         .next()

@@ -59,7 +59,10 @@ fn soak_exchange(c: usize, i: u64) -> Exchange {
         3 => contains(get("/json"), "spindle"),
         4 => Exchange {
             request: get("/stream?n=10"),
-            expect: (0..10).map(|k| format!("chunk {k}\n")).collect::<String>().into_bytes(),
+            expect: (0..10)
+                .map(|k| format!("chunk {k}\n"))
+                .collect::<String>()
+                .into_bytes(),
             exact: true,
         },
         _ => contains(get("/sleep?ms=1"), "slept 1 ms"),
@@ -82,7 +85,10 @@ fn shutdown_exchange(c: usize, i: u64) -> Exchange {
         },
         2 => Exchange {
             request: get("/stream?n=2000"),
-            expect: (0..2000).map(|k| format!("chunk {k}\n")).collect::<String>().into_bytes(),
+            expect: (0..2000)
+                .map(|k| format!("chunk {k}\n"))
+                .collect::<String>()
+                .into_bytes(),
             exact: true,
         },
         _ => {
@@ -222,7 +228,10 @@ pub async fn soak(ctx: &Ctx) -> Row {
     }
     let flat = match (series.get(1), series.last()) {
         (Some(&warm), Some(&last)) => {
-            let list: Vec<String> = series.iter().map(|k| format!("{:.1}", *k as f64 / 1024.0)).collect();
+            let list: Vec<String> = series
+                .iter()
+                .map(|k| format!("{:.1}", *k as f64 / 1024.0))
+                .collect();
             measured.push_str(&format!(
                 "; RSS MiB every {} s: {}",
                 p.soak_sample.as_secs(),
@@ -304,8 +313,14 @@ pub async fn shutdown(ctx: &Ctx) -> Row {
     drop(target);
     // The tally, split at the signal.
     let count = |f: &dyn Fn(&Outcome) -> bool| all.iter().filter(|(_, o)| f(o)).count();
-    let ok_before = all.iter().filter(|(t, o)| *t < term && *o == Outcome::Ok).count();
-    let ok_after = all.iter().filter(|(t, o)| *t >= term && *o == Outcome::Ok).count();
+    let ok_before = all
+        .iter()
+        .filter(|(t, o)| *t < term && *o == Outcome::Ok)
+        .count();
+    let ok_after = all
+        .iter()
+        .filter(|(t, o)| *t >= term && *o == Outcome::Ok)
+        .count();
     let refused = count(&|o| *o == Outcome::ConnectFailed);
     let clean = count(&|o| *o == Outcome::ClosedClean);
     let cut = count(&|o| *o == Outcome::Cut);
@@ -316,7 +331,10 @@ pub async fn shutdown(ctx: &Ctx) -> Row {
         .filter(|o| matches!(o, Outcome::Bad(_)))
         .collect();
     let exit_text = match exited {
-        Some(s) => format!("exited ({s}) {:.2} s after SIGTERM", exit_after.as_secs_f64()),
+        Some(s) => format!(
+            "exited ({s}) {:.2} s after SIGTERM",
+            exit_after.as_secs_f64()
+        ),
         None => "did not exit within 20 s of SIGTERM".into(),
     };
     let mut measured = format!(
@@ -371,7 +389,9 @@ pub async fn idle_keepalive(ctx: &Ctx) -> Row {
             .map(|_| {
                 spindle::spawn(async move {
                     timeout(Duration::from_secs(20), async {
-                        let mut c = Conn::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+                        let mut c = Conn::connect(addr)
+                            .await
+                            .map_err(|e| format!("connect: {e}"))?;
                         c.send(&get("/")).await.map_err(|e| format!("write: {e}"))?;
                         match c.response(false).await {
                             Ok(r) if r.status == 200 && !r.close => Ok(c),

@@ -262,7 +262,9 @@ fn main() {
     eprintln!(
         "spindle-stress: profile {}, server {}, own ulimit -n {nofile}",
         ctx.profile.name,
-        ctx.url.as_deref().unwrap_or("a fresh spindle-demo per scenario")
+        ctx.url
+            .as_deref()
+            .unwrap_or("a fresh spindle-demo per scenario")
     );
     let started = Instant::now();
     println!("| scenario | goal | measured | result |");

@@ -63,7 +63,12 @@ pub struct Probe {
 impl Probe {
     /// Starts `conns` closed-loop connections sending `GET path` to `addr`, each expecting
     /// 200 and a body containing `expect`.
-    pub fn start(addr: SocketAddr, conns: usize, path: &'static str, expect: &'static str) -> Probe {
+    pub fn start(
+        addr: SocketAddr,
+        conns: usize,
+        path: &'static str,
+        expect: &'static str,
+    ) -> Probe {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -145,7 +150,11 @@ async fn drive(
         let t0 = Instant::now();
         let outcome = timeout(REQUEST_DEADLINE, async {
             if conn.is_none() {
-                conn = Some(Conn::connect(addr).await.map_err(|e| format!("connect: {e}"))?);
+                conn = Some(
+                    Conn::connect(addr)
+                        .await
+                        .map_err(|e| format!("connect: {e}"))?,
+                );
             }
             let c = conn.as_mut().expect("set just above");
             c.send(&request).await.map_err(|e| format!("write: {e}"))?;

@@ -47,9 +47,10 @@ impl Target {
             io::Error::new(io::ErrorKind::InvalidInput, "--url must start with http://")
         })?;
         let authority = rest.split('/').next().unwrap_or(rest);
-        let addr = authority.to_socket_addrs()?.next().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "--url names no address")
-        })?;
+        let addr = authority
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "--url names no address"))?;
         Ok(Target {
             addr,
             child: None,
@@ -139,7 +140,8 @@ impl Target {
         // utime (field 14) and stime (field 15) are at 11 and 12.
         let rest = &stat[stat.rfind(')')? + 2..];
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
         // SAFETY: sysconf only reads a configuration value.
         let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         (per_sec > 0).then(|| Duration::from_secs_f64(ticks as f64 / per_sec as f64))
@@ -236,5 +238,5 @@ pub fn raise_own_nofile() -> u64 {
         // SAFETY: as above.
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
     }
-    limit.rlim_cur as u64
+    limit.rlim_cur
 }
