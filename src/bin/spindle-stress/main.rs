@@ -57,6 +57,9 @@ struct Args {
     /// the server's own. Default: 10000 (full), 2000 (short).
     #[arg(long)]
     header_timeout_ms: Option<u64>,
+    /// Length of the soak in seconds (default: 60 full, 10 short), to hunt a slow leak.
+    #[arg(long)]
+    soak_seconds: Option<u64>,
     /// List the scenarios and exit.
     #[arg(long)]
     list: bool,
@@ -243,6 +246,9 @@ fn main() {
     let mut profile = Profile::new(args.profile);
     if let Some(ms) = args.header_timeout_ms {
         profile.header_timeout = Duration::from_millis(ms);
+    }
+    if let Some(secs) = args.soak_seconds {
+        profile.soak = Duration::from_secs(secs.max(1));
     }
     let nofile = target::raise_own_nofile();
     let ctx = Ctx {
