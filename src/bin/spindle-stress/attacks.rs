@@ -220,9 +220,10 @@ pub async fn never_reading(ctx: &Ctx) -> Row {
             })
         })
         .collect();
-    // 2. RSS while they hold: the peak, and the samples of the second half.
+    // 2. RSS while they hold: the peak, and the samples of the second half. Sampling stops
+    // short of `release`, so that no sample is taken after the clients have gone.
     let mut samples = Vec::new();
-    while Instant::now() < release {
+    while Instant::now() + Duration::from_millis(300) < release {
         sleep(Duration::from_millis(250)).await;
         samples.extend(target.rss_kib());
     }
