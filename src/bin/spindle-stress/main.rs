@@ -42,7 +42,7 @@ use target::{DemoOptions, Target};
              load, 10,000 idle connections. Prints a PASS/FAIL table; exits 1 on any FAIL."
 )]
 struct Args {
-    /// The server to stress, as http://HOST:PORT. Default: start target/<profile>/spindle-demo
+    /// The server to stress, as http://HOST:PORT. Default: start target/PROFILE/spindle-demo
     /// for each scenario.
     #[arg(long)]
     url: Option<String>,
