@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use crate::blocking::BlockingPool;
 use crate::executor::park::{whole_millis, Driver};
-use crate::executor::{multi_thread, Scheduler};
+use crate::executor::Scheduler;
 use crate::loom::MutexGuard;
 use crate::reactor::{Reactor, ReactorCore};
 use crate::task::{JoinHandle, OwnedTasks};
@@ -255,29 +255,4 @@ impl fmt::Debug for Runtime {
             .field("threads", &self.threads.len())
             .finish_non_exhaustive()
     }
-}
-
-/// Starts the worker threads of a freshly built multi-thread runtime. On error the threads
-/// already started are in `rt.threads`, and dropping `rt` stops them.
-fn start_workers(
-    rt: &mut Runtime,
-    name: &builder::ThreadNameFn,
-    stack: Option<usize>,
-) -> io::Result<()> {
-    let n = rt.handle.multi_thread().num_workers();
-    for index in 0..n {
-        let core = rt
-            .handle
-            .multi_thread()
-            .take_core(index)
-            .expect("each core is taken exactly once, here");
-        let handle = rt.handle.clone();
-        let mut b = std::thread::Builder::new().name(name(Some(index)));
-        if let Some(size) = stack {
-            b = b.stack_size(size);
-        }
-        rt.threads
-            .push(b.spawn(move || multi_thread::run_worker(handle, core))?);
-    }
-    Ok(())
 }
