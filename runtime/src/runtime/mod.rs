@@ -37,6 +37,7 @@ use crate::executor::park::{whole_millis, Driver};
 use crate::executor::Scheduler;
 use crate::loom::MutexGuard;
 use crate::reactor::{Reactor, ReactorCore};
+use crate::report::{Kind, Report};
 use crate::task::{JoinHandle, OwnedTasks};
 use crate::time::TimeDriver;
 
@@ -99,7 +100,11 @@ impl Driver for Shared {
         };
         if let Err(e) = result {
             if e.kind() != io::ErrorKind::Interrupted {
-                eprintln!("spindle: reactor poll failed: {e}");
+                crate::report::emit(&Report::new(
+                    Kind::ReactorFailed,
+                    "spindle::runtime",
+                    format_args!("reactor poll failed: {e}"),
+                ));
             }
         }
     }
