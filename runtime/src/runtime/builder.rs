@@ -245,11 +245,7 @@ impl fmt::Debug for Builder {
 
 /// Starts the worker threads of a freshly built multi-thread runtime. On error the threads
 /// already started are in `rt.threads`, and dropping `rt` stops them.
-fn start_workers(
-    rt: &mut Runtime,
-    name: &ThreadNameFn,
-    stack: Option<usize>,
-) -> io::Result<()> {
+fn start_workers(rt: &mut Runtime, name: &ThreadNameFn, stack: Option<usize>) -> io::Result<()> {
     let n = rt.handle.multi_thread().num_workers();
     for index in 0..n {
         let core = rt

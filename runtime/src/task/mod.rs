@@ -37,8 +37,8 @@ pub(crate) mod state;
 mod tests;
 
 pub use join::{JoinError, JoinHandle};
-pub use spawn::{spawn, spawn_blocking};
 pub(crate) use owned::OwnedTasks;
+pub use spawn::{spawn, spawn_blocking};
 
 use std::fmt;
 use std::future::Future;
