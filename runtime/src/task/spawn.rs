@@ -47,7 +47,7 @@ where
 /// This is asyncio's `run_in_executor` and FastAPI's plain `def` route: work that would block a
 /// worker thread (file I/O, CPU-heavy code, a synchronous library) goes to a separate pool that
 /// grows on demand up to `Builder::max_blocking_threads` (default 512) threads. A panic in the
-/// closure becomes a [`JoinError`] with `is_panic()`. Once started, the closure cannot be aborted.
+/// closure becomes a [`JoinError`](super::JoinError) with `is_panic()`. Once started, the closure cannot be aborted.
 ///
 /// ```
 /// let rt = spindle::Runtime::new().unwrap();
