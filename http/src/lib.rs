@@ -71,3 +71,7 @@ pub use server::{RunningServer, Server, ServerConfig};
 /// [`Response::json`].
 #[cfg(feature = "json")]
 pub use serde_json;
+
+/// The `docs/` pages as doc tests (see the file).
+#[cfg(doctest)]
+mod doc_pages;

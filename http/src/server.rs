@@ -228,7 +228,11 @@ impl Server {
             let running = self.start(app).await?;
             on_ready(running.local_addr());
             let sig = signal.await;
-            eprintln!("received {sig:?}: shutting down gracefully");
+            spindle::report::emit(&spindle::report::Report::new(
+                spindle::report::Kind::ShutdownSignal,
+                "spindle_http::server",
+                format_args!("received {sig:?}: shutting down gracefully"),
+            ));
             running.shutdown().await;
             Ok(())
         })
@@ -390,7 +394,11 @@ async fn accept_loop(listener: Listener, shared: Arc<Accepting>) {
         match accepted {
             Ok((stream, peer)) => spawn_connection(&shared, stream, peer, permit),
             // `accept` already backs off on EMFILE and friends; anything else is per-connection.
-            Err(e) => eprintln!("spindle-http: accept failed: {e}"),
+            Err(e) => spindle::report::emit(&spindle::report::Report::new(
+                spindle::report::Kind::AcceptFailed,
+                "spindle_http::server",
+                format_args!("accept failed: {e}"),
+            )),
         }
     }
     // Clients whose handshake the kernel completed may have sent a request already: take

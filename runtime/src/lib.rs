@@ -16,6 +16,7 @@
 //! | [`future`] | [`join!`], [`future::join_all`], [`future::select`] | `asyncio.gather` |
 //! | [`signal`] | waiting for SIGINT / SIGTERM | `loop.add_signal_handler` |
 //! | [`runtime`] | [`Runtime`], [`Builder`], [`Handle`]: how the parts are put together | `asyncio.run` |
+//! | [`report`] | the one hook through which the runtime (and spindle-http) report events; silent by default | `logging` |
 //!
 //! Start with `docs/runtime.md` in the repository for the reading order.
 //!
@@ -42,6 +43,7 @@ pub(crate) mod blocking;
 
 pub mod future;
 pub mod net;
+pub mod report;
 pub mod runtime;
 pub mod signal;
 pub mod sync;

@@ -13,7 +13,8 @@
 //!   file descriptor or memory for the new socket. The connection stays queued in the kernel, so the
 //!   listener is *still readable*: retrying at once would spin a worker at 100% CPU, and returning
 //!   the error would make a typical `loop { listener.accept().await? }` server exit. Instead the
-//!   listener sleeps (10 ms, doubling up to 1 s), retries, and prints one warning per listener.
+//!   listener sleeps (10 ms, doubling up to 1 s), retries, and reports it once per listener
+//!   through [`crate::report`] ([`Kind::AcceptBackOff`](crate::report::Kind::AcceptBackOff)).
 //!   The back-off is reset by the next successful accept.
 //! * **One connection failed** (`ECONNABORTED`, and the network errors Linux passes through from
 //!   the new socket: `EPROTO`, `ENETDOWN`, `EHOSTUNREACH`, ...): that client is gone; retry at once.
@@ -35,6 +36,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::loom::Mutex;
 use crate::reactor::{Direction, Registration};
+use crate::report::{self, Kind, Report};
 use crate::time::{self, Sleep};
 
 use super::TcpStream;
@@ -139,7 +141,7 @@ struct Backoff {
     sleep: Option<Sleep>,
     /// How long the next back-off sleeps: `MIN_BACKOFF` doubling to `MAX_BACKOFF`; reset on success.
     next_delay: Duration,
-    /// Whether this listener already printed its out-of-resources warning (printed once, not per retry).
+    /// Whether this listener already reported running out of resources (once, not per retry).
     warned: bool,
 }
 
@@ -302,10 +304,14 @@ impl TcpListener {
                         let addr = self
                             .local_addr()
                             .map_or_else(|_| "?".to_string(), |a| a.to_string());
-                        eprintln!(
-                            "spindle: accept on {addr} failed: {error}; retrying with back-off \
-                             ({delay:?} growing to {MAX_BACKOFF:?}); this is logged once per listener"
-                        );
+                        report::emit(&Report::new(
+                            Kind::AcceptBackOff,
+                            "spindle::net",
+                            format_args!(
+                                "accept on {addr} failed: {error}; retrying with back-off \
+                                 ({delay:?} growing to {MAX_BACKOFF:?}); reported once per listener"
+                            ),
+                        ));
                     }
                     backoff.next_delay = (delay * 2).min(MAX_BACKOFF);
                     backoff.sleep = Some(time::sleep(delay));
