@@ -12,17 +12,18 @@
 //! Server::bind("127.0.0.1:8080").workers(2).serve(app).unwrap();
 //! ```
 //!
+//! The folders follow the layers, and files import downward only: `server/` drives `app/`,
+//! `app/` is built on the wire format (`parse/`, `body/`, `write/`).
+//!
 //! | module | what it is |
 //! |---|---|
-//! | [`parse`] | the incremental request-head parser: bytes in, [`RequestHead`] or a status out |
-//! | [`body`] | body framing: `Content-Length` and chunked decoders |
-//! | [`error`] | [`ParseError`], each rejection with its status code |
-//! | [`limits`] | [`Limits`], the sizes a client may not exceed |
-//! | `request`, `incoming` | [`Request`] and its lazily read [`Body`] |
-//! | `response`, `writer` | [`Response`] and how it is framed on the wire |
-//! | `app`, `router`, `middleware` | routing, handlers (async and blocking), middleware |
-//! | `conn` | the per-connection loop: read, parse, dispatch, write, keep alive |
-//! | `server` | [`Server`]: listeners, accept loop, connection limit, graceful shutdown |
+//! | [`parse`] | the wire, reading: the incremental request-head parser, bytes in, [`RequestHead`] or a status out |
+//! | [`body`] | the wire, reading: body framing, `Content-Length` and chunked decoders |
+//! | `write` | the wire, writing: a [`Response`] head and its framing, the `Date` header |
+//! | [`error`], [`limits`] | [`ParseError`], each rejection with its status code; [`Limits`], the sizes a client may not exceed |
+//! | `io` | the connection's read buffer and socket, lent to the request [`Body`] while a handler runs |
+//! | `app` | what a handler sees: [`App`] (routing, handlers, middleware), [`Request`], [`Body`], [`Response`] |
+//! | `server` | [`Server`]: listeners, accept loop, the per-connection loop (`server/conn.rs`), graceful shutdown |
 //!
 //! `docs/http.md` in the repository walks a request through all of them.
 #![forbid(unsafe_code)]
@@ -37,34 +38,23 @@ pub mod parse;
 pub mod fuzzing;
 
 mod app;
-mod background;
-mod conn;
-mod date;
-mod extract;
-mod health;
-mod http_error;
-mod incoming;
 mod io;
-mod listen;
-mod middleware;
-mod request;
-mod response;
-mod router;
 mod server;
-mod shutdown;
-mod writer;
+mod write;
 
+pub use app::background::BackgroundTasks;
+pub use app::extract::percent_decode;
+pub use app::http_error::HttpError;
+pub use app::incoming::Body;
+pub use app::middleware::{from_fn, AccessLog, ConcurrencyLimit, FromFn, Middleware, Next, Timing};
+pub use app::request::Request;
+pub use app::response::{
+    reason_phrase, BodySender, ClientGone, IntoResponse, Response, ResponseBody,
+};
 pub use app::{blocking, App, BoxFuture};
-pub use background::BackgroundTasks;
 pub use error::ParseError;
-pub use extract::percent_decode;
-pub use http_error::HttpError;
-pub use incoming::Body;
 pub use limits::Limits;
-pub use middleware::{from_fn, AccessLog, ConcurrencyLimit, FromFn, Middleware, Next, Timing};
 pub use parse::{BodyFraming, Method, RequestHead, RequestParser, TargetForm, Version};
-pub use request::Request;
-pub use response::{reason_phrase, BodySender, ClientGone, IntoResponse, Response, ResponseBody};
 pub use server::{RunningServer, Server, ServerConfig};
 
 /// `serde_json`, re-exported so applications use the same version as [`Request::json`] and

@@ -1,9 +1,9 @@
 //! The graceful-shutdown signal, in the three phases of a drain.
 //!
-//! `RunningServer::shutdown` (`server.rs`) moves a server through them in order:
+//! `RunningServer::shutdown` (`server/mod.rs`) moves a server through them in order:
 //! 1. **Draining** ([`Shutdown::begin_drain`]): from now on every response says
 //!    `connection: close` (`conn.rs` checks [`Shutdown::is_triggered`] before writing one) and
-//!    `GET /healthz` answers 503 (the flag is shared with the app, `health.rs`). Listeners stay
+//!    `GET /healthz` answers 503 (the flag is shared with the app, `app/health.rs`). Listeners stay
 //!    open for the configured drain delay, so a balancer with active health checks sees the
 //!    503 and stops routing before connects start to fail.
 //! 2. **Accepting stopped** ([`Shutdown::stop_accepting`]): the accept tasks stop the kernel

@@ -19,6 +19,10 @@
 //! Invariant: each connection task holds one permit of `permits`, so at most
 //! `max_connections` connections exist and "all permits back" means "no connection left".
 
+pub(crate) mod conn;
+pub(crate) mod listen;
+pub(crate) mod shutdown;
+
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
@@ -32,10 +36,10 @@ use std::time::{Duration, Instant};
 use spindle::sync::Semaphore;
 
 use crate::app::App;
-use crate::conn::serve_connection;
 use crate::limits::Limits;
-use crate::listen::Listener;
-use crate::shutdown::Shutdown;
+use crate::server::conn::serve_connection;
+use crate::server::listen::Listener;
+use crate::server::shutdown::Shutdown;
 
 /// Limits and timeouts that every connection of a server applies.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //!
 //! A middleware gets the request and a [`Next`]; it may change the request, answer by itself
 //! (an early 401 or 503), or call `next.run(req).await` and then look at or change the
-//! response. The chain is a slice of middleware in the app's `Stack` (`app.rs`); a [`Next`] is
+//! response. The chain is a slice of middleware in the app's `Stack` (`app/mod.rs`); a [`Next`] is
 //! an index into it, and running the last one calls the router. Built-ins: [`AccessLog`],
 //! [`Timing`], [`ConcurrencyLimit`]; [`from_fn`] makes one from an async closure.
 //!
@@ -18,9 +18,9 @@ use std::time::Instant;
 
 use spindle::sync::Semaphore;
 
+use crate::app::request::Request;
+use crate::app::response::{IntoResponse, Response};
 use crate::app::{internal_error, BoxFuture, ResponseSlot, Stack};
-use crate::request::Request;
-use crate::response::{IntoResponse, Response};
 
 /// Code that runs around every request.
 ///

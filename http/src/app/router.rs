@@ -1,7 +1,7 @@
 //! The router: a segment trie from path patterns (`/users/{id}`, `/static/{*rest}`) to
 //! per-method values, built once and then only read.
 //!
-//! `app.rs` inserts one handler per (method, pattern) while the app is built, then calls
+//! `app/mod.rs` inserts one handler per (method, pattern) while the app is built, then calls
 //! [`Router::lookup`] for every request; this module knows nothing about requests or handlers
 //! (it is generic over the stored value), so its tests are plain tables.
 //!
@@ -31,7 +31,7 @@
 
 use std::fmt;
 
-use crate::extract::decode_bytes;
+use crate::app::extract::decode_bytes;
 use crate::parse::Method;
 
 /// Which methods a route serves.

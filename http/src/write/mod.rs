@@ -10,8 +10,10 @@
 //! - The handler's own `content-length`, `transfer-encoding` and `connection` fields are
 //!   dropped (a handler's `connection: close` still closes the connection).
 
+pub(crate) mod date;
+
+use crate::app::response::{reason_phrase, Response};
 use crate::parse::Version;
-use crate::response::{reason_phrase, Response};
 
 /// How the body of the response being written is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +61,7 @@ pub(crate) fn write_head(
     resp: &Response,
     body: BodyKind,
     ex: Exchange,
-    date: &[u8; crate::date::DATE_LEN],
+    date: &[u8; crate::write::date::DATE_LEN],
 ) -> (BodyFrame, bool) {
     let status = resp.status();
     let bodyless_status = (100..200).contains(&status) || status == 204 || status == 304;
@@ -166,7 +168,7 @@ struct CachedHead {
     /// What the bytes depend on besides the date.
     key: HeadKey,
     /// The date they carry.
-    date: [u8; crate::date::DATE_LEN],
+    date: [u8; crate::write::date::DATE_LEN],
     /// The rendered head, followed by the body when the body is static and was written.
     bytes: Vec<u8>,
     /// Whether `bytes` ends with the body.
@@ -186,9 +188,12 @@ thread_local! {
 
 /// Whether two dates are the same, as two overlapping 16-byte words: inline integer compares
 /// where comparing the arrays would call `memcmp` (once per response).
-fn same_date(a: &[u8; crate::date::DATE_LEN], b: &[u8; crate::date::DATE_LEN]) -> bool {
-    const TAIL: usize = crate::date::DATE_LEN - 16;
-    let word = |d: &[u8; crate::date::DATE_LEN], at: usize| {
+fn same_date(
+    a: &[u8; crate::write::date::DATE_LEN],
+    b: &[u8; crate::write::date::DATE_LEN],
+) -> bool {
+    const TAIL: usize = crate::write::date::DATE_LEN - 16;
+    let word = |d: &[u8; crate::write::date::DATE_LEN], at: usize| {
         let mut w = [0u8; 16];
         w.copy_from_slice(&d[at..at + 16]);
         u128::from_ne_bytes(w)
@@ -206,7 +211,7 @@ pub(crate) fn write_full(
     body: &[u8],
     body_is_static: bool,
     ex: Exchange,
-    date: &[u8; crate::date::DATE_LEN],
+    date: &[u8; crate::write::date::DATE_LEN],
 ) -> bool {
     let Some(content_type) = resp.static_head_parts() else {
         let (frame, keep_alive) = write_head(out, resp, BodyKind::Full(body.len()), ex, date);
@@ -327,7 +332,7 @@ mod tests {
         keep_alive: bool,
     ) -> (String, BodyFrame, bool) {
         let mut out = Vec::new();
-        let date = crate::date::now();
+        let date = crate::write::date::now();
         let (frame, ka) = write_head(
             &mut out,
             resp,
@@ -504,9 +509,10 @@ mod tests {
     /// extra field, an owned content type, the date).
     #[test]
     fn repeated_responses_are_copied_exactly() {
-        let date = crate::date::now();
+        let date = crate::write::date::now();
         let mut later = date;
-        later[crate::date::DATE_LEN - 6] = if later[crate::date::DATE_LEN - 6] == b'0' {
+        later[crate::write::date::DATE_LEN - 6] = if later[crate::write::date::DATE_LEN - 6] == b'0'
+        {
             b'1'
         } else {
             b'0'
@@ -527,7 +533,7 @@ mod tests {
             &[u8],
             bool,
             Exchange,
-            [u8; crate::date::DATE_LEN],
+            [u8; crate::write::date::DATE_LEN],
             bool,
         )> = vec![
             (hello(), HELLO, true, ka11, date, false),
@@ -625,9 +631,9 @@ mod tests {
     /// `same_date` agrees with comparing the arrays, for a difference at every position.
     #[test]
     fn same_date_sees_every_byte() {
-        let date = crate::date::now();
+        let date = crate::write::date::now();
         assert!(same_date(&date, &date));
-        for i in 0..crate::date::DATE_LEN {
+        for i in 0..crate::write::date::DATE_LEN {
             let mut other = date;
             other[i] ^= 1;
             assert!(!same_date(&date, &other), "difference at {i}");

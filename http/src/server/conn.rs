@@ -11,7 +11,7 @@
 //! 3. **Handler.** The app routes and runs the handler on this task; a panic becomes a 500.
 //! 4. **Body leftovers.** The socket comes back from the body. What the handler did not read
 //!    is drained (bounded) or the connection is marked to close, so framing is never in doubt.
-//! 5. **Response.** Serialized into the write buffer (`writer.rs`). A streamed body is written
+//! 5. **Response.** Serialized into the write buffer (`write/mod.rs`). A streamed body is written
 //!    as it is produced: the chunks the producer has ready are gathered into one write (up to
 //!    [`STREAM_BATCH_BYTES`]), which goes out when the producer has nothing more at hand.
 //! 6. **Batching.** If another request is already buffered, loop to 1 without writing: all
@@ -42,18 +42,18 @@ use std::time::Instant;
 
 use spindle::net::TcpStream;
 
+use crate::app::background::BackgroundTasks;
+use crate::app::incoming::{Body, BodyPace, ReturnSlot};
+use crate::app::request::Request;
+use crate::app::response::{Response, ResponseBody};
 use crate::app::{internal_error, App, ResponseSlot};
-use crate::background::BackgroundTasks;
 use crate::body::BodyDecoder;
 use crate::error::ParseError;
-use crate::incoming::{Body, BodyPace, ReturnSlot};
 use crate::io::{ConnIo, ReadBuf};
 use crate::parse::{BodyFraming, Method, RequestParser, Version};
-use crate::request::Request;
-use crate::response::{Response, ResponseBody};
+use crate::server::shutdown::Shutdown;
 use crate::server::ServerConfig;
-use crate::shutdown::Shutdown;
-use crate::writer::{self, BodyFrame, BodyKind, Exchange};
+use crate::write::{self, BodyFrame, BodyKind, Exchange};
 
 /// Largest handler-future allocation an idle connection keeps for its next request. Most
 /// handler futures are a few dozen bytes, so this bounds what an idle connection holds.
@@ -89,7 +89,7 @@ pub(crate) async fn serve_connection(
         }),
         stream,
         out: Vec::new(),
-        date: [0; crate::date::DATE_LEN],
+        date: [0; crate::write::date::DATE_LEN],
         request_background: BackgroundTasks::default(),
         background: Vec::new(),
         head_deadline: None,
@@ -119,7 +119,7 @@ struct Conn {
     /// Responses serialized and not yet written (from the thread's buffer pool; returned when idle).
     out: Vec<u8>,
     /// The `Date` value for the responses in `out`: fetched once per batch, not per response.
-    date: [u8; crate::date::DATE_LEN],
+    date: [u8; crate::write::date::DATE_LEN],
     /// Handed to each request (`req.background()`); drained after each response. One list per
     /// connection, so a request costs no allocation for it.
     request_background: BackgroundTasks,
@@ -153,7 +153,7 @@ struct Conn {
     /// Graceful-shutdown signal.
     shutdown: Arc<Shutdown>,
     /// This connection's registration with `shutdown`, kept for its whole life.
-    shutdown_wait: crate::shutdown::Wait,
+    shutdown_wait: crate::server::shutdown::Wait,
     /// The keep-alive timer, created at the first idle wait and re-armed lazily.
     idle_timer: Option<spindle::time::Sleep>,
 }
@@ -436,7 +436,7 @@ impl Conn {
         if self.out.is_empty() {
             // First response of a batch: fetch the date once for the whole batch; the same
             // clock reading starts the idle period that usually follows the batch's write.
-            (self.date, self.idle_from) = crate::date::now_with_instant();
+            (self.date, self.idle_from) = crate::write::date::now_with_instant();
             if self.out.capacity() == 0 {
                 self.out = crate::io::take_write_buf();
             }
@@ -562,7 +562,7 @@ impl Conn {
     /// program). Returns whether the connection stays open.
     #[inline]
     fn queue_full(&mut self, resp: &Response, body: &[u8], is_static: bool, ex: Exchange) -> bool {
-        writer::write_full(&mut self.out, resp, body, is_static, ex, &self.date)
+        write::write_full(&mut self.out, resp, body, is_static, ex, &self.date)
     }
 
     /// Whether the head the parser rejected (or that did not arrive in time) is a `HEAD`
@@ -584,7 +584,7 @@ impl Conn {
     /// `HEAD` request, without its body.
     fn queue_error(&mut self, status: u16, reason: &str, is_head: bool) {
         if self.out.is_empty() {
-            self.date = crate::date::now();
+            self.date = crate::write::date::now();
         }
         let resp = Response::text(format!("{reason}\n")).with_status(status);
         let body = resp.body_bytes().unwrap_or_default().to_vec();
@@ -610,7 +610,7 @@ impl Conn {
         ex: Exchange,
     ) -> bool {
         let (frame, keep_alive) =
-            writer::write_head(&mut self.out, &resp, BodyKind::Stream, ex, &self.date);
+            write::write_head(&mut self.out, &resp, BodyKind::Stream, ex, &self.date);
         if !self.flush().await {
             return false;
         }
@@ -639,7 +639,7 @@ impl Conn {
             }
         }
         if frame == BodyFrame::Chunked {
-            self.out.extend_from_slice(writer::LAST_CHUNK);
+            self.out.extend_from_slice(write::LAST_CHUNK);
         }
         self.idle_from = Instant::now(); // a stream may run for long after its batch began
         keep_alive
@@ -651,7 +651,7 @@ impl Conn {
             return; // an empty chunk would end a chunked body
         }
         match frame {
-            BodyFrame::Chunked => writer::write_chunk(&mut self.out, chunk),
+            BodyFrame::Chunked => write::write_chunk(&mut self.out, chunk),
             _ => self.out.extend_from_slice(chunk),
         }
     }

@@ -14,8 +14,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::app::http_error::HttpError;
 use crate::body::BodyDecoder;
-use crate::http_error::HttpError;
 use crate::io::ConnIo;
 
 /// Where a lent [`ConnIo`] comes back to the connection.

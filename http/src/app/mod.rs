@@ -2,7 +2,7 @@
 //! middleware. FastAPI's `app = FastAPI()` with `@app.get("/users/{id}")`, in Rust.
 //!
 //! An app is built once with chained calls (`App::new().get(..).middleware(..)`) and then only
-//! read: the connection task (`conn.rs`) calls [`App::dispatch`] for each request, which runs
+//! read: the connection task (`server/conn.rs`) calls [`App::dispatch`] for each request, which runs
 //! the middleware chain (`middleware.rs`) and, at its end, the router (`router.rs`) and the
 //! handler. Handlers come in two kinds, as in FastAPI:
 //! - **async** (`async def`): polled right on the connection's task;
@@ -13,6 +13,16 @@
 //! Invariant: everything the app holds is immutable once requests are served; the builder
 //! methods take the app by value, so no request can observe a half-built app.
 
+pub(crate) mod background;
+pub(crate) mod extract;
+pub(crate) mod health;
+pub(crate) mod http_error;
+pub(crate) mod incoming;
+pub(crate) mod middleware;
+pub(crate) mod request;
+pub(crate) mod response;
+pub(crate) mod router;
+
 use std::fmt;
 use std::future::{ready, Future};
 use std::pin::Pin;
@@ -21,11 +31,11 @@ use std::sync::Arc;
 
 use spindle::future::FutureSlot;
 
-use crate::incoming::Body;
-use crate::middleware::{Middleware, Next};
-use crate::request::Request;
-use crate::response::{IntoResponse, Response};
-use crate::router::{Lookup, Methods, Router};
+use crate::app::incoming::Body;
+use crate::app::middleware::{Middleware, Next};
+use crate::app::request::Request;
+use crate::app::response::{IntoResponse, Response};
+use crate::app::router::{Lookup, Methods, Router};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -58,7 +68,7 @@ pub struct App {
     /// INVARIANT: only the builder methods change it (copy-on-write if a request still holds it).
     stack: Arc<Stack>,
     /// Set when the server serving this app begins to drain (graceful shutdown); read by the
-    /// route [`App::healthz`] mounts. INVARIANT: only goes from false to true (`shutdown.rs`).
+    /// route [`App::healthz`] mounts. INVARIANT: only goes from false to true (`server/shutdown.rs`).
     draining: Arc<AtomicBool>,
 }
 
@@ -150,8 +160,8 @@ impl App {
     /// assert_eq!(resp.body_bytes(), Some(&b"ok\n"[..]));
     /// ```
     pub fn healthz(self) -> App {
-        let handler = crate::health::healthz_handler(self.draining.clone());
-        self.get(crate::health::HEALTHZ_PATH, handler)
+        let handler = crate::app::health::healthz_handler(self.draining.clone());
+        self.get(crate::app::health::HEALTHZ_PATH, handler)
     }
 
     /// The flag the server sets when it begins to drain (see [`App::healthz`]).
