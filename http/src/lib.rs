@@ -46,12 +46,13 @@ pub use app::background::BackgroundTasks;
 pub use app::extract::percent_decode;
 pub use app::http_error::HttpError;
 pub use app::incoming::Body;
-pub use app::middleware::{from_fn, AccessLog, ConcurrencyLimit, FromFn, Middleware, Next, Timing};
+pub use app::middleware::{from_fn, AccessLog, ConcurrencyLimit, FromFn, Timing};
 pub use app::request::Request;
 pub use app::response::{
     reason_phrase, BodySender, ClientGone, IntoResponse, Response, ResponseBody,
 };
-pub use app::{blocking, App, BoxFuture};
+pub use app::stack::{BoxFuture, Middleware, Next};
+pub use app::{blocking, App};
 pub use error::ParseError;
 pub use limits::Limits;
 pub use parse::{BodyFraming, Method, RequestHead, RequestParser, TargetForm, Version};

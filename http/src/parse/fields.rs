@@ -14,9 +14,9 @@
 //! readings of the body length are possible, the request is refused, never guessed.
 
 use super::chars::{is_field_byte, is_ows, is_tchar, is_token, trim_ows, trim_ows_range};
-use super::head::{BodyFraming, FieldSpan, Span, Version};
 use super::scan::{find_byte, skip_field_bytes};
 use super::target::valid_authority;
+use super::types::{BodyFraming, FieldSpan, Span, Version};
 use crate::error::ParseError;
 use crate::limits::Limits;
 

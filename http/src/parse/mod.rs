@@ -13,7 +13,8 @@
 //! | `request_line.rs` | `method SP target SP version` |
 //! | `target.rs` | the four target forms and the `Host` grammar |
 //! | `fields.rs` | field lines, and the framing facts derived from them |
-//! | `head.rs` | [`RequestHead`] and its value types |
+//! | `head.rs` | [`RequestHead`]: the head's bytes and its field table |
+//! | `types.rs` | [`Method`], [`Version`], [`TargetForm`], [`BodyFraming`], byte ranges (a leaf) |
 //!
 //! Invariants:
 //! - the parser never looks at more than [`Limits::max_head_bytes`] of the buffer, and says
@@ -82,18 +83,21 @@ mod scan;
 mod target;
 #[cfg(test)]
 pub(crate) mod tests;
+mod types;
 
 pub(crate) use chars::{is_field_byte, is_tchar};
-pub use head::{BodyFraming, HeaderField, Headers, Method, RequestHead, TargetForm, Version};
+pub use head::{HeaderField, Headers, RequestHead};
+pub use types::{BodyFraming, Method, TargetForm, Version};
 
 use crate::error::ParseError;
 use crate::limits::Limits;
 use fields::{
     parse_checked_field_line, parse_common_field_line, parse_field_line, CommonLine, Facts,
 };
-use head::{FieldSpan, HeadParts};
+use head::HeadParts;
 use request_line::{parse_common_request_line, parse_request_line_with_spaces, RequestLine};
 use scan::{skip_above_space, skip_field_bytes};
+use types::FieldSpan;
 
 /// Where the parser is within the head.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,7 +138,7 @@ pub struct RequestParser {
     /// The limits this parser enforces.
     limits: Limits,
     /// How much of the buffer the parser looks at: [`Limits::max_head_bytes`], and never
-    /// more than `u32::MAX` (a [`head::Span`] counts in 32 bits). Worked out once, here,
+    /// more than `u32::MAX` (a [`types::Span`] counts in 32 bits). Worked out once, here,
     /// rather than at every call of [`parse`](Self::parse).
     max_window: usize,
     /// Offset in the caller's buffer where the line being assembled starts.

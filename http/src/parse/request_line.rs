@@ -16,9 +16,9 @@
 //! line arriving whole.
 
 use super::chars::{is_path, is_query, is_token, scan_escaped};
-use super::head::{Method, Span, TargetForm, Version};
 use super::scan::{find_byte, word_at};
 use super::target::{parse_target, Target};
+use super::types::{Method, Span, TargetForm, Version};
 use crate::error::ParseError;
 
 /// A parsed request line; spans index the whole head.

@@ -43,16 +43,17 @@ use std::time::Instant;
 use spindle::net::TcpStream;
 
 use crate::app::background::BackgroundTasks;
-use crate::app::incoming::{Body, BodyPace, ReturnSlot};
+use crate::app::incoming::{Body, ReturnSlot};
 use crate::app::request::Request;
 use crate::app::response::{Response, ResponseBody};
-use crate::app::{internal_error, App, ResponseSlot};
+use crate::app::stack::{internal_error, ResponseSlot};
+use crate::app::App;
 use crate::body::BodyDecoder;
 use crate::error::ParseError;
 use crate::io::{ConnIo, ReadBuf};
 use crate::parse::{BodyFraming, Method, RequestParser, Version};
+use crate::server::config::ServerConfig;
 use crate::server::shutdown::Shutdown;
-use crate::server::ServerConfig;
 use crate::write::{self, BodyFrame, BodyKind, Exchange};
 
 /// Largest handler-future allocation an idle connection keeps for its next request. Most
@@ -300,7 +301,7 @@ impl Conn {
                         .expect("INVARIANT: io is home between requests"),
                     BodyDecoder::new(framing, &self.cfg.limits),
                     continue_owed,
-                    BodyPace::new(&self.cfg),
+                    self.cfg.body_pace(),
                     self.cfg.limits.max_head_bytes + 8 * 1024,
                     slot.clone(),
                 );
