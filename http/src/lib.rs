@@ -26,6 +26,24 @@
 //! | `server` | [`Server`]: listeners, accept loop, the per-connection loop (`server/conn.rs`), graceful shutdown |
 //!
 //! `docs/http.md` in the repository walks a request through all of them.
+//!
+//! ## Per-thread caches
+//!
+//! A worker thread keeps a few caches so that a busy connection neither allocates nor formats
+//! again what it did a moment ago. No signature shows them; they are all here, each with the
+//! invariant that makes it safe for any connection on the thread to use:
+//!
+//! | cache | file | holds | invariant |
+//! |---|---|---|---|
+//! | `READ_POOL` | `io.rs` | read buffers of connections gone idle | every entry is `READ_CHUNK` bytes long; at most `POOL_MAX` entries |
+//! | `WRITE_POOL` | `io.rs` | write buffers of connections gone idle | every entry is empty, with at most 64 KiB of capacity; at most `POOL_MAX` entries |
+//! | `CACHE` | `write/date.rs` | the `Date` value of the current second, and the span of `Instant`s it covers | used only within that span, so a date is never more than a second old |
+//! | `LAST_HEAD` | `write/mod.rs` | the last response head rendered (with its static body), keyed by status, version, flags, lengths and the addresses of its `&'static` content type and body | reused only for an equal key and the same date; a `'static` address always holds the same bytes, so the copy is exactly what rendering would write |
+//! | `HEAD_PARTS`, `SPARE_HEAD` | `parse/head.rs` | the allocations of dropped request heads (box, field table and byte buffer) | every entry's byte buffer is empty, with capacity at most `HEAD_POOL_CAPACITY`; at most `HEAD_POOL_MAX` entries |
+//!
+//! Each per-connection value that outlives one request is listed where it lives instead: the
+//! parser's last valid `Host` value (`parse/fields.rs`, `Facts::recent_host`), the handler
+//! future's allocation (`server/conn.rs`, `Conn::handler`).
 #![forbid(unsafe_code)]
 
 pub mod body;

@@ -62,7 +62,7 @@ impl Stack {
 /// Code that runs around every request.
 ///
 /// `call` returns a boxed future that may borrow `self` (its configuration, a semaphore).
-/// Write one as a type when it has state or options; for a quick one, see [`from_fn`].
+/// Write one as a type when it has state or options; for a quick one, see [`from_fn`](crate::from_fn).
 /// Routing happens at the end of the chain, so path parameters ([`Request::param`]) are not
 /// set yet while a middleware looks at the request.
 ///
@@ -94,7 +94,7 @@ pub trait Middleware: Send + Sync + 'static {
 /// [`Next::run`] (Starlette's `call_next`).
 ///
 /// It owns a reference to the app's stack rather than borrowing it, so an `async move`
-/// closure can hold it: that is what makes [`from_fn`] work with plain closures.
+/// closure can hold it: that is what makes [`from_fn`](crate::from_fn) work with plain closures.
 pub struct Next {
     /// The app's middleware and router.
     stack: Arc<Stack>,

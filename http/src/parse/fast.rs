@@ -156,7 +156,7 @@ fn request_line(window: &[u8], start: usize, max_target: usize) -> Option<(Reque
     }
 
     // 3. The version and the line's CRLF: one word compared with the two versions, then the
-    //    two bytes after it (cheaper than comparing ten bytes against each of two literals).
+    //    two bytes after it.
     let version_start = target_end + 1;
     let (version, crlf) = window.get(version_start..version_start + 10)?.split_at(8);
     let version = match word_at(version, 0) {

@@ -88,9 +88,8 @@ fn split_field(line: &[u8], start: usize, name_len: usize) -> FieldSpan {
 /// Are the field bytes `bytes` (a name, a value or a piece of one) the word `known`
 /// (lowercase letters, digits and `-`), ignoring case?
 ///
-/// Cheaper than `eq_ignore_ascii_case`, which lowercases each byte with a range test: here
-/// one OR per byte does it, and the comparison against a constant compiles to a few word
-/// operations. Setting bit 0x20 maps `A..=Z` onto `a..=z` and leaves `a..=z`, digits and `-`
+/// One OR per byte folds the case (rather than `eq_ignore_ascii_case`'s range test; measured:
+/// docs/benchmarks.md, "Why the hot paths look the way they do"). Setting bit 0x20 maps `A..=Z` onto `a..=z` and leaves `a..=z`, digits and `-`
 /// as they are; the only other bytes it maps onto one of those are controls (0x0D becomes
 /// `-`, 0x10..=0x19 become digits), and field bytes hold no control but HTAB (which becomes
 /// `)`), so for field bytes the answer is exact.
@@ -170,7 +169,7 @@ impl Facts {
     }
 
     /// Take note of one field line of `buf`.
-    #[inline] // called for every field; most return at once, so spare them the call
+    #[inline]
     pub(crate) fn observe(&mut self, buf: &[u8], field: FieldSpan) -> Result<(), ParseError> {
         let name = field.name.of(buf);
         let value = field.value.of(buf);

@@ -42,8 +42,8 @@ thread_local! {
     static HEAD_PARTS: std::cell::RefCell<Vec<Box<HeadParts>>> = const { std::cell::RefCell::new(Vec::new()) };
     /// The one allocation dropped last, in front of [`HEAD_PARTS`]: a connection answering
     /// requests one after the other drops each head before parsing the next, so the same
-    /// allocation goes round through this slot, which costs two loads and a store instead
-    /// of the pool's borrow flag and length checks. Same INVARIANT as `HEAD_PARTS`.
+    /// allocation goes round through this slot, with no borrow flag or length to check.
+    /// Same INVARIANT as `HEAD_PARTS`.
     static SPARE_HEAD: std::cell::Cell<Option<Box<HeadParts>>> = const { std::cell::Cell::new(None) };
 }
 
@@ -111,8 +111,8 @@ impl HeadParts {
     }
 
     /// A new allocation, for when the pool is empty (only while a thread warms up, or while
-    /// more heads are alive at once than ever before): out of line, so that taking one from
-    /// the pool stays small enough to inline.
+    /// more heads are alive at once than ever before): the rare case, kept apart from taking
+    /// one from the pool.
     #[cold]
     #[inline(never)]
     fn fresh() -> Box<HeadParts> {
@@ -148,11 +148,9 @@ impl HeadParts {
     }
 
     /// While the head is being built: append `field`'s entry to the table.
-    // Always inline: a capacity check and one 16-byte store, which a call would double.
     #[inline(always)]
     pub(crate) fn push_field(&mut self, field: FieldSpan) {
-        // A recycled buffer nearly always has room already; growing is not inlined, so the
-        // common case is a capacity check and one 16-byte store.
+        // A recycled buffer nearly always has room already; growing is the rare case, apart.
         if self.bytes.capacity() - self.bytes.len() < FieldSpan::ENCODED_LEN {
             self.grow_table();
         }
@@ -170,8 +168,7 @@ impl HeadParts {
     #[inline]
     pub(crate) fn finish_bytes(&mut self, head: &[u8]) {
         self.table_len = self.bytes.len();
-        // As in `push_field`: `reserve_exact` is not inlined, so ask it only when it has work
-        // to do.
+        // As in `push_field`: reserve only when there is not room already.
         if self.bytes.capacity() - self.bytes.len() < head.len() {
             self.bytes.reserve_exact(head.len());
         }
@@ -182,10 +179,8 @@ impl HeadParts {
     /// buffer, or a full pool, frees it instead.
     // Everything beyond the common case is in functions of its own: a connection drops one
     // head per request, and in the steady state the spare slot is empty then (the next
-    // head's `from_pool` took what was there), so the common case is a few loads and stores,
-    // small enough to inline into the drop (with `RequestHead::drop`, that saves a call and
-    // the drop glue's second call per request: 13 instructions per pipelined request in the
-    // server; the parse benchmark's single big loop does a little worse with it).
+    // head's `from_pool` took what was there), so the common case is a few loads and stores
+    // (measured: docs/benchmarks.md, "Why the hot paths look the way they do").
     #[inline(always)]
     pub(crate) fn recycle(mut parts: Box<HeadParts>) {
         if parts.bytes.capacity() > HEAD_POOL_CAPACITY || !parts.params.is_empty() {

@@ -113,7 +113,7 @@ pub enum Method {
     Trace,
     /// `PATCH`
     Patch,
-    /// Any other token; [`RequestHead::method_str`] has its name.
+    /// Any other token; [`RequestHead::method_str`](super::RequestHead::method_str) has its name.
     Extension,
 }
 

@@ -330,8 +330,7 @@ impl Conn {
                 }
                 self.buf.release_if_empty();
                 // A small handler allocation is kept for the next request (a keep-alive
-                // client usually sends one soon): freeing and allocating it again cost more
-                // than the request's whole handler call.
+                // client usually sends one soon).
                 if self.handler.capacity() > IDLE_HANDLER_BYTES {
                     self.handler.release();
                 }

@@ -30,9 +30,7 @@ pub(crate) enum BodyFrame {
 
 /// What the writer needs to know about the exchange.
 ///
-/// Aligned to four bytes so that it is copied as one word: the connection keeps one across an
-/// await for every request, and three separate byte stores read back as a wider load stall
-/// the CPU (store forwarding fails), which showed up in the profile.
+/// The alignment keeps the three flags together as one value (measured: docs/benchmarks.md, "Why the hot paths look the way they do").
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(4))]
 pub(crate) struct Exchange {
@@ -186,8 +184,8 @@ thread_local! {
     static LAST_HEAD: std::cell::RefCell<Option<CachedHead>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Whether two dates are the same, as two overlapping 16-byte words: inline integer compares
-/// where comparing the arrays would call `memcmp` (once per response).
+/// Whether two dates are the same, compared as two overlapping 16-byte words (why:
+/// docs/benchmarks.md, "Why the hot paths look the way they do").
 fn same_date(
     a: &[u8; crate::write::date::DATE_LEN],
     b: &[u8; crate::write::date::DATE_LEN],
@@ -295,9 +293,8 @@ pub(crate) fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
 /// The end of a chunked body (no trailers).
 pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
-/// Appends `v` in decimal. The digits are pushed one by one: for the short numbers of a
-/// response head (a status, a content length) that beats copying a slice of a scratch array,
-/// which compiles to a call to `memcpy`.
+/// Appends `v` in decimal, pushing the digits one by one: the numbers of a response head (a
+/// status, a content length) are short (why not a slice copy: docs/benchmarks.md, "Why the hot paths look the way they do").
 fn push_u64(out: &mut Vec<u8>, v: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
