@@ -219,6 +219,8 @@ impl Facts {
         if self.host.is_some() {
             return Err(ParseError::MultipleHost);
         }
+        // Validity depends on the bytes alone: a value found valid before needs no second
+        // check, and a new valid one is remembered for the connection's next head.
         if !self.recent_host.holds(value) {
             if !valid_authority(value, false) {
                 return Err(ParseError::InvalidHost);
