@@ -321,40 +321,56 @@ impl RequestParser {
     fn advance_fast(&mut self, window: &[u8]) -> Result<Option<usize>, ParseError> {
         let start = self.line_start;
         let mut at = start;
-        let mut expect = match self.state {
-            State::RequestLine { .. } => Expect::RequestLine,
-            State::Fields => Expect::Field,
-            State::Failed(e) => return Err(e),
-        };
         let max_target = self.limits.max_target_bytes;
-        while let Some(line) = fast::line(window, at, expect, &self.facts.recent_host, max_target) {
-            at = match line {
-                fast::Line::Request(line, next) => {
-                    self.begin_head(line);
-                    expect = Expect::FirstField;
-                    next
-                }
-                fast::Line::KnownHost(field, next) => {
-                    // The head's first field: the count check comes down to this, since the
-                    // table is empty. (It cannot fire in fact: a remembered `Host` means some
-                    // head was allowed a field.)
+        match self.state {
+            State::RequestLine { .. } => {
+                let request = fast::line(
+                    window,
+                    at,
+                    Expect::RequestLine,
+                    &self.facts.recent_host,
+                    max_target,
+                );
+                let Some(fast::Line::Request(line, next)) = request else {
+                    return Ok(None); // declined: the careful path starts on this very line
+                };
+                self.begin_head(line);
+                at = next;
+                // The first field line is nearly always the `Host` this connection sent
+                // before. Counted first, as every field is: the table is empty, so the count
+                // check comes down to this. (It cannot fire in fact: a remembered `Host` means
+                // some head was allowed a field.)
+                let host = fast::line(
+                    window,
+                    at,
+                    Expect::KnownHost,
+                    &self.facts.recent_host,
+                    max_target,
+                );
+                if let Some(fast::Line::KnownHost(field, next)) = host {
                     debug_assert_eq!(self.head.as_ref().map(|h| h.field_count()), Some(0));
                     if self.limits.max_headers == 0 {
                         return Err(ParseError::TooManyFields);
                     }
                     self.facts.observe_recent_host(field);
                     self.push_field(field);
-                    expect = Expect::Field;
-                    next
+                    at = next;
                 }
-                fast::Line::Field(field, next) => {
+            }
+            State::Fields => {}
+            State::Failed(e) => return Err(e),
+        }
+        loop {
+            let recent_host = &self.facts.recent_host;
+            match fast::line(window, at, Expect::Field, recent_host, max_target) {
+                Some(fast::Line::Field(field, next)) => {
                     self.check_field_count()?;
                     self.add_field(window, field)?;
-                    expect = Expect::Field;
-                    next
+                    at = next;
                 }
-                fast::Line::Blank(end) => return Ok(Some(end)),
-            };
+                Some(fast::Line::Blank(end)) => return Ok(Some(end)),
+                _ => break,
+            }
         }
         // Declined at `at`: the careful path takes the line that starts there.
         #[cfg(test)]
