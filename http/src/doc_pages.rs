@@ -6,11 +6,13 @@
 //! `rust,no_run`; a block that is not Rust (diagrams, shell sessions, output) is marked `text`
 //! (or `sh`). The one kind of block that is not compiled here is an excerpt quoted from a file
 //! that compiles (`rust,ignore`, announced by `<!-- quote: PATH -->`): it is not a program by
-//! itself, and `runtime/tests/sync_docs.rs` checks that it is still word for word in PATH. The module lives in the http crate because it is the one crate that sees both
-//! `spindle` and `spindle_http`, and it exists only when rustdoc collects doc tests
+//! itself, and `runtime/tests/sync_docs.rs` checks that it is still word for word in PATH.
+//!
+//! The module lives in the http crate because it is the one crate that sees both `spindle`
+//! and `spindle_http`, and it exists only when rustdoc collects doc tests
 //! (`#[cfg(doctest)]`), so it adds nothing to the library.
 //!
-//! A new page goes here too: `scripts/check-doc-links.sh` fails when a page in `docs/` is not
+//! A new page goes here too: `scripts/check-doc-links.py` fails when a page in `docs/` is not
 //! included below.
 
 /// `README.md`.
@@ -56,6 +58,10 @@ pub struct Runtime;
 /// `docs/server-models.md`.
 #[doc = include_str!("../../docs/server-models.md")]
 pub struct ServerModels;
+
+/// `docs/stress.md`.
+#[doc = include_str!("../../docs/stress.md")]
+pub struct Stress;
 
 /// `docs/sync.md`.
 #[doc = include_str!("../../docs/sync.md")]

@@ -1,7 +1,7 @@
 //! The router: a segment trie from path patterns (`/users/{id}`, `/static/{*rest}`) to
 //! per-method values, built once and then only read.
 //!
-//! `app.rs` inserts one handler per (method, pattern) while the app is built, then calls
+//! `app/mod.rs` inserts one handler per (method, pattern) while the app is built, then calls
 //! [`Router::lookup`] for every request; this module knows nothing about requests or handlers
 //! (it is generic over the stored value), so its tests are plain tables.
 //!
@@ -31,7 +31,7 @@
 
 use std::fmt;
 
-use crate::extract::decode_bytes;
+use crate::app::extract::decode_bytes;
 use crate::parse::Method;
 
 /// Which methods a route serves.
@@ -97,8 +97,9 @@ pub(crate) struct Router<T> {
 /// One position in the trie: what may come next, and the route that ends here.
 #[derive(Clone)]
 struct Node<T> {
-    /// Children for static segments, keyed by the segment. INVARIANT: sorted by key, unique,
-    /// so a lookup is a binary search.
+    /// Children for static segments, keyed by the segment. INVARIANT: unique keys, kept sorted
+    /// by `insert` (which finds its place by binary search); a lookup scans the short list
+    /// ([`position`]).
     statics: Vec<(Box<str>, Node<T>)>,
     /// The child for a `{name}` segment (the names live in the endpoints).
     param: Option<Box<Node<T>>>,
@@ -406,10 +407,9 @@ impl<T> Node<T> {
     }
 }
 
-/// Where `key` is in `list`. Route tables are small (a handful of segments or methods per
-/// node), so a linear scan comparing lengths first and then bytes inline is faster than a
-/// binary search whose every probe calls `memcmp` (the profile of the pipelined benchmark
-/// showed those calls at 7% of the server's CPU).
+/// Where `key` is in `list`: a linear scan comparing lengths first, then bytes. Route tables
+/// are small (a handful of segments or methods per node); why not a binary search:
+/// docs/benchmarks.md, "Why the hot paths look the way they do".
 #[inline]
 fn position<K: std::ops::Deref<Target = str>, V>(
     list: &[(K, V)],

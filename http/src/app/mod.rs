@@ -2,7 +2,7 @@
 //! middleware. FastAPI's `app = FastAPI()` with `@app.get("/users/{id}")`, in Rust.
 //!
 //! An app is built once with chained calls (`App::new().get(..).middleware(..)`) and then only
-//! read: the connection task (`conn.rs`) calls [`App::dispatch`] for each request, which runs
+//! read: the connection task (`server/conn.rs`) calls [`App::dispatch`] for each request, which runs
 //! the middleware chain (`middleware.rs`) and, at its end, the router (`router.rs`) and the
 //! handler. Handlers come in two kinds, as in FastAPI:
 //! - **async** (`async def`): polled right on the connection's task;
@@ -13,29 +13,29 @@
 //! Invariant: everything the app holds is immutable once requests are served; the builder
 //! methods take the app by value, so no request can observe a half-built app.
 
+pub(crate) mod background;
+pub(crate) mod extract;
+pub(crate) mod health;
+pub(crate) mod http_error;
+pub(crate) mod incoming;
+pub(crate) mod middleware;
+pub(crate) mod request;
+pub(crate) mod response;
+pub(crate) mod router;
+pub(crate) mod stack;
+
 use std::fmt;
-use std::future::{ready, Future};
-use std::pin::Pin;
+use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use spindle::future::FutureSlot;
-
-use crate::incoming::Body;
-use crate::middleware::{Middleware, Next};
-use crate::request::Request;
-use crate::response::{IntoResponse, Response};
-use crate::router::{Lookup, Methods, Router};
-
-/// A boxed, sendable future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Where a handler puts the future of its response: one per connection, so that consecutive
-/// requests to the same route reuse one allocation (see [`FutureSlot`]).
-pub(crate) type ResponseSlot = FutureSlot<'static, Response>;
-
-/// A type-erased handler: takes the request and puts the future of its response in the slot.
-pub(crate) type Handler = Arc<dyn Fn(Request, &mut ResponseSlot) + Send + Sync>;
+use crate::app::incoming::Body;
+use crate::app::request::Request;
+use crate::app::response::{IntoResponse, Response};
+use crate::app::router::Methods;
+use crate::app::stack::{
+    internal_error, BoxFuture, Handler, Middleware, Next, ResponseSlot, Stack,
+};
 
 /// The application: a router of handlers plus middleware.
 ///
@@ -58,40 +58,8 @@ pub struct App {
     /// INVARIANT: only the builder methods change it (copy-on-write if a request still holds it).
     stack: Arc<Stack>,
     /// Set when the server serving this app begins to drain (graceful shutdown); read by the
-    /// route [`App::healthz`] mounts. INVARIANT: only goes from false to true (`shutdown.rs`).
+    /// route [`App::healthz`] mounts. INVARIANT: only goes from false to true (`server/shutdown.rs`).
     draining: Arc<AtomicBool>,
-}
-
-/// What a request goes through: the middleware chain, then the router.
-#[derive(Clone, Default)]
-pub(crate) struct Stack {
-    /// Handlers by method and path pattern.
-    router: Router<Handler>,
-    /// Middleware, outermost (first added) first.
-    pub(crate) middleware: Vec<Arc<dyn Middleware>>,
-}
-
-impl Stack {
-    /// The innermost step: routes `req` and puts its handler's future in `slot`, or the
-    /// answer 404 / 405 / OPTIONS.
-    #[inline]
-    pub(crate) fn route(&self, mut req: Request, slot: &mut ResponseSlot) {
-        let response = match self.router.lookup_bytes(req.method_str(), req.path_bytes()) {
-            Lookup::Found { value, params } => {
-                if !params.is_empty() {
-                    req.set_params(params);
-                }
-                return value(req, slot);
-            }
-            Lookup::NotFound => Response::text("Not Found\n").with_status(404),
-            Lookup::MethodNotAllowed { allow } => Response::text("Method Not Allowed\n")
-                .with_status(405)
-                .with_header("allow", allow),
-            Lookup::Options { allow } => Response::new(204).with_header("allow", allow),
-            Lookup::NotImplemented => Response::text("Not Implemented\n").with_status(501),
-        };
-        slot.set(ready(response));
-    }
 }
 
 impl Default for App {
@@ -150,8 +118,8 @@ impl App {
     /// assert_eq!(resp.body_bytes(), Some(&b"ok\n"[..]));
     /// ```
     pub fn healthz(self) -> App {
-        let handler = crate::health::healthz_handler(self.draining.clone());
-        self.get(crate::health::HEALTHZ_PATH, handler)
+        let handler = crate::app::health::healthz_handler(self.draining.clone());
+        self.get(crate::app::health::HEALTHZ_PATH, handler)
     }
 
     /// The flag the server sets when it begins to drain (see [`App::healthz`]).
@@ -335,13 +303,6 @@ where
         let fut = handler(req);
         slot.set(async move { fut.await.into_response() });
     })
-}
-
-/// The 500 answer for a handler that panicked or left no future behind: the one response the
-/// server makes up when application code failed (used by the connection, the middleware chain
-/// and blocking handlers alike).
-pub(crate) fn internal_error() -> Response {
-    Response::text("Internal Server Error\n").with_status(500)
 }
 
 /// Turns a blocking function into an async handler that runs it on the blocking pool: the

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::response::{IntoResponse, Response};
+use crate::app::response::{IntoResponse, Response};
 
 /// An error that becomes a response with `status` and a plain-text `message`.
 ///

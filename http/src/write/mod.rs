@@ -10,8 +10,10 @@
 //! - The handler's own `content-length`, `transfer-encoding` and `connection` fields are
 //!   dropped (a handler's `connection: close` still closes the connection).
 
+pub(crate) mod date;
+
+use crate::app::response::{reason_phrase, Response};
 use crate::parse::Version;
-use crate::response::{reason_phrase, Response};
 
 /// How the body of the response being written is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +30,7 @@ pub(crate) enum BodyFrame {
 
 /// What the writer needs to know about the exchange.
 ///
-/// Aligned to four bytes so that it is copied as one word: the connection keeps one across an
-/// await for every request, and three separate byte stores read back as a wider load stall
-/// the CPU (store forwarding fails), which showed up in the profile.
+/// The alignment keeps the three flags together as one value (measured: docs/benchmarks.md, "Why the hot paths look the way they do").
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(4))]
 pub(crate) struct Exchange {
@@ -59,7 +59,7 @@ pub(crate) fn write_head(
     resp: &Response,
     body: BodyKind,
     ex: Exchange,
-    date: &[u8; crate::date::DATE_LEN],
+    date: &[u8; crate::write::date::DATE_LEN],
 ) -> (BodyFrame, bool) {
     let status = resp.status();
     let bodyless_status = (100..200).contains(&status) || status == 204 || status == 304;
@@ -166,7 +166,7 @@ struct CachedHead {
     /// What the bytes depend on besides the date.
     key: HeadKey,
     /// The date they carry.
-    date: [u8; crate::date::DATE_LEN],
+    date: [u8; crate::write::date::DATE_LEN],
     /// The rendered head, followed by the body when the body is static and was written.
     bytes: Vec<u8>,
     /// Whether `bytes` ends with the body.
@@ -184,11 +184,14 @@ thread_local! {
     static LAST_HEAD: std::cell::RefCell<Option<CachedHead>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Whether two dates are the same, as two overlapping 16-byte words: inline integer compares
-/// where comparing the arrays would call `memcmp` (once per response).
-fn same_date(a: &[u8; crate::date::DATE_LEN], b: &[u8; crate::date::DATE_LEN]) -> bool {
-    const TAIL: usize = crate::date::DATE_LEN - 16;
-    let word = |d: &[u8; crate::date::DATE_LEN], at: usize| {
+/// Whether two dates are the same, compared as two overlapping 16-byte words (why:
+/// docs/benchmarks.md, "Why the hot paths look the way they do").
+fn same_date(
+    a: &[u8; crate::write::date::DATE_LEN],
+    b: &[u8; crate::write::date::DATE_LEN],
+) -> bool {
+    const TAIL: usize = crate::write::date::DATE_LEN - 16;
+    let word = |d: &[u8; crate::write::date::DATE_LEN], at: usize| {
         let mut w = [0u8; 16];
         w.copy_from_slice(&d[at..at + 16]);
         u128::from_ne_bytes(w)
@@ -206,7 +209,7 @@ pub(crate) fn write_full(
     body: &[u8],
     body_is_static: bool,
     ex: Exchange,
-    date: &[u8; crate::date::DATE_LEN],
+    date: &[u8; crate::write::date::DATE_LEN],
 ) -> bool {
     let Some(content_type) = resp.static_head_parts() else {
         let (frame, keep_alive) = write_head(out, resp, BodyKind::Full(body.len()), ex, date);
@@ -290,9 +293,8 @@ pub(crate) fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
 /// The end of a chunked body (no trailers).
 pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
-/// Appends `v` in decimal. The digits are pushed one by one: for the short numbers of a
-/// response head (a status, a content length) that beats copying a slice of a scratch array,
-/// which compiles to a call to `memcpy`.
+/// Appends `v` in decimal, pushing the digits one by one: the numbers of a response head (a
+/// status, a content length) are short (why not a slice copy: docs/benchmarks.md, "Why the hot paths look the way they do").
 fn push_u64(out: &mut Vec<u8>, v: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
@@ -327,7 +329,7 @@ mod tests {
         keep_alive: bool,
     ) -> (String, BodyFrame, bool) {
         let mut out = Vec::new();
-        let date = crate::date::now();
+        let date = crate::write::date::now();
         let (frame, ka) = write_head(
             &mut out,
             resp,
@@ -504,9 +506,10 @@ mod tests {
     /// extra field, an owned content type, the date).
     #[test]
     fn repeated_responses_are_copied_exactly() {
-        let date = crate::date::now();
+        let date = crate::write::date::now();
         let mut later = date;
-        later[crate::date::DATE_LEN - 6] = if later[crate::date::DATE_LEN - 6] == b'0' {
+        later[crate::write::date::DATE_LEN - 6] = if later[crate::write::date::DATE_LEN - 6] == b'0'
+        {
             b'1'
         } else {
             b'0'
@@ -527,7 +530,7 @@ mod tests {
             &[u8],
             bool,
             Exchange,
-            [u8; crate::date::DATE_LEN],
+            [u8; crate::write::date::DATE_LEN],
             bool,
         )> = vec![
             (hello(), HELLO, true, ka11, date, false),
@@ -625,9 +628,9 @@ mod tests {
     /// `same_date` agrees with comparing the arrays, for a difference at every position.
     #[test]
     fn same_date_sees_every_byte() {
-        let date = crate::date::now();
+        let date = crate::write::date::now();
         assert!(same_date(&date, &date));
-        for i in 0..crate::date::DATE_LEN {
+        for i in 0..crate::write::date::DATE_LEN {
             let mut other = date;
             other[i] ^= 1;
             assert!(!same_date(&date, &other), "difference at {i}");

@@ -1,9 +1,9 @@
 //! The graceful-shutdown signal, in the three phases of a drain.
 //!
-//! `RunningServer::shutdown` (`server.rs`) moves a server through them in order:
+//! `RunningServer::shutdown` (`server/mod.rs`) moves a server through them in order:
 //! 1. **Draining** ([`Shutdown::begin_drain`]): from now on every response says
-//!    `connection: close` (`conn.rs` checks [`Shutdown::is_triggered`] before writing one) and
-//!    `GET /healthz` answers 503 (the flag is shared with the app, `health.rs`). Listeners stay
+//!    `connection: close` (`conn.rs` checks [`Watch::is_triggered`] before writing one) and
+//!    `GET /healthz` answers 503 (the flag is shared with the app, `app/health.rs`). Listeners stay
 //!    open for the configured drain delay, so a balancer with active health checks sees the
 //!    503 and stops routing before connects start to fail.
 //! 2. **Accepting stopped** ([`Shutdown::stop_accepting`]): the accept tasks stop the kernel
@@ -44,11 +44,6 @@ impl Shutdown {
         }
     }
 
-    /// Whether a drain has begun (phase 1): responses from now on close their connection.
-    pub(crate) fn is_triggered(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
-    }
-
     /// Phase 1: the drain begins.
     pub(crate) fn begin_drain(&self) {
         self.draining.store(true, Ordering::SeqCst);
@@ -75,6 +70,36 @@ impl Shutdown {
     /// socket and its keep-alive timer, and closes when it completes.
     pub(crate) fn wait(&self) -> Wait {
         self.idle_closing.wait()
+    }
+
+    /// One connection's view of the drain, kept for its whole life.
+    pub(crate) fn watch(&self) -> Watch {
+        Watch {
+            draining: self.draining.clone(),
+            idle_closing: self.wait(),
+        }
+    }
+}
+
+/// What a connection needs to know of the drain: whether it has begun (then every response
+/// closes its connection), and a future for phase 3 (then an idle connection closes).
+#[derive(Debug)]
+pub(crate) struct Watch {
+    /// The server's phase-1 flag, set by [`Shutdown::begin_drain`].
+    draining: Arc<AtomicBool>,
+    /// This connection's registration for phase 3 ([`Shutdown::wait`]).
+    idle_closing: Wait,
+}
+
+impl Watch {
+    /// Whether a drain has begun (phase 1): responses from now on close their connection.
+    pub(crate) fn is_triggered(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// The future that completes at phase 3.
+    pub(crate) fn idle_closing(&mut self) -> &mut Wait {
+        &mut self.idle_closing
     }
 }
 
@@ -186,7 +211,7 @@ mod tests {
         assert!(Pin::new(&mut idle).poll(&mut cx).is_pending());
 
         s.begin_drain();
-        assert!(s.is_triggered() && health.load(Ordering::SeqCst));
+        assert!(s.watch().is_triggered() && health.load(Ordering::SeqCst));
         assert_eq!(counter.0.load(Ordering::SeqCst), 0);
         assert!(Pin::new(&mut idle).poll(&mut cx).is_pending());
 

@@ -1,21 +1,21 @@
 //! `GET /healthz`: the health route a load balancer or a Kubernetes probe polls.
 //!
 //! It answers `200 ok` while the server serves normally and `503 draining` from the moment a
-//! graceful shutdown begins (phase 1 in `shutdown.rs`), so a balancer that checks actively
+//! graceful shutdown begins (phase 1 in `server/shutdown.rs`), so a balancer that checks actively
 //! (HAProxy `option httpchk`, a Kubernetes readiness probe, nginx Plus `health_check`) takes
 //! the instance out of rotation while it still serves; `Server::drain_delay` keeps the
 //! listeners open that long. Open-source nginx checks passively: there, refused connects and
 //! `proxy_next_upstream` are what move requests to another instance (`docs/deploy.md`).
 //!
 //! Talks to: `app` (which owns the flag and mounts the route) and `server` (whose
-//! [`Shutdown`](crate::shutdown::Shutdown) sets the flag). Invariant: the flag only goes from
+//! [`Shutdown`](crate::server::shutdown::Shutdown) sets the flag). Invariant: the flag only goes from
 //! false to true.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::request::Request;
-use crate::response::Response;
+use crate::app::request::Request;
+use crate::app::response::Response;
 
 /// The path [`App::healthz`](crate::App::healthz) mounts.
 pub(crate) const HEALTHZ_PATH: &str = "/healthz";

@@ -6,9 +6,9 @@
 
 use std::net::SocketAddr;
 
-use crate::background::BackgroundTasks;
-use crate::http_error::HttpError;
-use crate::incoming::Body;
+use crate::app::background::BackgroundTasks;
+use crate::app::http_error::HttpError;
+use crate::app::incoming::Body;
 use crate::parse::{Method, RequestHead, Version};
 
 /// An HTTP request as a handler sees it.
@@ -120,7 +120,7 @@ impl Request {
     /// The query string as decoded `(name, value)` pairs, in order (`+` is a space, `%XX` decoded).
     pub fn query_pairs(&self) -> Vec<(String, String)> {
         self.query()
-            .map(crate::extract::query_pairs)
+            .map(crate::app::extract::query_pairs)
             .unwrap_or_default()
     }
 
@@ -137,7 +137,7 @@ impl Request {
         self.head
             .headers_named("cookie")
             .filter_map(|v| std::str::from_utf8(v).ok())
-            .flat_map(crate::extract::cookie_pairs)
+            .flat_map(crate::app::extract::cookie_pairs)
             .collect()
     }
 

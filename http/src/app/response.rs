@@ -1,7 +1,7 @@
 //! [`Response`]: what a handler returns: a status, header fields, and a body of bytes or a stream.
 //!
 //! A handler builds a `Response` (or returns anything that is [`IntoResponse`]); the connection
-//! (`conn.rs`) serializes it with `writer.rs`, adding the framing fields itself
+//! (`server/conn.rs`) serializes it with `write/mod.rs`, adding the framing fields itself
 //! (`content-length` or `transfer-encoding: chunked`, `connection`, `date`, `server`), so a
 //! handler can never frame a response wrongly. A streamed body is produced by a task that
 //! sends chunks through a bounded channel: the ASGI `send` of the seed notes.
@@ -184,7 +184,7 @@ impl Response {
 
     /// Sets the content type to one of the server's own constants: kept as a `&'static str`,
     /// so the response needs no allocation for it and the writer can recognise a repeated head
-    /// (`writer::write_full`). INVARIANT: `value` is a valid field value (callers pass literals).
+    /// (`write::write_full`). INVARIANT: `value` is a valid field value (callers pass literals).
     fn with_static_content_type(mut self, value: &'static str) -> Response {
         self.content_type = Some(Cow::Borrowed(value));
         self
@@ -270,7 +270,7 @@ impl Response {
 
     /// For a head that depends only on the status, the body length and a static content type
     /// (no other fields): `Some(content type)`; `None` for any other head. Lets the writer
-    /// recognise a head it has just rendered (`writer::write_full`).
+    /// recognise a head it has just rendered (`write::write_full`).
     pub(crate) fn static_head_parts(&self) -> Option<Option<&'static str>> {
         if !self.headers.is_empty() {
             return None;
@@ -294,8 +294,7 @@ impl Response {
 
     /// Drops a response the connection has serialized. One that owns no heap memory (a static
     /// text with a static content type, the common case on a busy route) is forgotten rather
-    /// than dropped field by field: nothing would be freed, and the generated drop glue walks
-    /// every field and every variant of the body to find that out, once per request.
+    /// than dropped field by field, since nothing would be freed (why: docs/benchmarks.md, "Why the hot paths look the way they do").
     pub(crate) fn discard(self) {
         let owns_nothing = matches!(self.content_type, None | Some(Cow::Borrowed(_)))
             && self.headers.capacity() == 0

@@ -3,102 +3,20 @@
 //!
 //! A middleware gets the request and a [`Next`]; it may change the request, answer by itself
 //! (an early 401 or 503), or call `next.run(req).await` and then look at or change the
-//! response. The chain is a slice of middleware in the app's `Stack` (`app.rs`); a [`Next`] is
-//! an index into it, and running the last one calls the router. Built-ins: [`AccessLog`],
+//! response. The chain is a slice of middleware in the app's `Stack` (`stack.rs`, with the
+//! [`Middleware`] trait and [`Next`]); a [`Next`] is an index into it, and running the last one calls the router. Built-ins: [`AccessLog`],
 //! [`Timing`], [`ConcurrencyLimit`]; [`from_fn`] makes one from an async closure.
-//!
-//! Invariant: a [`Next`] is used at most once (`run` takes it by value), so each layer calls
-//! the rest of the chain at most once per request.
 
 use std::fmt::{self, Write as _};
 use std::future::{ready, Future};
 use std::io::Write as _;
-use std::sync::Arc;
 use std::time::Instant;
 
 use spindle::sync::Semaphore;
 
-use crate::app::{internal_error, BoxFuture, ResponseSlot, Stack};
-use crate::request::Request;
-use crate::response::{IntoResponse, Response};
-
-/// Code that runs around every request.
-///
-/// `call` returns a boxed future that may borrow `self` (its configuration, a semaphore).
-/// Write one as a type when it has state or options; for a quick one, see [`from_fn`].
-/// Routing happens at the end of the chain, so path parameters ([`Request::param`]) are not
-/// set yet while a middleware looks at the request.
-///
-/// ```
-/// use spindle_http::{App, BoxFuture, Middleware, Next, Request, Response};
-///
-/// /// Refuses requests without an `x-api-key` header.
-/// struct RequireKey;
-///
-/// impl Middleware for RequireKey {
-///     fn call<'a>(&'a self, req: Request, next: Next) -> BoxFuture<'a, Response> {
-///         Box::pin(async move {
-///             if req.header("x-api-key").is_none() {
-///                 return Response::text("missing key\n").with_status(401);
-///             }
-///             next.run(req).await
-///         })
-///     }
-/// }
-///
-/// let app = App::new().middleware(RequireKey).get("/", |_req: Request| async { "hi" });
-/// ```
-pub trait Middleware: Send + Sync + 'static {
-    /// Handles `req`, usually by calling `next.run(req)` somewhere inside.
-    fn call<'a>(&'a self, req: Request, next: Next) -> BoxFuture<'a, Response>;
-}
-
-/// The rest of the middleware chain, ending in the router; a middleware runs it with
-/// [`Next::run`] (Starlette's `call_next`).
-///
-/// It owns a reference to the app's stack rather than borrowing it, so an `async move`
-/// closure can hold it: that is what makes [`from_fn`] work with plain closures.
-pub struct Next {
-    /// The app's middleware and router.
-    stack: Arc<Stack>,
-    /// The middleware to run next. INVARIANT: `index <= stack.middleware.len()`; equal means
-    /// that only the router is left.
-    index: usize,
-}
-
-impl Next {
-    /// The whole chain of `stack`, from its outermost middleware.
-    pub(crate) fn start(stack: Arc<Stack>) -> Next {
-        Next { stack, index: 0 }
-    }
-
-    /// Runs the rest of the chain and the handler on `req`; resolves to the response.
-    pub fn run(self, req: Request) -> BoxFuture<'static, Response> {
-        let Next { stack, index } = self;
-        if index >= stack.middleware.len() {
-            // The router puts the handler's future in a slot; here it becomes a plain box.
-            let mut slot = ResponseSlot::new();
-            stack.route(req, &mut slot);
-            return Box::pin(async move { slot.wait().await.unwrap_or_else(internal_error) });
-        }
-        Box::pin(async move {
-            let next = Next {
-                stack: stack.clone(),
-                index: index + 1,
-            };
-            stack.middleware[index].call(req, next).await
-        })
-    }
-}
-
-impl fmt::Debug for Next {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Next")
-            .field("index", &self.index)
-            .field("layers", &self.stack.middleware.len())
-            .finish()
-    }
-}
+use crate::app::request::Request;
+use crate::app::response::{IntoResponse, Response};
+use crate::app::stack::{BoxFuture, Middleware, Next};
 
 /// A middleware made from an async closure; see [`from_fn`].
 pub struct FromFn<F> {

@@ -14,8 +14,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::app::http_error::HttpError;
 use crate::body::BodyDecoder;
-use crate::http_error::HttpError;
 use crate::io::ConnIo;
 
 /// Where a lent [`ConnIo`] comes back to the connection.
@@ -36,29 +36,17 @@ pub(crate) struct Returned {
     pub(crate) continue_owed: bool,
 }
 
-/// How fast a request body must arrive (from [`crate::ServerConfig`]).
+/// How fast a request body must arrive (made by [`crate::ServerConfig`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyPace {
     /// How long one read may wait for bytes (`body_timeout`).
-    read_timeout: Duration,
+    pub(crate) read_timeout: Duration,
     /// How long the whole body may take from the first read (`body_deadline`).
-    deadline: Option<Duration>,
+    pub(crate) deadline: Option<Duration>,
     /// The least average rate after the grace period, bytes per second; 0: none.
-    min_rate: u64,
+    pub(crate) min_rate: u64,
     /// Waiting time allowed before the rate applies.
-    grace: Duration,
-}
-
-impl BodyPace {
-    /// The pace `cfg` asks for.
-    pub(crate) fn new(cfg: &crate::server::ServerConfig) -> BodyPace {
-        BodyPace {
-            read_timeout: cfg.body_timeout,
-            deadline: cfg.body_deadline,
-            min_rate: cfg.min_body_bytes_per_second,
-            grace: cfg.min_body_rate_grace,
-        }
-    }
+    pub(crate) grace: Duration,
 }
 
 /// Which limit bounds the read being awaited (for the 408's message).

@@ -11,26 +11,29 @@
 //! 3. **Handler.** The app routes and runs the handler on this task; a panic becomes a 500.
 //! 4. **Body leftovers.** The socket comes back from the body. What the handler did not read
 //!    is drained (bounded) or the connection is marked to close, so framing is never in doubt.
-//! 5. **Response.** Serialized into the write buffer (`writer.rs`). A streamed body is written
+//! 5. **Response.** Serialized into the write buffer (`write/mod.rs`). A streamed body is written
 //!    as it is produced: the chunks the producer has ready are gathered into one write (up to
 //!    [`STREAM_BATCH_BYTES`]), which goes out when the producer has nothing more at hand.
 //! 6. **Batching.** If another request is already buffered, loop to 1 without writing: all
 //!    ready responses go out in one write. Otherwise write now; then start the request's
 //!    background tasks. Close if the exchange said so.
 //!
-//! In the code, steps 1-3 for a buffered head are one synchronous call (`start_next`), with
-//! `read_more` doing the waiting for bytes; step 3's future lives in the connection's
-//! `FutureSlot` and is polled by `poll_exchange`, which on the fast path (no body, complete
-//! response) also does steps 4-5 as soon as it is ready; the rest takes a boxed slow path
-//! (`finish_slow`, `write_stream`), which keeps the connection future small.
+//! In the code, `Conn::run` is that loop, with the same numbers. Steps 1-3 for a buffered
+//! head are one synchronous call (`start_next`), with `read_more` doing the waiting for bytes;
+//! the handler's future lives in the connection's `FutureSlot`. Step 4 is a branch: only a
+//! request with a body lent the socket out, so only then is there anything to take back (a
+//! boxed future, which keeps the connection future small). Steps 5 and 6 are the same for
+//! every request; a streamed body takes the boxed `write_stream`.
 //!
 //! Responses leave in request order (RFC 9112 §9.3.2), interim ones included: the body of a
 //! request with `Expect: 100-continue` writes `100 Continue` straight to the socket on its first
 //! read, so before such a request's handler runs, the responses queued ahead of it (a
 //! pipelined batch, the end of a streamed body) are written first.
 //!
-//! Talks to: `parse` (heads), `incoming` (lent body), `app` (dispatch), `writer` (framing),
-//! `shutdown` (graceful stop). Invariant: `io` is `None` only while a `Body` holds it.
+//! Talks to: `parse` (heads), `app/incoming.rs` (the lent body), `app` (dispatch), `write`
+//! (framing), `shutdown.rs` (graceful stop). Invariant: the connection holds its socket once
+//! (`stream`); while a request body is lent, the body holds a second handle and the read
+//! buffer, and `buf` is empty and unused until step 4 takes them back.
 
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
@@ -42,18 +45,19 @@ use std::time::Instant;
 
 use spindle::net::TcpStream;
 
-use crate::app::{internal_error, App, ResponseSlot};
-use crate::background::BackgroundTasks;
+use crate::app::background::BackgroundTasks;
+use crate::app::incoming::{Body, ReturnSlot};
+use crate::app::request::Request;
+use crate::app::response::{Response, ResponseBody};
+use crate::app::stack::{internal_error, ResponseSlot};
+use crate::app::App;
 use crate::body::BodyDecoder;
 use crate::error::ParseError;
-use crate::incoming::{Body, BodyPace, ReturnSlot};
 use crate::io::{ConnIo, ReadBuf};
 use crate::parse::{BodyFraming, Method, RequestParser, Version};
-use crate::request::Request;
-use crate::response::{Response, ResponseBody};
-use crate::server::ServerConfig;
-use crate::shutdown::Shutdown;
-use crate::writer::{self, BodyFrame, BodyKind, Exchange};
+use crate::server::config::ServerConfig;
+use crate::server::shutdown::{Shutdown, Watch};
+use crate::write::{self, BodyFrame, BodyKind, Exchange};
 
 /// Largest handler-future allocation an idle connection keeps for its next request. Most
 /// handler futures are a few dozen bytes, so this bounds what an idle connection holds.
@@ -80,46 +84,41 @@ pub(crate) async fn serve_connection(
         // Bounds the kernel memory a client that never reads can pin (see ServerConfig).
         let _ = stream.set_send_buffer_size(bytes);
     }
-    let stream = Arc::new(stream);
     let mut conn = Conn {
         parser: RequestParser::new(cfg.limits),
-        io: Some(ConnIo {
-            stream: stream.clone(),
-            buf: ReadBuf::default(),
-        }),
-        stream,
+        stream: Arc::new(stream),
+        buf: ReadBuf::default(),
         out: Vec::new(),
-        date: [0; crate::date::DATE_LEN],
+        date: [0; crate::write::date::DATE_LEN],
         request_background: BackgroundTasks::default(),
         background: Vec::new(),
         head_deadline: None,
-        flush_before_handler: false,
         idle_from: Instant::now(),
         peer,
         app,
-        body_slot: None,
-        deferred: None,
+        lent_body: None,
         handler: ResponseSlot::new(),
         cfg,
-        shutdown_wait: shutdown.wait(),
         idle_timer: None,
-        shutdown,
+        shutdown: shutdown.watch(),
     };
     conn.run().await;
 }
 
 /// Per-connection state.
 struct Conn {
-    /// The socket, for writing (reading goes through `io`).
+    /// The socket. Lent (as a second handle, with `buf`) to a request body while the handler
+    /// reads it; writes always go through this one.
     stream: Arc<TcpStream>,
-    /// The socket and read buffer. INVARIANT: `None` only while lent to a request body.
-    io: Option<ConnIo>,
+    /// Bytes read and not yet parsed or consumed. INVARIANT: empty and unused while a request
+    /// body holds the buffer (`lent_body` is `Some`).
+    buf: ReadBuf,
     /// Incremental head parser (remembers how far it scanned).
     parser: RequestParser,
     /// Responses serialized and not yet written (from the thread's buffer pool; returned when idle).
     out: Vec<u8>,
     /// The `Date` value for the responses in `out`: fetched once per batch, not per response.
-    date: [u8; crate::date::DATE_LEN],
+    date: [u8; crate::write::date::DATE_LEN],
     /// Handed to each request (`req.background()`); drained after each response. One list per
     /// connection, so a request costs no allocation for it.
     request_background: BackgroundTasks,
@@ -127,10 +126,6 @@ struct Conn {
     background: Vec<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// The fixed deadline for the head being received; set at its first byte.
     head_deadline: Option<Instant>,
-    /// The request just started owes `100 Continue` while responses are queued in `out`:
-    /// they are written before its handler runs, so that the interim response (written by the
-    /// body) cannot overtake them.
-    flush_before_handler: bool,
     /// When the connection's current (or next) idle period began, for the keep-alive timeout:
     /// the clock reading of the last batch's date, refreshed after anything that may take
     /// long after it (a write that had to wait, a streamed body).
@@ -139,31 +134,22 @@ struct Conn {
     peer: SocketAddr,
     /// Routes and handlers.
     app: Arc<App>,
-    /// Where the body of the request being handled hands the socket back; `None` when that
-    /// request has no body (then `io` stays home).
-    body_slot: Option<ReturnSlot>,
-    /// A response handed from `poll_exchange` to a slow path (see [`Finished`]).
-    deferred: Option<Box<Deferred>>,
+    /// Where the body of the request being handled hands the socket and the buffer back;
+    /// `None` when that request has no body (then nothing was lent).
+    lent_body: Option<ReturnSlot>,
     /// The running handler's future. Its allocation is kept from request to request (a
     /// pipelined batch to one route allocates once); when the connection goes idle it is freed
     /// if larger than [`IDLE_HANDLER_BYTES`]. INVARIANT: empty (no live future) while idle.
     handler: ResponseSlot,
     /// Limits and timeouts.
     cfg: Arc<ServerConfig>,
-    /// Graceful-shutdown signal.
-    shutdown: Arc<Shutdown>,
-    /// This connection's registration with `shutdown`, kept for its whole life.
-    shutdown_wait: crate::shutdown::Wait,
+    /// The server's graceful shutdown, as this connection watches it.
+    shutdown: Watch,
     /// The keep-alive timer, created at the first idle wait and re-armed lazily.
     idle_timer: Option<spindle::time::Sleep>,
 }
 
 /// Why the head phase ended without a request.
-///
-/// Kept to a byte or two (as is `Finished`): `start_next` and `poll_exchange` run once per
-/// request, and a small result comes back in registers, while a large one goes through
-/// memory and is copied again into the connection future's state (both showed up as stalled
-/// copies in the profile of pipelined requests).
 enum HeadEnd {
     /// Close quietly (peer closed, idle timeout, shutdown, I/O error).
     Close,
@@ -184,39 +170,35 @@ impl HeadEnd {
     }
 }
 
-/// How step 3 ended for a request (see [`Conn::poll_exchange`]). The rare outcomes leave
-/// their response in [`Conn::deferred`], so that this comes back in a register.
-enum Finished {
-    /// The response is queued in `out` (the fast path); whether the connection stays open.
-    Queued(bool),
-    /// The response takes a slow path: a stream, or a request body to take the socket back
-    /// from first. [`Conn::deferred`] holds it.
-    Deferred,
-}
-
-/// A response that leaves the fast path, with what its slow path needs.
-enum Deferred {
-    /// A streamed response (its body taken out), its body, and the exchange as finalized.
-    Stream(Response, spindle::sync::mpsc::Receiver<Vec<u8>>, Exchange),
-    /// The response to a request with a body, and where that body hands the socket back.
-    Slow(Response, ReturnSlot),
+/// A request whose handler is running (steps 1-3 done).
+struct Started {
+    /// What the writer needs to know about the request.
+    ex: Exchange,
+    /// The request owes `100 Continue` while responses are queued in `out`: they are written
+    /// before its handler runs, so that the interim response (written by the body) cannot
+    /// overtake them.
+    flush_first: bool,
 }
 
 impl Conn {
+    /// The loop of the module doc, one request per turn.
     async fn run(&mut self) {
         loop {
             // 1. - 3. A buffered head becomes a request and a running handler, with no await
             //    in between: the head and the request never sit in this future's state.
-            let ended = match self.start_next() {
-                Ok(Some(ex)) => Ok(ex),
+            let started = match self.start_next() {
+                Ok(Some(started)) => Ok(started),
                 Ok(None) => match self.read_more().await {
                     Ok(()) => continue,
                     Err(end) => Err(end),
                 },
                 Err(end) => Err(end),
             };
-            let ex = match ended {
-                Ok(ex) => ex,
+            let Started {
+                mut ex,
+                flush_first,
+            } = match started {
+                Ok(started) => started,
                 Err(end) => {
                     if let Some((status, reason)) = end.answer() {
                         let is_head = self.rejected_head_is_head();
@@ -227,30 +209,31 @@ impl Conn {
             };
             // Responses leave in request order: the interim `100 Continue` of this request
             // must not overtake the responses queued ahead of it.
-            if std::mem::take(&mut self.flush_before_handler) && !self.flush().await {
+            if flush_first && !self.flush().await {
                 return;
             }
-            // 3. - 5. The common case (no body to take back, a complete response) is queued
-            //    as soon as the handler's future is ready, without another await; the rest
-            //    takes the boxed slow path.
-            let keep_alive = match poll_fn(|cx| self.poll_exchange(cx, ex)).await {
-                Finished::Queued(keep_alive) => keep_alive,
-                Finished::Deferred => match self.deferred.take().map(|d| *d) {
-                    Some(Deferred::Stream(resp, rx, ex)) => {
-                        Box::pin(self.write_stream(resp, rx, ex)).await
-                    }
-                    Some(Deferred::Slow(resp, slot)) => {
-                        Box::pin(self.finish_slow(resp, slot, ex)).await
-                    }
-                    None => false, // cannot happen: poll_exchange left one; close to be safe
-                },
+            // 3. The handler runs on this task.
+            let mut resp = poll_fn(|cx| self.poll_handler(cx)).await;
+            // 4. Body leftovers: only a request with a body lent the socket out.
+            if let Some(lent) = self.lent_body.take() {
+                if !Box::pin(self.take_back(lent)).await {
+                    ex.keep_alive = false;
+                }
+            }
+            // 5. The response, into `out` (a stream is written as it is produced).
+            let ex = self.final_exchange(ex);
+            let keep_alive = match self.queue_response(&mut resp, ex) {
+                Ok(keep_alive) => {
+                    resp.discard();
+                    keep_alive
+                }
+                Err(rx) => Box::pin(self.write_stream(resp, rx, ex)).await,
             };
-            // 6.
+            // 6. Batching: another buffered request is answered before anything is written.
             if !keep_alive {
                 break;
             }
-            let buffered = self.io.as_ref().is_some_and(|io| !io.buf.is_empty());
-            let batch_more = buffered && self.out.len() < MAX_BATCH_BYTES;
+            let batch_more = !self.buf.is_empty() && self.out.len() < MAX_BATCH_BYTES;
             if !batch_more && !self.flush().await {
                 return;
             }
@@ -261,23 +244,20 @@ impl Conn {
     }
 
     /// Steps 1-3 for a head already in the buffer: parse it, lend the socket to its body if it
-    /// has one (leaving the return slot in `body_slot`), build the [`Request`] and create the
-    /// handler's future. Returns what the writer needs to know about the request; `Ok(None)`
-    /// if no complete head is buffered yet (then [`Conn::read_more`]).
-    fn start_next(&mut self) -> Result<Option<Exchange>, HeadEnd> {
-        let io = self
-            .io
-            .as_mut()
-            .expect("INVARIANT: io is home between requests");
-        if io.buf.is_empty() {
+    /// has one (leaving the return slot in `lent_body`), build the [`Request`] and create the
+    /// handler's future. `Ok(None)` if no complete head is buffered yet (then
+    /// [`Conn::read_more`]).
+    fn start_next(&mut self) -> Result<Option<Started>, HeadEnd> {
+        // 1.
+        if self.buf.is_empty() {
             return Ok(None);
         }
-        let head = match self.parser.parse(io.buf.filled()) {
+        let head = match self.parser.parse(self.buf.filled()) {
             Ok(Some(head)) => head,
             Ok(None) => return Ok(None),
             Err(e) => return Err(HeadEnd::Invalid(e)),
         };
-        io.buf.consume(head.consumed());
+        self.buf.consume(head.consumed());
         self.head_deadline = None;
 
         let version = head.version();
@@ -288,23 +268,26 @@ impl Conn {
         };
         // 2. Lend the socket to the body if there is one.
         let framing = head.body_framing();
+        let mut flush_first = false;
         let body = match framing {
             BodyFraming::None | BodyFraming::Length(0) => Body::empty(),
             _ => {
                 let slot: ReturnSlot = Arc::new(Mutex::new(None));
                 let continue_owed = head.expects_continue() && version == Version::Http11;
-                self.flush_before_handler = continue_owed && !self.out.is_empty();
+                flush_first = continue_owed && !self.out.is_empty();
+                let lent = ConnIo {
+                    stream: self.stream.clone(),
+                    buf: std::mem::take(&mut self.buf),
+                };
                 let body = Body::incoming(
-                    self.io
-                        .take()
-                        .expect("INVARIANT: io is home between requests"),
+                    lent,
                     BodyDecoder::new(framing, &self.cfg.limits),
                     continue_owed,
-                    BodyPace::new(&self.cfg),
+                    self.cfg.body_pace(),
                     self.cfg.limits.max_head_bytes + 8 * 1024,
                     slot.clone(),
                 );
-                self.body_slot = Some(slot);
+                self.lent_body = Some(slot);
                 body
             }
         };
@@ -312,13 +295,13 @@ impl Conn {
         req.set_remote_addr(self.peer);
         // 3. The handler's future goes into this connection's slot (reusing the previous
         //    request's allocation when the route is the same). A panic while creating it leaves
-        //    the slot empty, which `poll_exchange` answers with a 500.
+        //    the slot empty, which `poll_handler` answers with a 500.
         let app = &self.app;
         let handler = &mut self.handler;
         if catch_unwind(AssertUnwindSafe(|| app.dispatch(req, handler))).is_err() {
             self.handler.clear();
         }
-        Ok(Some(ex))
+        Ok(Some(Started { ex, flush_first }))
     }
 
     /// Step 1 when the buffer holds no complete head: send what is queued, then read more,
@@ -329,23 +312,15 @@ impl Conn {
         if !self.flush().await {
             return Err(HeadEnd::Close);
         }
-        let io = self
-            .io
-            .as_mut()
-            .expect("INVARIANT: io is home between requests");
-        if io.buf.is_empty() {
+        if self.buf.is_empty() {
             // Idle between requests: wait for the first byte of the next head. The head
             // deadline starts only once a byte has arrived; until then the connection is
             // idle, holds no buffers, and closes on the idle timeout or at shutdown.
             let idle_deadline = self.idle_from + self.cfg.idle_timeout;
             loop {
-                let io = self
-                    .io
-                    .as_mut()
-                    .expect("INVARIANT: io is home between requests");
-                match io
+                match self
                     .buf
-                    .try_read_from(&io.stream, self.cfg.limits.max_head_bytes + 1)
+                    .try_read_from(&self.stream, self.cfg.limits.max_head_bytes + 1)
                 {
                     Ok(0) => return Err(HeadEnd::Close),
                     // The head deadline is set (from now) only if this head needs another read.
@@ -353,10 +328,9 @@ impl Conn {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(_) => return Err(HeadEnd::Close),
                 }
-                io.buf.release_if_empty();
+                self.buf.release_if_empty();
                 // A small handler allocation is kept for the next request (a keep-alive
-                // client usually sends one soon): freeing and allocating it again cost more
-                // than the request's whole handler call.
+                // client usually sends one soon).
                 if self.handler.capacity() > IDLE_HANDLER_BYTES {
                     self.handler.release();
                 }
@@ -373,56 +347,34 @@ impl Conn {
         let max = self.cfg.limits.max_head_bytes + 1;
         // Fast path: the bytes are usually already there (we were woken because they
         // arrived), and a read that does not wait needs no deadline timer.
-        match io.buf.try_read_from(&io.stream, max) {
+        match self.buf.try_read_from(&self.stream, max) {
             Ok(0) => return Err(HeadEnd::Close),
             Ok(_) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(_) => return Err(HeadEnd::Close),
         }
-        match spindle::time::timeout_at(deadline, io.buf.read_from(&io.stream, max)).await {
+        let read = self.buf.read_from(&self.stream, max);
+        match spindle::time::timeout_at(deadline, read).await {
             Ok(Ok(0)) | Ok(Err(_)) => Err(HeadEnd::Close),
             Ok(Ok(_)) => Ok(()),
             Err(_) => Err(HeadEnd::TimedOut),
         }
     }
 
-    /// Steps 4-5 off the fast path: take the socket back from the body (draining what the
-    /// handler left unread, or deciding to close), then queue or stream the response.
-    async fn finish_slow(
-        &mut self,
-        mut resp: Response,
-        slot: ReturnSlot,
-        mut ex: Exchange,
-    ) -> bool {
-        // 4. Take the socket back; drain or give up on what the handler left unread.
-        {
-            let returned = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-            match returned {
-                Some(ret) => {
-                    self.io = Some(ret.io);
-                    if !ret.done
-                        && (ret.failed || ret.continue_owed || !self.drain(ret.decoder).await)
-                    {
-                        ex.keep_alive = false;
-                    }
-                }
-                None => {
-                    // The handler kept the body alive (moved it elsewhere): the read side is
-                    // gone with it, so this connection cannot read another request.
-                    self.io = Some(ConnIo {
-                        stream: self.stream.clone(),
-                        buf: ReadBuf::default(),
-                    });
-                    ex.keep_alive = false;
-                }
-            }
+    /// Step 4 for a request with a body: take the socket and the buffer back from it, and
+    /// drain what the handler left unread. True if the connection can serve another request;
+    /// false if the body failed, still owes `100 Continue` (the client may never send it), is
+    /// too long or slow to drain, or was kept by the handler (the read side went with it).
+    async fn take_back(&mut self, lent: ReturnSlot) -> bool {
+        let returned = lent.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(ret) = returned else {
+            return false; // `buf` stays empty: this connection reads nothing more
+        };
+        self.buf = ret.io.buf;
+        if ret.done {
+            return true;
         }
-        // 5.
-        let ex = self.final_exchange(ex);
-        match self.queue_response(&mut resp, ex) {
-            Ok(keep_alive) => keep_alive,
-            Err(rx) => self.write_stream(resp, rx, ex).await,
-        }
+        !ret.failed && !ret.continue_owed && self.drain(ret.decoder).await
     }
 
     /// Start of step 5: collects the request's background jobs, fetches the date for a new
@@ -436,7 +388,7 @@ impl Conn {
         if self.out.is_empty() {
             // First response of a batch: fetch the date once for the whole batch; the same
             // clock reading starts the idle period that usually follows the batch's write.
-            (self.date, self.idle_from) = crate::date::now_with_instant();
+            (self.date, self.idle_from) = crate::write::date::now_with_instant();
             if self.out.capacity() == 0 {
                 self.out = crate::io::take_write_buf();
             }
@@ -461,38 +413,19 @@ impl Conn {
         })
     }
 
-    /// Step 3, and on the fast path steps 4-5: polls the handler's future (in
-    /// `self.handler`). Once it is ready, drops it, so whatever it held (such as the request
-    /// body, which hands the socket back) is released before step 4; then, if the request
-    /// had no body, queues the response right here. A panic while polling, or no future at
-    /// all (creating it panicked), becomes a 500: one bad handler never takes the worker down.
-    ///
-    /// Queuing inside the poll, rather than after returning the response to the caller,
-    /// saves moving the response through several stack frames: measurably cheaper when
-    /// pipelined requests come at a million a second.
-    fn poll_exchange(&mut self, cx: &mut Context<'_>, ex: Exchange) -> Poll<Finished> {
+    /// Step 3: polls the handler's future (in `self.handler`). Once it is ready, drops it, so
+    /// whatever it held (such as the request body, which hands the socket back) is released
+    /// before step 4. A panic while polling, or no future at all (creating it panicked),
+    /// becomes a 500: one bad handler never takes the worker down.
+    fn poll_handler(&mut self, cx: &mut Context<'_>) -> Poll<Response> {
         let handler = &mut self.handler;
-        let mut resp = match catch_unwind(AssertUnwindSafe(|| handler.poll(cx))) {
+        let resp = match catch_unwind(AssertUnwindSafe(|| handler.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(Some(response))) => response,
             Ok(Poll::Ready(None)) | Err(_) => internal_error(),
         };
         self.handler.clear();
-        if let Some(slot) = self.body_slot.take() {
-            self.deferred = Some(Box::new(Deferred::Slow(resp, slot)));
-            return Poll::Ready(Finished::Deferred);
-        }
-        let ex = self.final_exchange(ex);
-        Poll::Ready(match self.queue_response(&mut resp, ex) {
-            Ok(keep_alive) => {
-                resp.discard();
-                Finished::Queued(keep_alive)
-            }
-            Err(rx) => {
-                self.deferred = Some(Box::new(Deferred::Stream(resp, rx, ex)));
-                Finished::Deferred
-            }
-        })
+        Poll::Ready(resp)
     }
 
     /// Waits until the socket is readable (true), or `deadline` (the keep-alive timeout)
@@ -503,7 +436,7 @@ impl Conn {
         let timer = self
             .idle_timer
             .get_or_insert_with(|| spindle::time::sleep_until(deadline));
-        let shutdown = &mut self.shutdown_wait;
+        let shutdown = self.shutdown.idle_closing();
         poll_fn(|cx| {
             if let Poll::Ready(r) = readable.as_mut().poll(cx) {
                 return Poll::Ready(r.is_ok());
@@ -529,16 +462,15 @@ impl Conn {
     /// Reads and discards the rest of an unread body, up to `max_drain` bytes within the
     /// body timeout. True if the body ended (the connection can be reused).
     async fn drain(&mut self, mut decoder: BodyDecoder) -> bool {
-        let io = self.io.as_mut().expect("INVARIANT: io is home");
         let mut drained = 0usize;
         let deadline = Instant::now() + self.cfg.body_timeout;
         loop {
             loop {
-                let filled = io.buf.filled();
+                let filled = self.buf.filled();
                 let Ok(p) = decoder.decode(filled) else {
                     return false;
                 };
-                io.buf.consume(p.consumed);
+                self.buf.consume(p.consumed);
                 drained += p.consumed;
                 if p.done {
                     return true;
@@ -550,8 +482,8 @@ impl Conn {
             if drained > self.cfg.max_drain_bytes {
                 return false;
             }
-            match spindle::time::timeout_at(deadline, io.buf.read_from(&io.stream, 64 * 1024)).await
-            {
+            let read = self.buf.read_from(&self.stream, 64 * 1024);
+            match spindle::time::timeout_at(deadline, read).await {
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return false,
             }
@@ -562,17 +494,14 @@ impl Conn {
     /// program). Returns whether the connection stays open.
     #[inline]
     fn queue_full(&mut self, resp: &Response, body: &[u8], is_static: bool, ex: Exchange) -> bool {
-        writer::write_full(&mut self.out, resp, body, is_static, ex, &self.date)
+        write::write_full(&mut self.out, resp, body, is_static, ex, &self.date)
     }
 
     /// Whether the head the parser rejected (or that did not arrive in time) is a `HEAD`
     /// request, going by its first bytes: its error response then carries no body (RFC 9110
     /// §9.3.2), whichever rule the head broke.
     fn rejected_head_is_head(&self) -> bool {
-        let Some(io) = self.io.as_ref() else {
-            return false;
-        };
-        let mut head = io.buf.filled();
+        let mut head = self.buf.filled();
         // The parser skips empty lines before the request line; so does this.
         while let Some(rest) = head.strip_prefix(b"\r\n") {
             head = rest;
@@ -584,7 +513,7 @@ impl Conn {
     /// `HEAD` request, without its body.
     fn queue_error(&mut self, status: u16, reason: &str, is_head: bool) {
         if self.out.is_empty() {
-            self.date = crate::date::now();
+            self.date = crate::write::date::now();
         }
         let resp = Response::text(format!("{reason}\n")).with_status(status);
         let body = resp.body_bytes().unwrap_or_default().to_vec();
@@ -610,7 +539,7 @@ impl Conn {
         ex: Exchange,
     ) -> bool {
         let (frame, keep_alive) =
-            writer::write_head(&mut self.out, &resp, BodyKind::Stream, ex, &self.date);
+            write::write_head(&mut self.out, &resp, BodyKind::Stream, ex, &self.date);
         if !self.flush().await {
             return false;
         }
@@ -639,7 +568,7 @@ impl Conn {
             }
         }
         if frame == BodyFrame::Chunked {
-            self.out.extend_from_slice(writer::LAST_CHUNK);
+            self.out.extend_from_slice(write::LAST_CHUNK);
         }
         self.idle_from = Instant::now(); // a stream may run for long after its batch began
         keep_alive
@@ -651,7 +580,7 @@ impl Conn {
             return; // an empty chunk would end a chunked body
         }
         match frame {
-            BodyFrame::Chunked => writer::write_chunk(&mut self.out, chunk),
+            BodyFrame::Chunked => write::write_chunk(&mut self.out, chunk),
             _ => self.out.extend_from_slice(chunk),
         }
     }
