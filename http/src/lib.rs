@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod client;
 pub mod error;
 pub mod limits;
 pub mod parse;
