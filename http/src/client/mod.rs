@@ -307,8 +307,10 @@ impl RequestBuilder {
         let mut retried = false;
         loop {
             // 1. A slot under the per-host limit, then an idle connection or a new one.
+            //    A retry always opens a new connection: other idle ones may be stale too.
             let permit = inner.pool.permit(&key).await;
-            let mut conn = match inner.pool.take(&key) {
+            let idle = if retried { None } else { inner.pool.take(&key) };
+            let mut conn = match idle {
                 Some(conn) => conn,
                 None => connect(&key, inner.connect_timeout).await?,
             };
