@@ -164,6 +164,9 @@ fn malformed_responses() {
         (b"HTTP/1.1 200 O\x01K\r\n\r\n", BadStatusLine),
         (b"http/1.1 200 OK\r\n\r\n", BadStatusLine),
         (b"SSH-2.0-OpenSSH\r\n\r\n", BadStatusLine),
+        // Found by the fuzz target: the error must not depend on where the bytes were split.
+        (b"00 OK\r\n\rni\nluc\r\n\r\nhello", BadStatusLine),
+        (b"HTTP/1.1 200 OK\r\n\rni\nluc\r\n\r\nhello", BareCrOrLf),
         (b"HTTP/1.1 200 OK\r\nbad name: x\r\n\r\n", BadHeaderName),
         (b"HTTP/1.1 200 OK\r\nx : y\r\n\r\n", BadHeaderName),
         (b"HTTP/1.1 200 OK\r\n: y\r\n\r\n", BadHeaderName),
