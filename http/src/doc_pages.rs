@@ -31,6 +31,10 @@ pub struct Benchmarks;
 #[doc = include_str!("../../docs/blocking.md")]
 pub struct Blocking;
 
+/// `docs/client.md`.
+#[doc = include_str!("../../docs/client.md")]
+pub struct Client;
+
 /// `docs/coroutines.md`.
 #[doc = include_str!("../../docs/coroutines.md")]
 pub struct Coroutines;

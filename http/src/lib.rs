@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod client;
 pub mod error;
 pub mod limits;
 pub mod parse;

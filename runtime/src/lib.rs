@@ -12,6 +12,7 @@
 //! | [`time`] | a timing wheel behind [`time::sleep`], [`time::timeout`], [`time::interval`] | `asyncio.sleep` |
 //! | `blocking` | a thread pool for closures that block: [`task::spawn_blocking`] | `run_in_executor` |
 //! | [`net`] | non-blocking [`net::TcpListener`] and [`net::TcpStream`] | `asyncio.start_server` |
+//! | [`io`] | [`io::AsyncRead`] / [`io::AsyncWrite`], `read_exact`, `write_all`, `copy`, buffered readers and writers, [`io::duplex`] | `StreamReader` / `StreamWriter` |
 //! | [`sync`] | `oneshot`, `mpsc`, an async `Mutex`, `Semaphore`, `Notify` | `asyncio.Queue`, `Lock` |
 //! | [`future`] | [`join!`], [`future::join_all`], [`future::select`] | `asyncio.gather` |
 //! | [`signal`] | waiting for SIGINT / SIGTERM | `loop.add_signal_handler` |
@@ -42,6 +43,7 @@ mod test_util;
 pub(crate) mod blocking;
 
 pub mod future;
+pub mod io;
 pub mod net;
 pub mod report;
 pub mod runtime;

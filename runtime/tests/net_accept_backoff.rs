@@ -127,7 +127,7 @@ fn accept_backs_off_on_emfile_and_recovers() {
             let accepted = accepted.clone();
             let fatal = fatal.clone();
             async move {
-                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();
                 spindle::spawn(async move {
                     let mut held = Vec::new();

@@ -708,7 +708,9 @@ mod tests {
     fn connection_future_stays_small() {
         let rt = spindle::Runtime::new().unwrap();
         rt.block_on(async {
-            let l = spindle::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let l = spindle::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap();
             let s = spindle::net::TcpStream::connect(l.local_addr().unwrap())
                 .await
                 .unwrap();
