@@ -24,6 +24,7 @@
 //! | `io` | the connection's read buffer and socket, lent to the request [`Body`] while a handler runs |
 //! | `app` | what a handler sees: [`App`] (routing, handlers, middleware), [`Request`], [`Body`], [`Response`] |
 //! | `server` | [`Server`]: listeners, accept loop, the per-connection loop (`server/conn.rs`), graceful shutdown |
+//! | [`client`] | an HTTP/1.1 client (`http://` only): keep-alive pool, strict response parser, timeouts |
 //!
 //! `docs/http.md` in the repository walks a request through all of them.
 //!
@@ -39,6 +40,7 @@
 //! | `WRITE_POOL` | `io.rs` | write buffers of connections gone idle | every entry is empty, with at most 64 KiB of capacity; at most `POOL_MAX` entries |
 //! | `CACHE` | `write/date.rs` | the `Date` value of the current second, and the span of `Instant`s it covers | used only within that span, so a date is never more than a second old |
 //! | `LAST_HEAD` | `write/mod.rs` | the last response head rendered (with its static body), keyed by status, version, flags, lengths and the addresses of its `&'static` content type and body | reused only for an equal key and the same date; a `'static` address always holds the same bytes, so the copy is exactly what rendering would write |
+//! | `LOCAL` | `app/log_batch.rs` | the access-log lines this thread made since its buffer was last written out | only this thread appends, under the buffer's lock; whoever writes it out takes the whole contents, so lines are never split and keep their order |
 //! | `HEAD_PARTS`, `SPARE_HEAD` | `parse/head.rs` | the allocations of dropped request heads (box, field table and byte buffer) | every entry's byte buffer is empty, with capacity at most `HEAD_POOL_CAPACITY`; at most `HEAD_POOL_MAX` entries |
 //!
 //! Each per-connection value that outlives one request is listed where it lives instead: the

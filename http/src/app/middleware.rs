@@ -9,11 +9,11 @@
 
 use std::fmt::{self, Write as _};
 use std::future::{ready, Future};
-use std::io::Write as _;
 use std::time::Instant;
 
 use spindle::sync::Semaphore;
 
+use crate::app::log_batch;
 use crate::app::request::Request;
 use crate::app::response::{IntoResponse, Response};
 use crate::app::stack::{BoxFuture, Middleware, Next};
@@ -67,7 +67,8 @@ impl<F> fmt::Debug for FromFn<F> {
 
 /// Where [`AccessLog`] lines go.
 enum Sink {
-    /// Standard output, one `write_all` per line under the stdout lock.
+    /// Standard output, in batches: appended to the running thread's buffer, written by the
+    /// log's writer thread (`log_batch.rs`).
     Stdout,
     /// A function given each line (without a line end).
     Custom(Box<dyn Fn(&str) + Send + Sync>),
@@ -82,8 +83,16 @@ enum Sink {
 /// Fields: the client address (`-` when unknown), the request line as received, the status,
 /// and the time until the response was produced (for a streamed body: until its head was
 /// ready, not until the last chunk). Add it first so that it times everything else.
-/// [`AccessLog::new`] writes to standard output from the worker thread, as Uvicorn does;
-/// a stdout that blocks (a full pipe) slows requests, so redirect it or use a custom sink.
+///
+/// [`AccessLog::new`] writes to standard output in batches, not a `write` per request: each
+/// worker thread appends its lines to its own buffer, and a writer thread writes a buffer out
+/// 50 ms after its first line (or the worker does, once the buffer holds 64 KiB). So a line
+/// appears up to 50 ms after its request; lines of one worker keep their order, lines of
+/// different workers interleave batch by batch. Dropping the log (the server's end) or
+/// [`AccessLog::flush`] writes out the rest; a process that exits without either loses at most
+/// the last 50 ms. A stdout that blocks (a full pipe) slows requests once the buffer is full,
+/// so redirect it or use a custom sink. [`AccessLog::with_sink`] is called on each line as it
+/// is made.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
@@ -115,15 +124,25 @@ impl AccessLog {
     }
 
     /// Hands a finished line to the sink.
-    fn emit(&self, mut line: String) {
+    fn emit(&self, line: &str) {
         match &self.sink {
-            Sink::Custom(f) => f(&line),
-            Sink::Stdout => {
-                line.push('\n');
-                // A closed stdout is not a reason to fail the request: drop the line.
-                let _ = std::io::stdout().lock().write_all(line.as_bytes());
-            }
+            Sink::Custom(f) => f(line),
+            Sink::Stdout => log_batch::append(line),
         }
+    }
+
+    /// Writes out every line still buffered for standard output. Dropping the log (when the
+    /// server that owns the app ends) does this too.
+    pub fn flush(&self) {
+        if let Sink::Stdout = self.sink {
+            log_batch::flush();
+        }
+    }
+}
+
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -163,7 +182,7 @@ impl Middleware for AccessLog {
             let resp = next.run(req).await;
             let ms = start.elapsed().as_secs_f64() * 1000.0;
             let _ = write!(line, "{} {ms:.2}ms", resp.status());
-            self.emit(line);
+            self.emit(&line);
             resp
         })
     }

@@ -18,6 +18,7 @@ pub(crate) mod extract;
 pub(crate) mod health;
 pub(crate) mod http_error;
 pub(crate) mod incoming;
+pub(crate) mod log_batch;
 pub(crate) mod middleware;
 pub(crate) mod request;
 pub(crate) mod response;
