@@ -16,10 +16,21 @@ use std::task::{Context, Poll};
 
 /// Units a task may spend in one poll before it is made to yield (tokio uses the same number).
 pub(crate) const BUDGET: u8 = 128;
+/// The budget value after a poll was refused for lack of budget: no units left, like 0, and
+/// the poll counts once as cut short when its budget is restored.
+const CUT: u8 = u8::MAX;
 
 thread_local! {
-    /// `None`: not inside a budgeted poll. `Some(n)`: n units left.
+    /// `None`: not inside a budgeted poll. `Some(n)`: n units left (`CUT`: none, and refused).
     static CURRENT: Cell<Option<u8>> = const { Cell::new(None) };
+    /// Polls on this thread cut short since the last [`take_cut_short`] (the worker moves it
+    /// into its metrics now and then, so that the poll path itself touches no counter).
+    static CUT_SHORT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Polls cut short on this thread since the last call (see [`CUT_SHORT`]).
+pub(crate) fn take_cut_short() -> u64 {
+    CUT_SHORT.with(|c| c.replace(0))
 }
 
 /// Runs `f` (one poll of a task) with a fresh budget, restoring the previous one afterwards.
@@ -27,7 +38,9 @@ pub(crate) fn budget<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(Option<u8>);
     impl Drop for Restore {
         fn drop(&mut self) {
-            CURRENT.with(|c| c.set(self.0));
+            if CURRENT.with(|c| c.replace(self.0)) == Some(CUT) {
+                CUT_SHORT.with(|c| c.set(c.get() + 1));
+            }
         }
     }
     let prev = CURRENT.with(|c| c.replace(Some(BUDGET)));
@@ -39,7 +52,8 @@ pub(crate) fn budget<R>(f: impl FnOnce() -> R) -> R {
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     CURRENT.with(|c| match c.get() {
         None => Poll::Ready(()),
-        Some(0) => {
+        Some(0 | CUT) => {
+            c.set(Some(CUT));
             cx.waker().wake_by_ref();
             Poll::Pending
         }
@@ -53,7 +67,7 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
 /// True when the current poll has run out of budget (used by loops that want to stop early).
 #[allow(dead_code)]
 pub(crate) fn has_budget_remaining() -> bool {
-    CURRENT.with(|c| c.get() != Some(0))
+    CURRENT.with(|c| !matches!(c.get(), Some(0 | CUT)))
 }
 
 #[cfg(test)]
@@ -73,8 +87,12 @@ mod tests {
                 assert!(poll_proceed(&mut cx).is_ready());
             }
             assert!(poll_proceed(&mut cx).is_pending());
+            assert!(poll_proceed(&mut cx).is_pending());
             assert!(!has_budget_remaining());
         });
         assert!(poll_proceed(&mut cx).is_ready());
+        // Two refusals in one poll: cut short once.
+        assert_eq!(take_cut_short(), 1);
+        assert_eq!(take_cut_short(), 0);
     }
 }

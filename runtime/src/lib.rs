@@ -16,6 +16,7 @@
 //! | [`future`] | [`join!`], [`future::join_all`], [`future::select`] | `asyncio.gather` |
 //! | [`signal`] | waiting for SIGINT / SIGTERM | `loop.add_signal_handler` |
 //! | [`runtime`] | [`Runtime`], [`Builder`], [`Handle`]: how the parts are put together | `asyncio.run` |
+//! | [`metrics`] | [`Handle::metrics`]: per-worker counters and histograms, as a snapshot | (seeing the loop work) |
 //!
 //! Start with `docs/runtime.md` in the repository for the reading order.
 //!
@@ -34,6 +35,7 @@ mod loom;
 
 mod coop;
 mod executor;
+pub mod metrics;
 mod reactor;
 #[cfg(test)]
 mod test_util;

@@ -17,6 +17,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use super::park::Parker;
 use crate::loom::{AtomicBool, Mutex, Ordering};
+use crate::metrics::{BusyClock, WorkerMetrics, WorkerState, WorkerStats};
 use crate::runtime::{context, Handle};
 use crate::task::Notified;
 
@@ -32,6 +33,8 @@ pub(crate) struct CurrentThread {
     event_interval: u32,
     /// Set by shutdown: newly queued tasks are cancelled instead.
     shutdown: AtomicBool,
+    /// The loop's counters. INVARIANT: written only by the thread holding `driver`.
+    stats: WorkerStats,
 }
 
 impl CurrentThread {
@@ -42,6 +45,7 @@ impl CurrentThread {
             driver: Mutex::new(()),
             event_interval: event_interval.max(1),
             shutdown: AtomicBool::new(false),
+            stats: WorkerStats::default(),
         }
     }
 
@@ -59,6 +63,11 @@ impl CurrentThread {
         self.shutdown.store(true, Ordering::Release);
         let drained: Vec<_> = self.queue.lock().drain(..).collect();
         drop(drained);
+    }
+
+    /// A snapshot of the loop's counters (the one "worker").
+    pub(crate) fn worker_metrics(&self) -> Vec<WorkerMetrics> {
+        vec![self.stats.snapshot(self.queue.lock().len())]
     }
 
     fn pop(&self) -> Option<Notified<Handle>> {
@@ -82,6 +91,16 @@ impl CurrentThread {
         let waker = Waker::from(main_woken.clone());
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
+        let stats = &self.stats;
+        let mut busy = BusyClock::start();
+        /// Counts the busy time of this `block_on` however it ends (a panic included).
+        struct Flush<'a>(&'a WorkerStats, &'a mut BusyClock);
+        impl Drop for Flush<'_> {
+            fn drop(&mut self) {
+                self.1.flush(self.0);
+            }
+        }
+        let busy = Flush(stats, &mut busy);
         loop {
             // 1.
             if main_woken.woken.swap(false, Ordering::AcqRel) {
@@ -93,7 +112,7 @@ impl CurrentThread {
             let mut ran_dry = false;
             for _ in 0..self.event_interval {
                 match self.pop() {
-                    Some(task) => task.run(),
+                    Some(task) => stats.run(task),
                     None => {
                         ran_dry = true;
                         break;
@@ -101,8 +120,13 @@ impl CurrentThread {
                 }
             }
             // 3.
+            busy.1.flush(stats);
             if ran_dry && !main_woken.woken.load(Ordering::Acquire) {
+                stats.parks_deep.inc();
+                stats.set_state(WorkerState::ParkedDeep);
                 self.parker.park(&*handle.inner, None);
+                stats.set_state(WorkerState::Busy);
+                busy.1.restart();
             } else {
                 Parker::poll_driver_now(&*handle.inner);
             }

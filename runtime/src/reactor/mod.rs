@@ -83,6 +83,10 @@ pub(crate) struct Reactor {
     /// INVARIANT: written only while `registrations` is locked, and `register` checks it under the
     /// same lock, so no registration can slip in after shutdown has woken everyone.
     is_shutdown: AtomicBool,
+    /// `epoll_wait` calls made by [`ReactorCore::turn`] (metrics). A std atomic: a counter, no protocol.
+    turns: std::sync::atomic::AtomicU64,
+    /// I/O events those calls returned (the waker's own event not counted).
+    events: std::sync::atomic::AtomicU64,
 }
 
 /// The half of the reactor that blocks in `epoll_wait`. Owned by the executor behind a mutex; only
@@ -109,6 +113,8 @@ impl Reactor {
             waker,
             registrations: Mutex::new(Registrations::default()),
             is_shutdown: AtomicBool::new(false),
+            turns: Default::default(),
+            events: Default::default(),
         };
         let core = ReactorCore {
             poll,
@@ -124,6 +130,17 @@ impl Reactor {
         // A failing eventfd write leaves nothing to recover: the worker will still wake at its
         // timeout or at the next I/O event. mio only fails here on a broken eventfd.
         let _ = self.waker.wake();
+    }
+
+    /// Turns so far, and the I/O events they delivered (for metrics).
+    pub(crate) fn turns_and_events(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.turns.load(Relaxed), self.events.load(Relaxed))
+    }
+
+    /// Sockets registered now (for metrics).
+    pub(crate) fn num_registrations(&self) -> usize {
+        self.registrations.lock().len()
     }
 
     /// Marks the reactor shut down and wakes every registered reader and writer; from now on their
@@ -186,6 +203,7 @@ impl ReactorCore {
             Err(e) => return Err(e),
         }
         // 2. Resolve each token and record its readiness, collecting wakers under the lock.
+        let mut io_events = 0;
         {
             let registrations = reactor.registrations.lock();
             for event in self.events.iter() {
@@ -194,11 +212,16 @@ impl ReactorCore {
                     // Its only job was to end the wait; mio resets the eventfd itself.
                     continue;
                 }
+                io_events += 1;
                 if let Some(io) = registrations.get(token) {
                     io.dispatch(Ready::from_mio(event), &mut self.wake_list);
                 }
             }
         }
+        // Counted by the one thread that holds the core; Relaxed: counters, read by metrics only.
+        use std::sync::atomic::Ordering::Relaxed;
+        reactor.turns.fetch_add(1, Relaxed);
+        reactor.events.fetch_add(io_events, Relaxed);
         // 3. Wake outside every lock.
         self.wake_list.drain(..).for_each(Waker::wake);
         Ok(())

@@ -24,9 +24,16 @@
 //!                                                       │ COMPLETE ──► JoinHandle takes the output
 //! ```
 //!
+//! Every task also carries its identity, fixed at spawn (`id.rs`, `builder.rs`): an [`Id`], an
+//! optional name, and the spawn site (`#[track_caller]` on every spawn function). The unnamed
+//! path allocates nothing for them: the id comes from a per-thread block, the site is a
+//! `&'static Location`, and the name is `None`.
+//!
 //! Talks to: the executor through the `Schedule` trait, the blocking pool through
 //! [`spawn_blocking`], and `coop` (each poll runs with a fresh budget).
 
+mod builder;
+mod id;
 mod join;
 mod owned;
 pub(crate) mod raw;
@@ -36,6 +43,8 @@ mod waker;
 #[cfg(test)]
 mod tests;
 
+pub use builder::Builder;
+pub use id::{id, try_id, Id};
 pub use join::{JoinError, JoinHandle};
 pub(crate) use owned::OwnedTasks;
 
@@ -43,10 +52,13 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use raw::RawTask;
+
+use crate::loom::Ordering;
 
 use crate::runtime::context;
 
@@ -98,6 +110,11 @@ impl<S: 'static> Task<S> {
         self.raw
     }
 
+    /// The task's id.
+    pub(crate) fn id(&self) -> Id {
+        self.raw.header().id
+    }
+
     /// Cancels the task now if nobody is running it (consumes this reference).
     pub(crate) fn shutdown(self) {
         self.into_raw().shutdown();
@@ -114,6 +131,47 @@ impl<S: 'static> Notified<S> {
     pub(crate) fn shutdown(self) {
         self.0.shutdown();
     }
+
+    /// Marks this queue entry as timed: `now` is when it was made (see `Header::scheduled_at`).
+    #[inline]
+    pub(crate) fn set_scheduled_at(&self, now: u64) {
+        // Relaxed: we own the entry; the queue push that follows publishes the store.
+        self.0
+            .raw
+            .header()
+            .scheduled_at
+            .store(now, Ordering::Relaxed);
+    }
+
+    /// When this entry was made if it was picked for timing, else 0; resets the mark.
+    #[inline]
+    pub(crate) fn take_scheduled_at(&self) -> u64 {
+        // Relaxed: the pop that gave us the entry synchronized with its push.
+        let header = self.0.raw.header();
+        let at = header.scheduled_at.load(Ordering::Relaxed);
+        if at != 0 {
+            header.scheduled_at.store(0, Ordering::Relaxed);
+        }
+        at
+    }
+}
+
+/// A task's name and spawn site, fixed at spawn.
+pub(crate) struct Meta {
+    /// `task::Builder::name`, if any.
+    pub(crate) name: Option<Box<str>>,
+    /// The caller of the spawn function.
+    pub(crate) spawned_at: &'static Location<'static>,
+}
+
+impl Meta {
+    /// An unnamed task spawned at `site`.
+    pub(crate) fn at(site: &'static Location<'static>) -> Meta {
+        Meta {
+            name: None,
+            spawned_at: site,
+        }
+    }
 }
 
 impl<S: 'static> Drop for Task<S> {
@@ -127,6 +185,7 @@ impl<S: 'static> Drop for Task<S> {
 impl<S> fmt::Debug for Task<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task")
+            .field("id", &self.id())
             .field("ptr", &self.raw.header_ptr())
             .field("state", self.raw.state())
             .finish()
@@ -143,13 +202,14 @@ impl<S> fmt::Debug for Notified<S> {
 pub(crate) fn new_task<F, S>(
     future: F,
     scheduler: S,
+    meta: Meta,
 ) -> (Task<S>, Notified<S>, JoinHandle<F::Output>)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = RawTask::new(future, scheduler);
+    let raw = RawTask::new(future, scheduler, meta);
     // The initial state carries exactly these three references (see `state.rs`).
     (
         Task::from_raw(raw),
@@ -181,8 +241,10 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    // Borrow the handle rather than clone it when we can: spawn is hot.
-    match context::with_current(|h| h.spawn(future)) {
+    // Borrow the handle rather than clone it when we can: spawn is hot. The closure would
+    // hide our caller from `#[track_caller]`, so the site is taken here.
+    let meta = Meta::at(Location::caller());
+    match context::with_current(|h| h.spawn_with(future, meta)) {
         Some(handle) => handle,
         None => panic!("spindle::spawn must be called from within a spindle runtime"),
     }
@@ -213,7 +275,8 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    context::expect_current("spindle::task::spawn_blocking").spawn_blocking(f)
+    context::expect_current("spindle::task::spawn_blocking")
+        .spawn_blocking_with(f, Meta::at(Location::caller()))
 }
 
 /// Gives the other tasks on this worker a turn, then resumes (asyncio's `await asyncio.sleep(0)`).

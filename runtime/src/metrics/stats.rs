@@ -1,0 +1,306 @@
+//! The live counters behind [`RuntimeMetrics`](super::RuntimeMetrics): one [`WorkerStats`] per
+//! worker, written by that worker only, and the clock and sampling used to time polls.
+//!
+//! Invariants:
+//! - INVARIANT (single writer): every field of a `WorkerStats` is written by its own worker
+//!   thread only (the `block_on` thread for a current-thread runtime). So a counter is bumped
+//!   with a Relaxed load and a Relaxed store, not a read-modify-write: no other thread can
+//!   store in between, and a reader on another thread sees some recent value of each counter
+//!   (counters are independent; a snapshot is not a consistent cut across them).
+//! - INVARIANT (own line): each `WorkerStats` is aligned to 128 bytes (two cache lines, the
+//!   unit the adjacent-line prefetcher pulls), so two workers never write the same line.
+//!
+//! The atomics are std's, not the loom shim's: no protocol rests on them (nothing is ever
+//! decided by reading a counter), so there is nothing for loom to model.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::{Histogram, WorkerMetrics, WorkerState};
+
+/// A counter with one writer (see the module invariant).
+#[derive(Debug, Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`. Only the owning worker may call this.
+    #[inline(always)]
+    pub(crate) fn add(&self, n: u64) {
+        // Relaxed load and store: we are the only writer (module INVARIANT), and readers pair
+        // with nothing; they only want a recent value.
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Adds one.
+    #[inline(always)]
+    pub(crate) fn inc(&self) {
+        self.add(1);
+    }
+
+    /// The current value (any thread).
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Number of histogram buckets: `[0, 128 ns)`, then one per doubling up to `2^32 ns`
+/// (about 4.3 s), then everything above.
+pub(crate) const BUCKETS: usize = 27;
+/// The upper bound of bucket 0, in nanoseconds (log2).
+const FIRST_BOUND_LOG2: u32 = 7;
+
+/// The bucket a duration of `ns` nanoseconds falls in.
+#[inline]
+pub(crate) fn bucket_of(ns: u64) -> usize {
+    // 0 for ns < 128; then the bit length of ns >> 7, so [128, 256) -> 1, [256, 512) -> 2, ...
+    let bits = (u64::BITS - (ns >> FIRST_BOUND_LOG2).leading_zeros()) as usize;
+    bits.min(BUCKETS - 1)
+}
+
+/// The exclusive upper bound of bucket `i` in nanoseconds; `None` for the last (unbounded) one.
+pub(crate) fn bucket_upper_ns(i: usize) -> Option<u64> {
+    (i < BUCKETS - 1).then(|| 1u64 << (FIRST_BOUND_LOG2 as usize + i))
+}
+
+/// A log-bucket histogram of durations with one writer.
+#[derive(Debug, Default)]
+pub(crate) struct AtomicHistogram {
+    /// Samples per bucket (see [`bucket_of`]).
+    buckets: [Counter; BUCKETS],
+    /// Sum of every sample, in nanoseconds.
+    sum_ns: Counter,
+}
+
+impl AtomicHistogram {
+    /// Records one sample. Only the owning worker may call this.
+    #[inline]
+    pub(crate) fn record(&self, ns: u64) {
+        self.buckets[bucket_of(ns)].inc();
+        self.sum_ns.add(ns);
+    }
+
+    /// A copy of the current counts.
+    pub(crate) fn snapshot(&self) -> Histogram {
+        Histogram {
+            buckets: std::array::from_fn(|i| self.buckets[i].get()),
+            sum: Duration::from_nanos(self.sum_ns.get()),
+        }
+    }
+}
+
+/// The counters of one worker. See the module invariants.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct WorkerStats {
+    /// Queue entries run (a poll, or the drop of a task cancelled while queued).
+    pub(crate) polls: Counter,
+    /// Nanoseconds spent not parked, added at each park and each maintenance tick.
+    pub(crate) busy_ns: Counter,
+    /// Sleeps with a time limit (the first few after running out of work; `idle.rs`).
+    pub(crate) parks_light: Counter,
+    /// Sleeps without a limit.
+    pub(crate) parks_deep: Counter,
+    /// Sleeps ended by a notification from another thread (not a time-out or own I/O).
+    pub(crate) unparks: Counter,
+    /// Successful steals from a sibling's deque.
+    pub(crate) steals: Counter,
+    /// Tasks moved by those steals (the one run at once included).
+    pub(crate) stolen: Counter,
+    /// Tasks run from the LIFO slot.
+    pub(crate) lifo_hits: Counter,
+    /// Tasks this worker woke or spawned that went to the injector instead of its own queues.
+    pub(crate) overflowed: Counter,
+    /// Polls that ran out of cooperative budget (`coop.rs`).
+    pub(crate) budget_exhausted: Counter,
+    /// What the worker is doing: a [`WorkerState`] as a number.
+    pub(crate) state: Counter,
+    /// Duration of timed polls.
+    pub(crate) poll_duration: AtomicHistogram,
+    /// Wake (or spawn) to start of poll, for timed polls.
+    pub(crate) schedule_latency: AtomicHistogram,
+}
+
+impl WorkerStats {
+    /// Records the state the worker enters (it alone calls this).
+    #[inline]
+    pub(crate) fn set_state(&self, state: WorkerState) {
+        // Relaxed: a gauge for observers; nothing is decided by it.
+        self.state.0.store(state as u64, Ordering::Relaxed);
+    }
+
+    /// The state last recorded.
+    pub(crate) fn state(&self) -> WorkerState {
+        match self.state.get() {
+            1 => WorkerState::ParkedLight,
+            2 => WorkerState::ParkedDeep,
+            _ => WorkerState::Busy,
+        }
+    }
+
+    /// A snapshot, with the worker's local queue depth read by the caller.
+    pub(crate) fn snapshot(&self, local_queue_depth: usize) -> WorkerMetrics {
+        WorkerMetrics {
+            polls: self.polls.get(),
+            busy: Duration::from_nanos(self.busy_ns.get()),
+            parks_light: self.parks_light.get(),
+            parks_deep: self.parks_deep.get(),
+            unparks: self.unparks.get(),
+            steals: self.steals.get(),
+            stolen_tasks: self.stolen.get(),
+            local_queue_depth,
+            lifo_hits: self.lifo_hits.get(),
+            overflowed: self.overflowed.get(),
+            budget_exhausted: self.budget_exhausted.get(),
+            state: self.state(),
+            poll_duration: self.poll_duration.snapshot(),
+            schedule_latency: self.schedule_latency.snapshot(),
+        }
+    }
+
+    /// Runs one queue entry, counting it, and timing it if the entry was picked for timing
+    /// when it was queued (see [`sample`]).
+    #[inline]
+    pub(crate) fn run<S: 'static>(&self, task: crate::task::Notified<S>) {
+        let queued_at = task.take_scheduled_at();
+        if queued_at == 0 {
+            task.run();
+        } else {
+            let start = now_ns();
+            task.run();
+            let end = now_ns();
+            self.schedule_latency
+                .record(start.saturating_sub(queued_at));
+            self.poll_duration.record(end.saturating_sub(start));
+        }
+        self.polls.inc();
+    }
+}
+
+/// Busy-time bookkeeping of one worker: when it last became busy.
+#[derive(Debug)]
+pub(crate) struct BusyClock {
+    /// `now_ns()` when the current busy stretch began (or was last flushed).
+    since: u64,
+}
+
+impl BusyClock {
+    /// Starts a busy stretch now.
+    pub(crate) fn start() -> BusyClock {
+        BusyClock { since: now_ns() }
+    }
+
+    /// Adds the busy time so far to `stats` and starts counting again from now; also moves the
+    /// thread's cut-short polls into `stats`. Called before a park and at maintenance ticks.
+    pub(crate) fn flush(&mut self, stats: &WorkerStats) {
+        let now = now_ns();
+        stats.busy_ns.add(now.saturating_sub(self.since));
+        self.since = now;
+        let cut = crate::coop::take_cut_short();
+        if cut != 0 {
+            stats.budget_exhausted.add(cut);
+        }
+    }
+
+    /// Starts a new busy stretch (after a park).
+    pub(crate) fn restart(&mut self) {
+        self.since = now_ns();
+    }
+}
+
+/// Monotonic nanoseconds (CLOCK_MONOTONIC, the clock behind `Instant`). Never 0 on a running
+/// system, which lets 0 mean "not stamped".
+#[inline]
+pub(crate) fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+        .max(1)
+}
+
+thread_local! {
+    /// Queue entries this thread still makes before it times one (see [`sample`]).
+    static COUNTDOWN: Cell<u32> = const { Cell::new(1) };
+    /// xorshift state for the countdown's random reload.
+    static RNG: Cell<u32> = const { Cell::new(0x9E37_79B9) };
+}
+
+/// Whether the queue entry this thread is making now should be timed, for a runtime that times
+/// one entry in about `period` (1: every entry).
+///
+/// A countdown, reloaded with a random value in `1..2 * period`, so that on average one entry in
+/// `period` is timed and a workload with a period of its own cannot line up with the sampling.
+#[inline]
+pub(crate) fn sample(period: u32) -> bool {
+    COUNTDOWN.with(|c| {
+        let left = c.get();
+        if left > 1 {
+            c.set(left - 1);
+            return false;
+        }
+        c.set(if period <= 1 {
+            1
+        } else {
+            RNG.with(|r| {
+                let mut x = r.get();
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                r.set(x);
+                1 + x % (2 * period - 1)
+            })
+        });
+        true
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_double_from_128_ns() {
+        let table = [
+            (0u64, 0usize),
+            (127, 0),
+            (128, 1),
+            (255, 1),
+            (256, 2),
+            (1_000, 3),
+            (1_024, 4),
+            (1_000_000, 13),
+            ((1 << 32) - 1, 25),
+            (1 << 32, 26),
+            (u64::MAX, 26),
+        ];
+        for (ns, bucket) in table {
+            assert_eq!(bucket_of(ns), bucket, "{ns} ns");
+            if let Some(upper) = bucket_upper_ns(bucket) {
+                assert!(ns < upper, "{ns} ns below bucket {bucket}'s bound {upper}");
+            }
+            if bucket > 0 {
+                assert!(ns >= bucket_upper_ns(bucket - 1).unwrap());
+            }
+        }
+        assert_eq!(bucket_upper_ns(BUCKETS - 1), None);
+    }
+
+    #[test]
+    fn sampling_every_entry_and_on_average() {
+        assert!((0..100).all(|_| sample(1)));
+        let timed = (0..64_000).filter(|_| sample(64)).count();
+        assert!(
+            (700..1_300).contains(&timed),
+            "{timed} of 64,000 timed at 1/64"
+        );
+    }
+}

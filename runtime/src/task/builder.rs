@@ -1,0 +1,94 @@
+//! [`Builder`]: spawning a task with a name, as `tokio::task::Builder` does.
+//!
+//! The name is copied into the task's cell once, at spawn (one allocation, only for named
+//! tasks), and shows wherever the task is reported: metrics, long-poll reports, traces.
+//!
+//! Talks to: `runtime::Handle` (`spawn_with` / `spawn_blocking_with`), and `mod.rs` (`Meta`).
+
+use std::future::Future;
+use std::io;
+use std::panic::Location;
+
+use super::{JoinHandle, Meta};
+use crate::runtime::{context, Handle};
+
+/// Spawns a task with a name.
+///
+/// `spawn`, `spawn_on` and `spawn_blocking` return `io::Result<JoinHandle<T>>`, as tokio's
+/// builder does, so code moves between the two unchanged. spindle uses the `Err` for the one
+/// thing that can go wrong: `spawn` or `spawn_blocking` called outside a runtime is an error
+/// here (kind `Other`) instead of the panic that [`spawn`](crate::spawn) gives.
+///
+/// ```
+/// let rt = spindle::Runtime::new().unwrap();
+/// rt.block_on(async {
+///     let handle = spindle::task::Builder::new()
+///         .name("greeter")
+///         .spawn(async { "hello" })
+///         .unwrap();
+///     assert_eq!(handle.await.unwrap(), "hello");
+/// });
+/// // Outside a runtime: an error, not a panic.
+/// assert!(spindle::task::Builder::new().spawn(async {}).is_err());
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Builder<'a> {
+    /// The name to give the task, if any.
+    name: Option<&'a str>,
+}
+
+impl<'a> Builder<'a> {
+    /// A builder for an unnamed task.
+    pub fn new() -> Builder<'a> {
+        Builder { name: None }
+    }
+
+    /// Names the task (copied at spawn).
+    pub fn name(self, name: &'a str) -> Builder<'a> {
+        Builder { name: Some(name) }
+    }
+
+    /// Spawns `future` onto the current runtime (see [`spawn`](crate::spawn)).
+    #[track_caller]
+    pub fn spawn<F>(self, future: F) -> io::Result<JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let meta = self.meta(Location::caller());
+        context::with_current(|h| h.spawn_with(future, meta)).ok_or_else(outside_runtime)
+    }
+
+    /// Spawns `future` onto the runtime of `handle`.
+    #[track_caller]
+    pub fn spawn_on<F>(self, future: F, handle: &Handle) -> io::Result<JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Ok(handle.spawn_with(future, self.meta(Location::caller())))
+    }
+
+    /// Runs `f` on the current runtime's blocking pool (see
+    /// [`spawn_blocking`](crate::task::spawn_blocking)).
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(self, f: F) -> io::Result<JoinHandle<R>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let meta = self.meta(Location::caller());
+        context::with_current(|h| h.spawn_blocking_with(f, meta)).ok_or_else(outside_runtime)
+    }
+
+    fn meta(self, site: &'static Location<'static>) -> Meta {
+        Meta {
+            name: self.name.map(Box::from),
+            spawned_at: site,
+        }
+    }
+}
+
+fn outside_runtime() -> io::Error {
+    io::Error::other("spindle::task::Builder: spawn called outside a spindle runtime")
+}
