@@ -96,7 +96,8 @@ impl AtomicHistogram {
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub(crate) struct WorkerStats {
-    /// Queue entries run (a poll, or the drop of a task cancelled while queued).
+    /// Queue entries run (a poll, or the drop of a task cancelled while queued), counted as
+    /// each one starts.
     pub(crate) polls: Counter,
     /// Nanoseconds spent not parked, added at each park and each maintenance tick.
     pub(crate) busy_ns: Counter,
@@ -165,6 +166,9 @@ impl WorkerStats {
     /// when it was queued (see [`sample`]).
     #[inline]
     pub(crate) fn run<S: 'static>(&self, task: crate::task::Notified<S>) {
+        // Counted before the poll: whoever sees the poll's effects (a task's output) also
+        // sees it counted.
+        self.polls.inc();
         let queued_at = task.take_scheduled_at();
         if queued_at == 0 {
             task.run();
@@ -176,7 +180,6 @@ impl WorkerStats {
                 .record(start.saturating_sub(queued_at));
             self.poll_duration.record(end.saturating_sub(start));
         }
-        self.polls.inc();
     }
 }
 

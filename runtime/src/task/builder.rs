@@ -92,3 +92,52 @@ impl<'a> Builder<'a> {
 fn outside_runtime() -> io::Error {
     io::Error::other("spindle::task::Builder: spawn called outside a spindle runtime")
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Every spawn function records its caller's line, and the builder's name; unnamed tasks
+    /// have none.
+    #[test]
+    fn names_and_spawn_sites_are_recorded() {
+        let rt = crate::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let h = rt.handle();
+        let named = Builder::new().name("conn 127.0.0.1:1");
+        let (a, la) = (rt.spawn(async {}), line!());
+        let (b, lb) = (h.spawn(async {}), line!());
+        let (c, lc) = (rt.spawn_blocking(|| ()), line!());
+        let (d, ld) = (named.spawn_on(async {}, h).unwrap(), line!());
+        let (e, f, g, le, lf, lg) = rt.block_on(async {
+            let (e, le) = (crate::spawn(async {}), line!());
+            let (f, lf) = (crate::task::spawn_blocking(|| ()), line!());
+            let bg = Builder::new().name("bg");
+            let (g, lg) = (bg.spawn_blocking(|| ()).unwrap(), line!());
+            (e, f, g, le, lf, lg)
+        });
+        let lines: Vec<u32> = [&a, &b, &c, &d, &e, &f, &g]
+            .iter()
+            .map(|j| j.spawned_at())
+            .map(|l| {
+                assert_eq!(l.file(), file!());
+                l.line()
+            })
+            .collect();
+        assert_eq!(lines, [la, lb, lc, ld, le, lf, lg]);
+        assert_eq!((a.name(), c.name(), e.name()), (None, None, None));
+        assert_eq!(d.name(), Some("conn 127.0.0.1:1"));
+        assert_eq!(g.name(), Some("bg"));
+        rt.block_on(async move {
+            a.await.unwrap();
+            b.await.unwrap();
+            c.await.unwrap();
+            d.await.unwrap();
+            e.await.unwrap();
+            f.await.unwrap();
+            g.await.unwrap();
+        });
+    }
+}

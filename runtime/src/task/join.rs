@@ -64,6 +64,18 @@ impl<T> JoinHandle<T> {
         self.raw.header().id
     }
 
+    /// The name the task was given (tests of `task::Builder`).
+    #[cfg(test)]
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.raw.header().name.as_deref()
+    }
+
+    /// Where the task was spawned (tests of `#[track_caller]`).
+    #[cfg(test)]
+    pub(crate) fn spawned_at(&self) -> &'static std::panic::Location<'static> {
+        self.raw.header().spawned_at
+    }
+
     /// True once the task has finished (with an output, a panic, or by cancellation).
     pub fn is_finished(&self) -> bool {
         self.raw.state().load().is_complete()
