@@ -118,7 +118,7 @@ fn a_long_poll_lands_in_a_long_bucket() {
         let slow: u64 = (0..h.buckets().len())
             .filter(|&i| {
                 h.bucket_upper_bound(i)
-                    .map_or(true, |b| b > Duration::from_millis(20))
+                    .is_none_or(|b| b > Duration::from_millis(20))
             })
             .map(|i| h.buckets()[i])
             .sum();

@@ -93,13 +93,16 @@ impl CurrentThread {
         let mut future = pin!(future);
         let stats = &self.stats;
         let mut busy = BusyClock::start();
-        /// Counts the busy time of this `block_on` however it ends (a panic included).
+        /// Counts the busy time of this `block_on` however it ends (a panic included); between
+        /// `block_on` calls nobody runs the tasks, which shows as a deep sleep.
         struct Flush<'a>(&'a WorkerStats, &'a mut BusyClock);
         impl Drop for Flush<'_> {
             fn drop(&mut self) {
                 self.1.flush(self.0);
+                self.0.set_state(WorkerState::ParkedDeep);
             }
         }
+        stats.set_state(WorkerState::Busy);
         let busy = Flush(stats, &mut busy);
         loop {
             // 1.
