@@ -222,8 +222,9 @@ fn injector_depth_shows_remote_spawns_waiting() {
                 t.await.unwrap();
             }
         });
-        let m = rt.handle().metrics();
-        assert_eq!((m.injector_depth, m.alive_tasks), (0, 0));
+        // A finished task leaves the task list just after it wakes its awaiter: wait for that.
+        let m = wait_for(rt.handle(), "every task gone", |m| m.alive_tasks == 0);
+        assert_eq!(m.injector_depth, 0);
     });
 }
 

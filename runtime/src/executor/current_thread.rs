@@ -107,7 +107,9 @@ impl CurrentThread {
         loop {
             // 1.
             if main_woken.woken.swap(false, Ordering::AcqRel) {
-                if let Poll::Ready(out) = crate::coop::budget(|| future.as_mut().poll(&mut cx)) {
+                if let Poll::Ready(out) =
+                    crate::coop::budget(None, || future.as_mut().poll(&mut cx))
+                {
                     return out;
                 }
             }

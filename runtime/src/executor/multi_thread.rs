@@ -382,9 +382,12 @@ fn steal_work(shared: &MultiThread, core: &mut Core, stats: &WorkerStats) -> Opt
             let before = core.local.len();
             match shared.stealers[victim].steal_batch_and_pop(&core.local) {
                 Steal::Success(task) => {
-                    // The batch landed in our deque, but for the one we run now.
+                    // The batch landed in our deque, but for the one we run now. (Saturating:
+                    // a sibling may already be stealing some of it back.)
                     stats.steals.inc();
-                    stats.stolen.add((core.local.len() - before) as u64 + 1);
+                    stats
+                        .stolen
+                        .add(core.local.len().saturating_sub(before) as u64 + 1);
                     return Some(task);
                 }
                 Steal::Empty => break,

@@ -163,7 +163,7 @@ impl WorkerStats {
     }
 
     /// Runs one queue entry, counting it, and timing it if the entry was picked for timing
-    /// when it was queued (see [`sample`]).
+    /// when it was queued (see [`sample_tick`]).
     #[inline]
     pub(crate) fn run<S: 'static>(&self, task: crate::task::Notified<S>) {
         // Counted before the poll: whoever sees the poll's effects (a task's output) also
@@ -231,39 +231,40 @@ pub(crate) fn now_ns() -> u64 {
 }
 
 thread_local! {
-    /// Queue entries this thread still makes before it times one (see [`sample`]).
+    /// Queue entries this thread still makes before it times one (see [`sample_tick`]).
     static COUNTDOWN: Cell<u32> = const { Cell::new(1) };
     /// xorshift state for the countdown's random reload.
     static RNG: Cell<u32> = const { Cell::new(0x9E37_79B9) };
 }
 
-/// Whether the queue entry this thread is making now should be timed, for a runtime that times
-/// one entry in about `period` (1: every entry).
-///
-/// A countdown, reloaded with a random value in `1..2 * period`, so that on average one entry in
-/// `period` is timed and a workload with a period of its own cannot line up with the sampling.
-#[inline]
-pub(crate) fn sample(period: u32) -> bool {
+/// Whether the queue entry this thread is making now should be timed: counts the countdown
+/// down, true when it reaches zero. The caller then calls [`sample_reload`].
+#[inline(always)]
+pub(crate) fn sample_tick() -> bool {
     COUNTDOWN.with(|c| {
-        let left = c.get();
-        if left > 1 {
-            c.set(left - 1);
-            return false;
-        }
-        c.set(if period <= 1 {
-            1
-        } else {
-            RNG.with(|r| {
-                let mut x = r.get();
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                r.set(x);
-                1 + x % (2 * period - 1)
-            })
-        });
-        true
+        let left = c.get().wrapping_sub(1);
+        c.set(left);
+        left == 0
     })
+}
+
+/// Reloads the countdown for a runtime that times one entry in about `period` (1: every
+/// entry), with a random value in `1..2 * period`: on average one entry in `period` is timed,
+/// and a workload with a period of its own cannot line up with the sampling.
+pub(crate) fn sample_reload(period: u32) {
+    let next = if period <= 1 {
+        1
+    } else {
+        RNG.with(|r| {
+            let mut x = r.get();
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            r.set(x);
+            1 + x % (2 * period - 1)
+        })
+    };
+    COUNTDOWN.with(|c| c.set(next));
 }
 
 #[cfg(test)]
@@ -299,6 +300,14 @@ mod tests {
 
     #[test]
     fn sampling_every_entry_and_on_average() {
+        let sample = |period| {
+            let timed = sample_tick();
+            if timed {
+                sample_reload(period);
+            }
+            timed
+        };
+        sample_reload(1);
         assert!((0..100).all(|_| sample(1)));
         let timed = (0..64_000).filter(|_| sample(64)).count();
         assert!(

@@ -175,11 +175,20 @@ impl Handle {
 impl Handle {
     /// Picks about one queue entry in `metrics_sample_period` for timing and stamps it with
     /// the time it was made (see `metrics/mod.rs`, "Timing").
-    #[inline]
+    #[inline(always)]
     fn stamp(&self, task: &Notified<Handle>) {
-        if crate::metrics::sample(self.inner.sample_period) {
-            task.set_scheduled_at(crate::metrics::now_ns());
+        if crate::metrics::sample_tick() {
+            self.stamp_slow(task);
         }
+    }
+
+    /// The rare half of [`stamp`](Self::stamp), kept out of line so that the schedule path
+    /// stays small: reload the countdown, read the clock, stamp the task.
+    #[cold]
+    #[inline(never)]
+    fn stamp_slow(&self, task: &Notified<Handle>) {
+        crate::metrics::sample_reload(self.inner.sample_period);
+        task.set_scheduled_at(crate::metrics::now_ns());
     }
 
     /// A snapshot of this runtime's metrics: per worker (polls, busy time, parks, steals,

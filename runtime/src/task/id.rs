@@ -5,10 +5,11 @@
 //! block of [`ID_BLOCK`] ids from one global counter and hands them out from its own
 //! thread-local, so two workers spawning at once never write the same cache line.
 //!
-//! While a task is polled (`raw.rs`), [`CURRENT`] holds its id, so that [`id()`] / [`try_id()`]
-//! work from anywhere inside the task's future.
+//! While a task is polled (`raw.rs`), the poll's thread-local scope (`coop.rs`, which sets the
+//! budget there anyway) holds its id, so that [`id()`] / [`try_id()`] work from anywhere
+//! inside the task's future.
 //!
-//! Talks to: `raw` (stamps the id into the header at allocation; sets [`CURRENT`] around a poll).
+//! Talks to: `raw` (stamps the id into the header at allocation; passes it to `coop::budget`).
 //! Invariant: an id, once handed out, is never handed out again in this process (the global
 //! counter only grows; 2^64 ids will not run out).
 
@@ -64,8 +65,6 @@ static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     /// This thread's block: `(next id to hand out, end of the block)`; empty at first.
     static BLOCK: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
-    /// The task this thread is polling right now (set by `raw.rs` around every poll).
-    static CURRENT: Cell<Option<Id>> = const { Cell::new(None) };
 }
 
 /// A fresh id.
@@ -80,21 +79,6 @@ pub(crate) fn next() -> Id {
         b.set((next + 1, end));
         Id(NonZeroU64::new(next).expect("ids start at 1 and only grow"))
     })
-}
-
-/// Makes `id` the current task of this thread until the returned guard drops (the previous
-/// value is restored, so a task polled inside another's poll, as `block_on` may do, nests).
-pub(crate) fn enter(id: Id) -> CurrentGuard {
-    CurrentGuard(CURRENT.with(|c| c.replace(Some(id))))
-}
-
-/// Restores the previous current task; see [`enter`].
-pub(crate) struct CurrentGuard(Option<Id>);
-
-impl Drop for CurrentGuard {
-    fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.0));
-    }
 }
 
 /// The id of the task being polled on this thread.
@@ -125,7 +109,7 @@ pub fn id() -> Id {
 /// assert!(inside.is_some());
 /// ```
 pub fn try_id() -> Option<Id> {
-    CURRENT.try_with(Cell::get).ok().flatten()
+    crate::coop::current_task()
 }
 
 #[cfg(all(test, not(loom)))]
@@ -151,20 +135,17 @@ mod tests {
         assert_eq!(seen.len(), per_thread * 4);
     }
 
-    /// The current id nests and is restored.
+    /// The current id is set for a poll's scope, nests, and is restored.
     #[test]
     fn current_nests() {
         assert_eq!(try_id(), None);
         let (a, b) = (next(), next());
-        {
-            let _g = enter(a);
-            assert_eq!(try_id(), Some(a));
-            {
-                let _g = enter(b);
-                assert_eq!(id(), b);
-            }
+        crate::coop::budget(Some(a), || {
             assert_eq!(id(), a);
-        }
+            crate::coop::budget(Some(b), || assert_eq!(id(), b));
+            crate::coop::budget(None, || assert_eq!(try_id(), None));
+            assert_eq!(id(), a);
+        });
         assert_eq!(try_id(), None);
     }
 }

@@ -262,7 +262,6 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // 1. Poll the future with a waker that borrows our reference (no count change), inside a
     //    fresh cooperative budget, catching a panic so the worker survives it. `task::id()`
     //    answers with our id meanwhile.
-    let current = id::enter(cell.header.id);
     let waker = ManuallyDrop::new(super::waker::waker_ref(ptr));
     let mut cx = Context::from_waker(&waker);
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -274,10 +273,9 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
             };
             // SAFETY: the future lives inside the heap cell and is never moved until it is dropped in place.
             let future = unsafe { Pin::new_unchecked(future) };
-            crate::coop::budget(|| future.poll(&mut cx))
+            crate::coop::budget(Some(cell.header.id), || future.poll(&mut cx))
         })
     }));
-    drop(current);
 
     // 2. Act on the outcome.
     match result {
