@@ -218,10 +218,16 @@ impl ReactorCore {
                 }
             }
         }
-        // Counted by the one thread that holds the core; Relaxed: counters, read by metrics only.
+        // Counted by the one thread that holds the core (`&mut self`; the executor keeps the
+        // core behind a mutex, which orders one holder's writes before the next one's), so a
+        // load and a store suffice, no read-modify-write. Relaxed: counters, read by metrics only.
         use std::sync::atomic::Ordering::Relaxed;
-        reactor.turns.fetch_add(1, Relaxed);
-        reactor.events.fetch_add(io_events, Relaxed);
+        let turns = &reactor.turns;
+        turns.store(turns.load(Relaxed) + 1, Relaxed);
+        if io_events != 0 {
+            let events = &reactor.events;
+            events.store(events.load(Relaxed) + io_events, Relaxed);
+        }
         // 3. Wake outside every lock.
         self.wake_list.drain(..).for_each(Waker::wake);
         Ok(())
