@@ -21,26 +21,20 @@ use crate::task::Id;
 
 /// Units a task may spend in one poll before it is made to yield (tokio uses the same number).
 pub(crate) const BUDGET: u8 = 128;
-/// The budget value after a poll was refused for lack of budget: no units left, like 0, and
+/// The budget byte after a poll was refused for lack of budget: no units left, like 0, and
 /// the poll counts once as cut short when its budget is restored.
 const CUT: u8 = u8::MAX;
-
-/// What this thread's current poll may spend, and whose poll it is.
-struct Scope {
-    /// `None`: not inside a budgeted poll. `Some(n)`: n units left (`CUT`: none, and refused).
-    budget: Cell<Option<u8>>,
-    /// The task being polled (`None` in `block_on`'s own future, and outside any poll).
-    task: Cell<Option<Id>>,
-}
+/// The budget byte outside a budgeted poll: unconstrained.
+const UNCONSTRAINED: u8 = u8::MAX - 1;
+/// The scope outside any poll: no task, no budget.
+const OUTSIDE: u64 = UNCONSTRAINED as u64;
 
 thread_local! {
-    /// The current poll's scope; see [`Scope`].
-    static CURRENT: Scope = const {
-        Scope {
-            budget: Cell::new(None),
-            task: Cell::new(None),
-        }
-    };
+    /// The current poll's scope in one word, so that a poll sets and restores one thread-local
+    /// value: `task id << 8 | budget`, where the task id is 0 for none (`block_on`'s own future,
+    /// or no poll) and the budget byte is 0..=[`BUDGET`] units left, [`CUT`] or [`UNCONSTRAINED`].
+    /// INVARIANT: task ids stay below 2^56 (`task::id` checks it).
+    static CURRENT: Cell<u64> = const { Cell::new(OUTSIDE) };
     /// Polls on this thread cut short since the last [`take_cut_short`] (the worker moves it
     /// into its metrics now and then, so that the poll path itself touches no counter).
     static CUT_SHORT: Cell<u64> = const { Cell::new(0) };
@@ -54,39 +48,42 @@ pub(crate) fn take_cut_short() -> u64 {
 /// Runs `f` (one poll of `task`, or of `block_on`'s future when `None`) with a fresh budget,
 /// restoring the previous scope afterwards (scopes nest: a blocking closure may `block_on`).
 pub(crate) fn budget<R>(task: Option<Id>, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<u8>, Option<Id>);
+    struct Restore(u64);
     impl Drop for Restore {
         fn drop(&mut self) {
-            let cut = CURRENT.with(|c| {
-                c.task.set(self.1);
-                c.budget.replace(self.0) == Some(CUT)
-            });
-            if cut {
+            if CURRENT.with(|c| c.replace(self.0)) as u8 == CUT {
                 CUT_SHORT.with(|c| c.set(c.get() + 1));
             }
         }
     }
-    let _restore = CURRENT.with(|c| Restore(c.budget.replace(Some(BUDGET)), c.task.replace(task)));
+    let scope = (task.map_or(0, Id::as_u64) << 8) | u64::from(BUDGET);
+    let _restore = Restore(CURRENT.with(|c| c.replace(scope)));
     f()
 }
 
 /// The task being polled on this thread, if any (see `task::try_id`).
 pub(crate) fn current_task() -> Option<Id> {
-    CURRENT.try_with(|c| c.task.get()).ok().flatten()
+    CURRENT
+        .try_with(|c| Id::from_u64(c.get() >> 8))
+        .ok()
+        .flatten()
 }
 
 /// Spends one unit of budget; when none is left, schedules the task again and returns `Pending`.
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
-    CURRENT.with(|c| match c.budget.get() {
-        None => Poll::Ready(()),
-        Some(0 | CUT) => {
-            c.budget.set(Some(CUT));
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-        Some(n) => {
-            c.budget.set(Some(n - 1));
-            Poll::Ready(())
+    CURRENT.with(|c| {
+        let scope = c.get();
+        match scope as u8 {
+            UNCONSTRAINED => Poll::Ready(()),
+            0 | CUT => {
+                c.set(scope | u64::from(CUT));
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            _ => {
+                c.set(scope - 1);
+                Poll::Ready(())
+            }
         }
     })
 }
@@ -94,7 +91,7 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
 /// True when the current poll has run out of budget (used by loops that want to stop early).
 #[allow(dead_code)]
 pub(crate) fn has_budget_remaining() -> bool {
-    CURRENT.with(|c| !matches!(c.budget.get(), Some(0 | CUT)))
+    CURRENT.with(|c| !matches!(c.get() as u8, 0 | CUT))
 }
 
 #[cfg(test)]

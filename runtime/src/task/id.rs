@@ -42,6 +42,11 @@ impl Id {
     pub fn as_u64(self) -> u64 {
         self.0.get()
     }
+
+    /// The id with this number, if it is not zero.
+    pub(crate) fn from_u64(n: u64) -> Option<Id> {
+        NonZeroU64::new(n).map(Id)
+    }
 }
 
 impl fmt::Display for Id {
@@ -75,6 +80,9 @@ pub(crate) fn next() -> Id {
             // Relaxed: uniqueness needs only the atomicity of the add, no ordering.
             next = NEXT_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
             end = next + ID_BLOCK;
+            // `coop` keeps the current id in the top 56 bits of a word: 2^56 ids is over two
+            // years of a billion spawns a second.
+            assert!(end <= 1 << 56, "task ids exhausted");
         }
         b.set((next + 1, end));
         Id(NonZeroU64::new(next).expect("ids start at 1 and only grow"))
