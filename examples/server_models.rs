@@ -270,7 +270,8 @@ fn serve_thread_per_connection(port: u16) -> io::Result<()> {
 /// connection until the client closes it, so at most [`POOL_THREADS`] connections are served
 /// at once and the rest wait in the queue: with keep-alive clients they wait for good.
 fn serve_pool(port: u16) -> io::Result<()> {
-    let listener = blocking_listener(port)?;
+    // The pool exists before the listener is announced, so the parent's idle sample (taken
+    // right after the announcement) counts every pool thread and `settle` can return.
     let (tx, rx) = mpsc::channel::<TcpStream>();
     let rx = Arc::new(Mutex::new(rx));
     for _ in 0..POOL_THREADS {
@@ -284,6 +285,7 @@ fn serve_pool(port: u16) -> io::Result<()> {
             }
         });
     }
+    let listener = blocking_listener(port)?;
     loop {
         if let Ok((stream, _)) = listener.accept() {
             if tx.send(stream).is_err() {
@@ -470,13 +472,21 @@ fn sample(root: i32) -> Usage {
     u
 }
 
-/// Waits (up to 60 s, normally milliseconds) until the server is back to its idle shape, so one cell's leftover
-/// processes and threads do not count in the next.
+/// Waits (up to 10 s, normally milliseconds) until the server is back to its idle shape, so one
+/// cell's leftover processes and threads do not count in the next. Says so on stderr if it never
+/// gets there: the next row's thread and process counts then include the leftovers.
 fn settle(root: i32, idle: Usage) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
         let now = sample(root);
         if now.processes <= idle.processes && now.threads <= idle.threads {
+            return;
+        }
+        if Instant::now() >= deadline {
+            eprintln!(
+                "server_models: server did not settle back to {} processes / {} threads (now {} / {})",
+                idle.processes, idle.threads, now.processes, now.threads
+            );
             return;
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -19,4 +19,11 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
 fi
 # A separate target dir keeps Miri's build apart from the normal one.
 export MIRIFLAGS="${MIRIFLAGS:-}"
-cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: sync:: future::slot executor:: "$@"
+cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: sync:: future::slot executor::idle "$@"
+# The real runtime steals through crossbeam-deque, whose epoch collector keeps an intrusive list
+# that Stacked Borrows rejects inside crossbeam-epoch itself (internal.rs, `element_of`); Tree
+# Borrows, Miri's newer aliasing model, accepts it, so this one runs under Tree Borrows. The
+# epoch collector is a process-wide global that frees its garbage lazily, so what it still holds
+# at exit is reported as leaked: leaks are not checked in this run (the runs above check ours).
+MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks $MIRIFLAGS" \
+    cargo +nightly miri test -p spindle --lib --target-dir target/miri -- executor::multi_thread "$@"

@@ -39,11 +39,13 @@ for line in open(path):
 EOF
 }
 # Copied aside, so that a build running beside the reruns cannot replace them midway.
+only="${STRESS_ONLY:-task sync_runtime future_runtime executor_units}"
 declare -A bins=()
 for pair in task:test sync_runtime:test future_runtime:test spindle:lib; do
     target="${pair%%:*}"
     name="$target"
     [ "$target" = spindle ] && name=executor_units
+    case " $only " in *" $name "*) ;; *) continue ;; esac
     src="$(exe "$target" "${pair##*:}")"
     if [ -z "$src" ]; then
         echo "stress-tests: no test binary for $name" >&2
@@ -78,7 +80,7 @@ fi
 
 printf '%-16s %8s %8s %8s\n' binary runs failed seconds
 status=0
-for name in ${STRESS_ONLY:-task sync_runtime future_runtime executor_units}; do
+for name in $only; do
     bin="${bins[$name]}"
     start=$SECONDS
     done_runs=0
@@ -92,6 +94,9 @@ for name in ${STRESS_ONLY:-task sync_runtime future_runtime executor_units}; do
         if ! timeout 120 "$bin" -q ${filters[$name]:-} >"$out/$name-last.txt" 2>&1; then
             failed=$((failed + 1))
             cp "$out/$name-last.txt" "$out/$name-failure-$failed.txt"
+        fi
+        if [ $((done_runs % 100)) = 0 ]; then
+            echo "  $name: $done_runs runs, $failed failed, $((SECONDS - start)) s" >&2
         fi
     done
     printf '%-16s %8d %8d %8d\n' "$name" "$done_runs" "$failed" $((SECONDS - start))

@@ -15,11 +15,17 @@
 //! | `GET /json` | a JSON response |
 //! | `/headers` (any method) | the request's header fields as received |
 //! | `GET /cookies` | the parsed cookies |
+//! | `GET /healthz` | 200, or 503 once a graceful shutdown has begun (for a load balancer) |
+//!
+//! `--max-connections N` caps the connections served at once (default 10,000; clients past it
+//! wait in the listen backlog).
 //!
 //! Flags: `--port N` (0 picks a free port), `--workers N` (default: one per core),
 //! `--host ADDR` (default 127.0.0.1), `--header-timeout-ms N` (default 10000), `--no-access-log`
 //! (like uvicorn's; the benchmarks use it), `--processes N` (N processes on one port with
-//! SO_REUSEPORT, supervised by this one: `src/processes.rs`). Stops gracefully on Ctrl-C / SIGTERM.
+//! SO_REUSEPORT, supervised by this one: `src/processes.rs`), `--drain-delay-ms N` /
+//! `--drain-grace-ms N` (see `Server::drain_delay` / `drain_grace`). Stops gracefully on
+//! Ctrl-C / SIGTERM.
 
 mod processes;
 
@@ -36,7 +42,7 @@ fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(msg) => {
-            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--no-access-log] [--processes N]");
+            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--max-connections N] [--drain-delay-ms N] [--drain-grace-ms N] [--no-access-log] [--processes N]");
             std::process::exit(2);
         }
     };
@@ -55,6 +61,12 @@ fn main() {
     if let Some(n) = args.workers {
         server = server.workers(n);
     }
+    if let Some(n) = args.max_connections {
+        server = server.max_connections(n);
+    }
+    server = server
+        .drain_delay(Duration::from_millis(args.drain_delay_ms))
+        .drain_grace(Duration::from_millis(args.drain_grace_ms));
     if let Some(ms) = args.header_timeout_ms {
         server = server.config(ServerConfig {
             header_timeout: Duration::from_millis(ms),
@@ -83,7 +95,8 @@ fn demo_app(access_log: bool) -> App {
     } else {
         App::new()
     };
-    app.get("/", |_req: Request| async { "Hello, World!" })
+    app.healthz()
+        .get("/", |_req: Request| async { "Hello, World!" })
         .get("/hi", |_req: Request| async {
             spindle::time::sleep(Duration::from_secs(1)).await;
             "Hi, after one second on a timer\n"
@@ -185,6 +198,12 @@ struct Args {
     workers: Option<usize>,
     /// Override of the request-head deadline (default 10 s); the slowloris test shortens it.
     header_timeout_ms: Option<u64>,
+    /// Override of the connection limit (the server's default: 10,000).
+    max_connections: Option<usize>,
+    /// `--drain-delay-ms`: listeners stay open this long after SIGTERM (`/healthz` says 503).
+    drain_delay_ms: u64,
+    /// `--drain-grace-ms`: then accepted connections may still deliver a request this long.
+    drain_grace_ms: u64,
     /// Print an access-log line per request (uvicorn's default); `--no-access-log` for benchmarks.
     access_log: bool,
     /// `--processes N`: run N supervised processes on one port instead of serving here.
@@ -198,6 +217,9 @@ impl Args {
             port: 8080,
             workers: None,
             header_timeout_ms: None,
+            max_connections: None,
+            drain_delay_ms: 0,
+            drain_grace_ms: 1000,
             access_log: true,
             processes: None,
         };
@@ -224,6 +246,25 @@ impl Args {
                         .parse()
                         .map_err(|e| format!("--header-timeout-ms: {e}"))?;
                     args.header_timeout_ms = Some(ms);
+                }
+                "--max-connections" => {
+                    let n: usize = value("--max-connections")?
+                        .parse()
+                        .map_err(|e| format!("--max-connections: {e}"))?;
+                    if n == 0 {
+                        return Err("--max-connections must be at least 1".into());
+                    }
+                    args.max_connections = Some(n);
+                }
+                "--drain-delay-ms" => {
+                    args.drain_delay_ms = value("--drain-delay-ms")?
+                        .parse()
+                        .map_err(|e| format!("--drain-delay-ms: {e}"))?
+                }
+                "--drain-grace-ms" => {
+                    args.drain_grace_ms = value("--drain-grace-ms")?
+                        .parse()
+                        .map_err(|e| format!("--drain-grace-ms: {e}"))?
                 }
                 "--no-access-log" => args.access_log = false,
                 "--processes" => match value("--processes")?.parse::<usize>() {

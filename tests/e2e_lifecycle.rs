@@ -105,3 +105,75 @@ fn graceful_shutdown_under_load() {
         "the listener is closed"
     );
 }
+
+/// Finding B with a real SIGTERM: requests that reach the demo only after the signal, on
+/// connections it accepted before, are answered in full with `connection: close` (a GET on a
+/// fresh connection, a POST on a keep-alive one), while `/healthz` on a connection opened
+/// before says 503 and new connects are refused. Before the fix both were closed with 0 bytes.
+#[test]
+fn sigterm_answers_requests_arriving_after_it_on_accepted_connections() {
+    let mut demo = Demo::start(&["--drain-grace-ms", "30000", "--no-access-log"]);
+    let mut kept = demo.connect();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let (head, body) = read_response(&mut kept);
+    assert_eq!((status_of(&head), &body[..]), (200, &b"ok\n"[..]), "{head}");
+    let mut health = demo.connect();
+    health
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let _ = read_response(&mut health);
+    // A fresh connection that sends nothing yet. The kernel queues connections in order and
+    // the demo has one listener, so once `probe` (connected after it) is answered, `fresh`
+    // has been accepted too.
+    let mut fresh = demo.connect();
+    let mut probe = demo.connect();
+    probe
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let _ = read_response(&mut probe);
+
+    demo.terminate();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(demo.addr).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connects are refused soon after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    fresh
+        .write_all(b"GET /users/7 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let (head, body) = read_response(&mut fresh);
+    assert_eq!(status_of(&head), 200, "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    assert_eq!(body, b"user 7\n");
+
+    kept.write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+        .unwrap();
+    let (head, body) = read_response(&mut kept);
+    assert_eq!(status_of(&head), 200, "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    assert_eq!(body, b"hello");
+
+    health
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let (head, body) = read_response(&mut health);
+    assert_eq!(
+        (status_of(&head), &body[..]),
+        (503, &b"draining\n"[..]),
+        "{head}"
+    );
+
+    let status = demo.wait_exit(15);
+    assert!(status.success(), "exit status {status:?}");
+}

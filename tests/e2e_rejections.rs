@@ -45,8 +45,17 @@ fn cases() -> Vec<(&'static str, Vec<u8>, u16)> {
         ("over 100 fields", many_fields.into_bytes(), 431),
         ("body over 2 MiB", big_body, 413),
         ("bad chunk size", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n".to_vec(), 400),
-        // A size past the body limit is refused as soon as its digits say so (before any overflow).
-        ("huge chunk size", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n".to_vec(), 413),
+        // A size past the body limit is refused as soon as its digits end.
+        ("huge chunk size", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n".to_vec(), 413),
+        // RFC 9112 §7.1: a size that does not fit in 64 bits is malformed, not merely large.
+        ("chunk size over 64 bits", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n".to_vec(), 400),
+        // RFC 9112 §7.1.1: chunk extensions by their grammar.
+        ("bare ; chunk extension", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;\r\nabc\r\n0\r\n\r\n".to_vec(), 400),
+        ("non-token chunk extension", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;a(b)\r\nabc\r\n0\r\n\r\n".to_vec(), 400),
+        // RFC 9112 §3: a method longer than any implemented.
+        ("method over 32 bytes", format!("{} / HTTP/1.1\r\nHost: a\r\n\r\n", "M".repeat(40)).into_bytes(), 501),
+        // RFC 9110 §10.1.1: an expectation other than 100-continue.
+        ("Expect other than 100-continue", b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 3\r\n\r\nabc".to_vec(), 417),
         ("chunk size with 0x", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n".to_vec(), 400),
         ("chunked body over 2 MiB", {
             let mut r = b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();

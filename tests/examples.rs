@@ -49,7 +49,12 @@ fn run_example(name: &str, args: &[&str]) -> Output {
     if rx.recv_timeout(Duration::from_secs(120)).is_err() {
         // SAFETY: kill(2) with our own child's pid; no memory is passed.
         unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        panic!("example {name} {args:?} did not finish within 120 s");
+        let out = waiter.join().expect("waiter thread");
+        panic!(
+            "example {name} {args:?} did not finish within 120 s; its output so far:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     waiter.join().expect("waiter thread")
 }

@@ -16,6 +16,7 @@
 use std::fmt;
 use std::future::{ready, Future};
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use spindle::future::FutureSlot;
@@ -56,6 +57,9 @@ pub struct App {
     /// The router and the middleware, shared with the [`Next`] values of requests in flight.
     /// INVARIANT: only the builder methods change it (copy-on-write if a request still holds it).
     stack: Arc<Stack>,
+    /// Set when the server serving this app begins to drain (graceful shutdown); read by the
+    /// route [`App::healthz`] mounts. INVARIANT: only goes from false to true (`shutdown.rs`).
+    draining: Arc<AtomicBool>,
 }
 
 /// What a request goes through: the middleware chain, then the router.
@@ -84,6 +88,7 @@ impl Stack {
                 .with_status(405)
                 .with_header("allow", allow),
             Lookup::Options { allow } => Response::new(204).with_header("allow", allow),
+            Lookup::NotImplemented => Response::text("Not Implemented\n").with_status(501),
         };
         slot.set(ready(response));
     }
@@ -124,7 +129,34 @@ impl App {
     pub fn new() -> App {
         App {
             stack: Arc::new(Stack::default()),
+            draining: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Mounts `GET /healthz` (and so `HEAD`): `200 ok` while the server serves, `503 draining`
+    /// from the moment a graceful shutdown begins, so a load balancer's health check stops
+    /// routing to this instance before its connections close (see `docs/deploy.md`).
+    ///
+    /// ```
+    /// use spindle_http::{App, Body, Limits, Request, RequestParser};
+    /// let app = App::new().get("/", |_req: Request| async { "hi" }).healthz();
+    /// let head = RequestParser::new(Limits::default())
+    ///     .parse(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+    ///     .unwrap()
+    ///     .unwrap();
+    /// let rt = spindle::Runtime::new().unwrap();
+    /// let resp = rt.block_on(app.handle(Request::new(head, Body::empty())));
+    /// assert_eq!(resp.status(), 200);
+    /// assert_eq!(resp.body_bytes(), Some(&b"ok\n"[..]));
+    /// ```
+    pub fn healthz(self) -> App {
+        let handler = crate::health::healthz_handler(self.draining.clone());
+        self.get(crate::health::HEALTHZ_PATH, handler)
+    }
+
+    /// The flag the server sets when it begins to drain (see [`App::healthz`]).
+    pub(crate) fn draining_flag(&self) -> Arc<AtomicBool> {
+        self.draining.clone()
     }
 
     method_routes! {
@@ -149,7 +181,8 @@ impl App {
     /// `method` is case-sensitive, as in HTTP. `HEAD` is served by the `GET` handler unless it
     /// has its own route (the server drops the body), and `OPTIONS` is answered 204 with
     /// `Allow` unless it has its own. A matching path without a route for the method is 405
-    /// with `Allow`.
+    /// with `Allow`. `CONNECT` requests carry `host:port` instead of a path: a tunnelling app
+    /// routes them with `route("CONNECT", "*", handler)`; without that route they are 501.
     ///
     /// # Panics
     /// On a malformed pattern or method name, or if `method path` is already routed.

@@ -5,10 +5,11 @@
 //! response with [`ParseError::status`] and [`ParseError::reason`], then closes the connection.
 //!
 //! Invariants:
-//! - every variant maps to exactly one of 400, 413, 414, 431, 501, 505;
+//! - every variant maps to exactly one of 400, 413, 414, 417, 431, 501, 505;
 //! - every variant closes the connection: once the bytes on a connection could not be framed as
 //!   HTTP, nothing after them can be trusted to start a new request (that is how request
-//!   smuggling works), so [`ParseError::close_connection`] is `true` for all of them.
+//!   smuggling works), so [`ParseError::close_connection`] is `true` for all of them. (A 417
+//!   is well framed, but its body, if any, was never asked for: closing is the simple answer.)
 
 use std::fmt;
 
@@ -109,9 +110,16 @@ pub enum ParseError {
     /// The chunked body's trailer section exceeds the limit.
     TrailersTooLarge,
 
+    // ---- 417 Expectation Failed ----
+    /// An `Expect` member other than `100-continue` (RFC 9110 §10.1.1).
+    UnsupportedExpectation,
+
     // ---- 501 Not Implemented ----
     /// A transfer coding other than `chunked` (we decode no others).
     UnsupportedTransferCoding,
+    /// A method token longer than [`crate::Limits::max_method_bytes`]: longer than any
+    /// method the server implements (RFC 9112 §3).
+    MethodTooLong,
 
     // ---- 505 HTTP Version Not Supported ----
     /// A well-formed version other than HTTP/1.0 and HTTP/1.1.
@@ -119,7 +127,7 @@ pub enum ParseError {
 }
 
 impl ParseError {
-    /// The status code to answer with: 400, 413, 414, 431, 501 or 505.
+    /// The status code to answer with: 400, 413, 414, 417, 431, 501 or 505.
     ///
     /// ```
     /// use spindle_http::ParseError;
@@ -131,8 +139,9 @@ impl ParseError {
         match self {
             BodyTooLarge => 413,
             TargetTooLong => 414,
+            UnsupportedExpectation => 417,
             HeadTooLarge | TooManyFields | TrailersTooLarge => 431,
-            UnsupportedTransferCoding => 501,
+            UnsupportedTransferCoding | MethodTooLong => 501,
             UnsupportedVersion => 505,
             InvalidRequestLine
             | InvalidMethod
@@ -218,7 +227,9 @@ impl ParseError {
             HeadTooLarge => "request head too large",
             TooManyFields => "too many header fields",
             TrailersTooLarge => "trailer section too large",
+            UnsupportedExpectation => "expectation other than 100-continue",
             UnsupportedTransferCoding => "transfer coding not implemented",
+            MethodTooLong => "method longer than any implemented",
             UnsupportedVersion => "HTTP version not supported",
         }
     }
@@ -236,9 +247,9 @@ impl std::error::Error for ParseError {}
 mod tests {
     use super::ParseError::{self, *};
 
-    /// Every variant maps to one of the six statuses the design allows, and always closes.
+    /// Every variant maps to one of the seven statuses the design allows, and always closes.
     #[test]
-    fn statuses_are_the_allowed_six() {
+    fn statuses_are_the_allowed_seven() {
         let all = [
             InvalidRequestLine,
             InvalidMethod,
@@ -273,12 +284,14 @@ mod tests {
             HeadTooLarge,
             TooManyFields,
             TrailersTooLarge,
+            UnsupportedExpectation,
             UnsupportedTransferCoding,
+            MethodTooLong,
             UnsupportedVersion,
         ];
         for e in all {
             assert!(
-                [400, 413, 414, 431, 501, 505].contains(&e.status()),
+                [400, 413, 414, 417, 431, 501, 505].contains(&e.status()),
                 "{e:?}"
             );
             assert!(e.close_connection());
@@ -288,8 +301,9 @@ mod tests {
         let count = |s: u16| all.iter().filter(|e| e.status() == s).count();
         assert_eq!(count(413), 1);
         assert_eq!(count(414), 1);
+        assert_eq!(count(417), 1);
         assert_eq!(count(431), 3);
-        assert_eq!(count(501), 1);
+        assert_eq!(count(501), 2);
         assert_eq!(count(505), 1);
         let _: &dyn std::error::Error = &ParseError::BareCr;
     }

@@ -32,14 +32,20 @@ pub mod error;
 pub mod limits;
 pub mod parse;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 mod app;
 mod background;
 mod conn;
 mod date;
 mod extract;
+mod health;
 mod http_error;
 mod incoming;
 mod io;
+mod listen;
 mod middleware;
 mod request;
 mod response;

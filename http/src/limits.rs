@@ -26,6 +26,12 @@ pub struct Limits {
     pub max_head_bytes: usize,
     /// Header field lines in one head. Exceeding it: 431. Bounds the per-request field table.
     pub max_headers: usize,
+    /// Bytes in the method token. A longer method is one the server cannot implement: 501
+    /// (RFC 9112 §3), decided as soon as that many token bytes have arrived, so a client
+    /// streaming a method without end gets 501 rather than filling the head (431). Raise it to
+    /// route an extension method longer than this (the longest registered with IANA,
+    /// `UPDATEREDIRECTREF`, is 17 bytes).
+    pub max_method_bytes: usize,
     /// Bytes in the request-target. Exceeding it: 414, decided as soon as that many target
     /// bytes have arrived.
     pub max_target_bytes: usize,
@@ -33,7 +39,8 @@ pub struct Limits {
     /// as soon as the announced chunk sizes add up to more.
     pub max_body_bytes: u64,
     /// Bytes in one chunk-size line (hex digits plus extensions, without CRLF). Exceeding it:
-    /// 400. Extensions are ignored, so this only stops a client from streaming them forever.
+    /// 400. Extensions are checked against their grammar and otherwise ignored, so this only
+    /// stops a client from streaming them forever.
     pub max_chunk_line_bytes: usize,
     /// Bytes in the trailer section after the last chunk (all lines and their CRLFs, without
     /// the final blank line). Exceeding it: 431. Trailers are skipped, not stored.
@@ -41,7 +48,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The defaults: 16 KiB head, 100 fields, 8 KiB target, 2 MiB body, 4 KiB chunk-size
+    /// The defaults: 16 KiB head, 100 fields, 32-byte method, 8 KiB target, 2 MiB body, 4 KiB chunk-size
     /// line, 8 KiB trailers.
     ///
     /// ```
@@ -52,6 +59,7 @@ impl Limits {
     pub const DEFAULT: Limits = Limits {
         max_head_bytes: 16 * 1024,
         max_headers: 100,
+        max_method_bytes: 32,
         max_target_bytes: 8 * 1024,
         max_body_bytes: 2 * 1024 * 1024,
         max_chunk_line_bytes: 4 * 1024,

@@ -20,6 +20,10 @@
 //!   method gives [`Lookup::MethodNotAllowed`] with the `Allow` list. `HEAD` falls back to the
 //!   `GET` route, then to an any-method route; `OPTIONS` without a route of its own gives
 //!   [`Lookup::Options`]. `OPTIONS *` answers for the whole server.
+//! - `CONNECT` has no path: its target is `host:port` (authority-form). An app that tunnels
+//!   registers one `CONNECT` route on the pattern `*`; without it, `CONNECT` is
+//!   [`Lookup::NotImplemented`] (501: RFC 9110 §9.3.6 leaves CONNECT to proxies, and an
+//!   origin server that does not tunnel supports it for no resource at all).
 //!
 //! Invariants: one endpoint per path shape (the same pattern up to parameter names), and within
 //! it at most one value per method; [`Router::insert`] rejects anything else. A lookup allocates
@@ -71,6 +75,8 @@ pub(crate) enum Lookup<'r, T> {
         /// As in [`Lookup::MethodNotAllowed`].
         allow: &'r str,
     },
+    /// `CONNECT` (an authority-form target) and no `CONNECT` route: 501.
+    NotImplemented,
 }
 
 /// A path router from patterns to values of type `T`.
@@ -83,6 +89,9 @@ pub(crate) struct Router<T> {
     /// The `Allow` value for `OPTIONS *`: every method any route serves.
     /// INVARIANT: recomputed by every successful insert.
     all_allow: String,
+    /// The value for `CONNECT` requests, registered on the pattern `*` (their target is an
+    /// authority, not a path); `None`: they are answered 501.
+    connect: Option<T>,
 }
 
 /// One position in the trie: what may come next, and the route that ends here.
@@ -143,6 +152,7 @@ impl<T> Default for Router<T> {
             root: Node::default(),
             routes: Vec::new(),
             all_allow: String::new(),
+            connect: None,
         }
     }
 }
@@ -171,6 +181,29 @@ impl<T> Router<T> {
             if Method::from_token(m.as_bytes()).is_none() {
                 return Err(RouteError(format!("`{m}` is not a valid method name")));
             }
+        }
+        // CONNECT's target is an authority, never a path: its one route lives on `*`.
+        match (methods, pattern) {
+            (Methods::One("CONNECT"), "*") => {
+                if self.connect.is_some() {
+                    return Err(RouteError("`CONNECT *` is already routed".into()));
+                }
+                self.connect = Some(value);
+                self.note_route("CONNECT", pattern);
+                return Ok(());
+            }
+            (_, "*") => {
+                return Err(RouteError(
+                    "the pattern `*` is for the `CONNECT` route (authority-form targets) only"
+                        .into(),
+                ))
+            }
+            (Methods::One("CONNECT"), _) => {
+                return Err(RouteError(format!(
+                    "`CONNECT {pattern}` can never match: CONNECT targets are `host:port`; route `CONNECT` on `*`"
+                )))
+            }
+            _ => {}
         }
         let pieces = parse_pattern(pattern)?;
         let names: Vec<Box<str>> = pieces
@@ -230,6 +263,12 @@ impl<T> Router<T> {
                 "*"
             }
         };
+        self.note_route(label, pattern);
+        Ok(())
+    }
+
+    /// Records a route that was added, and the server-wide `Allow` value it changes.
+    fn note_route(&mut self, label: &str, pattern: &str) {
         self.routes.push((label.to_string(), pattern.to_string()));
         self.all_allow = allow_value(
             self.routes
@@ -237,7 +276,6 @@ impl<T> Router<T> {
                 .map(|(m, _)| m.as_str())
                 .filter(|m| *m != "*"),
         );
-        Ok(())
     }
 
     /// Every route as `(method, pattern)` in registration order; `*` marks any-method routes.
@@ -261,7 +299,18 @@ impl<T> Router<T> {
             };
         }
         let Some(rest) = path.strip_prefix(b"/") else {
-            return Lookup::NotFound; // `*` for other methods, or an authority-form target
+            // `*` for other methods, or an authority-form target: only `CONNECT` has one (the
+            // parser refuses any other pairing).
+            if method == "CONNECT" {
+                return match &self.connect {
+                    Some(value) => Lookup::Found {
+                        value,
+                        params: Vec::new(),
+                    },
+                    None => Lookup::NotImplemented,
+                };
+            }
+            return Lookup::NotFound;
         };
         let mut captures = Vec::new();
         let Some(endpoint) = self.root.find(rest, &mut captures) else {
@@ -707,6 +756,10 @@ mod tests {
                 "names its parameters differently",
             ),
             (&[("*", "/u")], "*", "/u", "already has an any-method route"),
+            (&[], "CONNECT", "/u", "route `CONNECT` on `*`"),
+            (&[], "GET", "*", "`CONNECT` route"),
+            (&[], "*", "*", "`CONNECT` route"),
+            (&[("CONNECT", "*")], "CONNECT", "*", "already routed"),
         ];
         for (existing, method, pattern, want) in cases {
             let mut r = router(existing);
@@ -745,6 +798,29 @@ mod tests {
             .map(|(m, p)| (m.as_str(), p.as_str()))
             .collect();
         assert_eq!(got, want);
+    }
+
+    /// CONNECT (an authority-form target, path "") is 501 unless `CONNECT *` is routed; then
+    /// that route serves every CONNECT, and `OPTIONS *` lists it. Other methods never reach it.
+    #[test]
+    fn connect_is_501_unless_routed() {
+        let r = router(&[("GET", "/"), ("*", "/{*rest}")]);
+        assert_eq!(r.lookup("CONNECT", ""), Lookup::NotImplemented);
+        let r = router(&[("GET", "/"), ("CONNECT", "*")]);
+        assert_eq!(
+            r.lookup("CONNECT", ""),
+            Lookup::Found {
+                value: &"CONNECT *",
+                params: Vec::new()
+            }
+        );
+        assert_eq!(r.lookup("GET", ""), Lookup::NotFound);
+        assert_eq!(
+            r.lookup("OPTIONS", "*"),
+            Lookup::Options {
+                allow: "CONNECT, GET, HEAD, OPTIONS"
+            }
+        );
     }
 
     /// A lookup without parameters does not allocate its capture list.

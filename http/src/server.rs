@@ -5,9 +5,16 @@
 //! kernel spreads new connections), spawns one accept task per listener and one task per
 //! connection (`conn.rs`), and serves until SIGINT or SIGTERM.
 //!
-//! Graceful shutdown, in order: stop accepting; close idle keep-alive connections; let
-//! in-flight requests finish, answered with `connection: close`; wait until every connection
-//! is gone or the shutdown deadline passes; then drop the runtime (cancelling what is left).
+//! Graceful shutdown ([`RunningServer::shutdown`]), in order (the phases are in `shutdown.rs`):
+//! 1. the drain begins: `/healthz` answers 503 and every response says `connection: close`;
+//! 2. after the drain delay (default 0), stop accepting: stop the kernel queueing connections,
+//!    take the ones already queued, then close the listeners (`listen.rs`), so new connects
+//!    are refused and none already queued is reset;
+//! 3. a grace (default 1 s) in which connections already accepted may still deliver a
+//!    request, answered with `connection: close`;
+//! 4. close the connections idle between requests (never one whose request is arriving);
+//! 5. wait until every connection is gone or the shutdown timeout passes; then drop the
+//!    runtime (cancelling what is left).
 //!
 //! Invariant: each connection task holds one permit of `permits`, so at most
 //! `max_connections` connections exist and "all permits back" means "no connection left".
@@ -22,12 +29,12 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use spindle::net::{ListenOptions, TcpListener};
 use spindle::sync::Semaphore;
 
 use crate::app::App;
 use crate::conn::serve_connection;
 use crate::limits::Limits;
+use crate::listen::Listener;
 use crate::shutdown::Shutdown;
 
 /// Limits and timeouts that every connection of a server applies.
@@ -39,12 +46,29 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Each read of a request body may wait this long for bytes (408).
     pub body_timeout: Duration,
+    /// The whole request body must arrive within this time from the handler's first read of
+    /// it; past it the read fails with 408 and the connection closes. `None`: no overall
+    /// limit (each read is still bounded by `body_timeout`).
+    pub body_deadline: Option<Duration>,
+    /// The least average rate, in bytes per second, at which a request body must arrive once
+    /// `min_body_rate_grace` has passed (Kestrel's `MinRequestBodyDataRate`): a client
+    /// trickling its body slower is answered 408 and closed. Only time spent waiting for the
+    /// client counts, not time the handler spends elsewhere. 0 turns the check off.
+    pub min_body_bytes_per_second: u64,
+    /// How long a body may arrive at any rate before `min_body_bytes_per_second` applies.
+    pub min_body_rate_grace: Duration,
     /// An idle keep-alive connection is closed after this long without a new request.
     pub idle_timeout: Duration,
     /// Writing a response (or one streamed chunk) may take this long; then the connection closes.
     pub write_timeout: Duration,
     /// Unread request-body bytes the server will read and discard to keep a connection alive.
     pub max_drain_bytes: usize,
+    /// `SO_SNDBUF` for each accepted connection: how much response data the kernel may hold
+    /// for a client that does not read. Bounded, a response larger than this meets the write
+    /// timeout; unbounded (`None`, the kernel's autotuning, up to `tcp_wmem`'s maximum), a
+    /// client that never reads can pin megabytes of kernel memory per connection. Linux
+    /// doubles the value for its bookkeeping.
+    pub send_buffer_bytes: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -53,9 +77,13 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            body_deadline: Some(Duration::from_secs(300)),
+            min_body_bytes_per_second: 240,
+            min_body_rate_grace: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             max_drain_bytes: 256 * 1024,
+            send_buffer_bytes: Some(128 * 1024),
         }
     }
 }
@@ -78,6 +106,10 @@ pub struct Server {
     max_connections: usize,
     /// How long a graceful shutdown waits for in-flight requests.
     shutdown_timeout: Duration,
+    /// How long the listeners stay open after a drain begins (`/healthz` already says 503).
+    drain_delay: Duration,
+    /// How long, once accepting stops, idle connections may still deliver a request.
+    drain_grace: Duration,
     /// Per-connection limits and timeouts.
     config: ServerConfig,
 }
@@ -89,6 +121,9 @@ impl fmt::Debug for Server {
             .field("workers", &self.workers)
             .field("reuse_port_listeners", &self.reuse_port_listeners)
             .field("max_connections", &self.max_connections)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("drain_delay", &self.drain_delay)
+            .field("drain_grace", &self.drain_grace)
             .field("config", &self.config)
             .finish()
     }
@@ -108,6 +143,8 @@ impl Server {
             reuse_port_listeners: 0,
             max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(10),
+            drain_delay: Duration::ZERO,
+            drain_grace: Duration::from_secs(1),
             config: ServerConfig::default(),
         }
     }
@@ -130,9 +167,40 @@ impl Server {
         self
     }
 
-    /// How long a graceful shutdown waits for in-flight requests (default 10 s).
+    /// How long a graceful shutdown waits for in-flight requests once it has stopped
+    /// accepting (default 10 s); then the connections left are cut. Set it above the longest
+    /// request: only a cut request is one that a retrying load balancer may run twice.
     pub fn shutdown_timeout(mut self, d: Duration) -> Server {
         self.shutdown_timeout = d;
+        self
+    }
+
+    /// How long the server keeps accepting and serving after a graceful shutdown begins
+    /// (default 0). `/healthz` ([`App::healthz`]) answers 503 from the start, so set this to
+    /// what a balancer that polls it needs to notice (interval × failures before it marks the
+    /// instance down), so that it stops routing here before connects are refused.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use spindle_http::{App, Server};
+    /// let app = App::new().get("/", |_req| async { "hi" }).healthz();
+    /// Server::bind("127.0.0.1:8080")
+    ///     .drain_delay(Duration::from_secs(5)) // e.g. a probe every 2 s, down after 2 failures
+    ///     .drain_grace(Duration::from_millis(500))
+    ///     .serve(app)
+    ///     .unwrap();
+    /// ```
+    pub fn drain_delay(mut self, d: Duration) -> Server {
+        self.drain_delay = d;
+        self
+    }
+
+    /// How long, once a graceful shutdown stops accepting, a connection already accepted may
+    /// still deliver its next request (default 1 s): a client that connected just before may
+    /// not have sent it yet, and a keep-alive client may be sending one now. Such a request is
+    /// answered, with `connection: close`; connections still idle after the grace are closed.
+    pub fn drain_grace(mut self, d: Duration) -> Server {
+        self.drain_grace = d;
         self
     }
 
@@ -170,30 +238,20 @@ impl Server {
     /// shut the server down. Must be called inside a spindle runtime.
     pub async fn start(self, app: App) -> io::Result<RunningServer> {
         let addr = self.addr?;
-        let listeners = if self.reuse_port_listeners == 0 {
-            vec![TcpListener::bind_with(
-                addr,
-                ListenOptions::new().backlog(1024),
-            )?]
-        } else {
-            // Bind the first to learn the port (addr may say port 0), then the rest on it.
-            let first =
-                TcpListener::bind_with(addr, ListenOptions::new().reuse_port(true).backlog(1024))?;
-            let bound = first.local_addr()?;
-            let mut all = vec![first];
-            for _ in 1..self.reuse_port_listeners {
-                all.push(TcpListener::bind_with(
-                    bound,
-                    ListenOptions::new().reuse_port(true).backlog(1024),
-                )?);
-            }
-            all
-        };
-        let local_addr = listeners[0].local_addr()?;
+        // One listener, or several SO_REUSEPORT ones: bind the first to learn the port (addr
+        // may say port 0), then the rest on it.
+        let reuse_port = self.reuse_port_listeners > 0;
+        let first = Listener::bind(addr, reuse_port, BACKLOG)?;
+        let bound = first.listener.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..self.reuse_port_listeners {
+            listeners.push(Listener::bind(bound, true, BACKLOG)?);
+        }
+        let local_addr = bound;
         let shared = Arc::new(Accepting {
+            shutdown: Arc::new(Shutdown::new(app.draining_flag())),
             app: Arc::new(app),
             config: Arc::new(self.config),
-            shutdown: Arc::new(Shutdown::default()),
             permits: Arc::new(Semaphore::new(self.max_connections)),
             active: Arc::new(AtomicUsize::new(0)),
         });
@@ -206,6 +264,8 @@ impl Server {
             shared,
             accept_tasks,
             shutdown_timeout: self.shutdown_timeout,
+            drain_delay: self.drain_delay,
+            drain_grace: self.drain_grace,
         })
     }
 }
@@ -233,8 +293,12 @@ pub struct RunningServer {
     shared: Arc<Accepting>,
     /// One per listener.
     accept_tasks: Vec<spindle::JoinHandle<()>>,
-    /// How long `shutdown` waits.
+    /// How long `shutdown` waits for connections once it has stopped accepting.
     shutdown_timeout: Duration,
+    /// How long `shutdown` keeps accepting after the drain begins.
+    drain_delay: Duration,
+    /// How long idle connections may still deliver a request once accepting has stopped.
+    drain_grace: Duration,
 }
 
 impl fmt::Debug for RunningServer {
@@ -256,61 +320,108 @@ impl RunningServer {
         self.shared.active.load(Ordering::SeqCst)
     }
 
-    /// Graceful shutdown: stop accepting, close idle connections, let in-flight requests
-    /// finish (with `connection: close`), and return when all connections are gone or the
-    /// shutdown timeout has passed. Returns the number of connections still open then.
+    /// Graceful shutdown: begin the drain (`/healthz` says 503, responses close their
+    /// connection), keep accepting for the drain delay, stop accepting (new connects are
+    /// refused), give connections already accepted the drain grace to deliver a request, close
+    /// the idle ones, let in-flight requests finish, and return when all connections are gone
+    /// or the shutdown timeout has passed. Returns the number of connections still open then.
     pub async fn shutdown(mut self) -> usize {
-        self.shared.shutdown.trigger();
-        for t in std::mem::take(&mut self.accept_tasks) {
-            let _ = t.await; // the listeners close here
+        let shutdown = self.shared.shutdown.clone();
+        // 1. The drain begins.
+        shutdown.begin_drain();
+        // 2. Balancers that poll /healthz get time to see the 503 while this instance serves.
+        if !self.drain_delay.is_zero() {
+            spindle::time::sleep(self.drain_delay).await;
         }
-        let deadline = Instant::now() + self.shutdown_timeout;
-        while self.connections() > 0 && Instant::now() < deadline {
+        // 3. Stop accepting: the accept tasks take what the kernel has queued, then close the
+        //    listeners; from here a connect is refused and a balancer tries another instance.
+        shutdown.stop_accepting();
+        for t in std::mem::take(&mut self.accept_tasks) {
+            let _ = t.await;
+        }
+        let stopped = Instant::now();
+        let deadline = stopped + self.shutdown_timeout;
+        // 4. Grace: a connection accepted a moment ago (or idle between requests) may still
+        //    deliver a request; it is answered with `connection: close`.
+        self.wait_for_connections((stopped + self.drain_grace).min(deadline))
+            .await;
+        // 5. Connections still idle between requests close; requests in flight go on.
+        shutdown.close_idle();
+        self.wait_for_connections(deadline).await;
+        self.connections()
+    }
+
+    /// Waits until no connection is left or `until` passes.
+    async fn wait_for_connections(&self, until: Instant) {
+        while self.connections() > 0 && Instant::now() < until {
             spindle::time::sleep(Duration::from_millis(5)).await;
         }
-        self.connections()
     }
 }
 
-/// Accepts connections until shutdown, one task per connection, at most `max_connections`.
-async fn accept_loop(listener: TcpListener, shared: Arc<Accepting>) {
+/// At most this many connections already queued by the kernel are taken when accepting stops
+/// (the listen backlog the server asks for).
+const BACKLOG: u32 = 1024;
+
+/// Accepts connections until accepting stops, one task per connection, at most
+/// `max_connections`; then takes what the kernel has already queued and closes the listener.
+async fn accept_loop(listener: Listener, shared: Arc<Accepting>) {
     loop {
-        // Wait for a free connection slot (or shutdown) before accepting: while the server is
+        // Wait for a free connection slot (or the stop) before accepting: while the server is
         // full, new clients wait in the kernel's backlog instead of being accepted and dropped.
+        // The stop is polled first: under load a connection is always ready, and a loop that
+        // let `accept` win would never stop accepting.
         let permit = {
+            let stop = pin!(shared.shutdown.accepting_stopped());
             let acquire = pin!(shared.permits.clone().acquire_owned());
-            let stop = pin!(shared.shutdown.wait());
-            match first_of(acquire, stop).await {
-                Either::Left(Ok(permit)) => permit,
-                _ => return,
+            match first_of(stop, acquire).await {
+                Either::Right(Ok(permit)) => permit,
+                _ => break,
             }
         };
         let accepted = {
-            let accept = pin!(listener.accept());
-            let stop = pin!(shared.shutdown.wait());
-            match first_of(accept, stop).await {
-                Either::Left(r) => r,
-                Either::Right(()) => return,
+            let stop = pin!(shared.shutdown.accepting_stopped());
+            let accept = pin!(listener.listener.accept());
+            match first_of(stop, accept).await {
+                Either::Right(r) => r,
+                Either::Left(()) => break,
             }
         };
         match accepted {
-            Ok((stream, peer)) => {
-                let (app, config, shutdown) = (
-                    shared.app.clone(),
-                    shared.config.clone(),
-                    shared.shutdown.clone(),
-                );
-                let active = ActiveGuard::new(shared.active.clone());
-                drop(spindle::spawn(async move {
-                    serve_connection(stream, peer, app, config, shutdown).await;
-                    drop(active);
-                    drop(permit);
-                }));
-            }
+            Ok((stream, peer)) => spawn_connection(&shared, stream, peer, permit),
             // `accept` already backs off on EMFILE and friends; anything else is per-connection.
             Err(e) => eprintln!("spindle-http: accept failed: {e}"),
         }
     }
+    // Clients whose handshake the kernel completed may have sent a request already: take
+    // them (they get the drain grace) rather than let the close reset them (`listen.rs`).
+    listener.stop(
+        BACKLOG as usize,
+        || shared.permits.clone().try_acquire_owned().ok(),
+        |stream, peer, permit| spawn_connection(&shared, stream, peer, permit),
+    );
+    // Dropping `listener` closes the socket: from here a connect is refused.
+}
+
+/// Starts the task serving one accepted connection; it holds `permit` (its connection slot)
+/// and counts in `active` until it ends.
+fn spawn_connection(
+    shared: &Accepting,
+    stream: spindle::net::TcpStream,
+    peer: SocketAddr,
+    permit: spindle::sync::OwnedSemaphorePermit,
+) {
+    let (app, config, shutdown) = (
+        shared.app.clone(),
+        shared.config.clone(),
+        shared.shutdown.clone(),
+    );
+    let active = ActiveGuard::new(shared.active.clone());
+    drop(spindle::spawn(async move {
+        serve_connection(stream, peer, app, config, shutdown).await;
+        drop(active);
+        drop(permit);
+    }));
 }
 
 /// Counts one connection in `Accepting::active` for as long as it lives (also if its task is

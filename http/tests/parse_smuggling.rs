@@ -144,7 +144,18 @@ fn chunked_vectors_are_refused() {
             ("5;x\nhello\r\n0\r\n\r\n", ParseError::BareLf),
             ("5\r\nhello\n0\r\n\r\n", ParseError::MissingChunkCrlf),
             ("5\r\nhelloXX0\r\n\r\n", ParseError::MissingChunkCrlf),
-            ("ffffffffffffffff0\r\n", ParseError::BodyTooLarge),
+            // 17 hex digits: over 64 bits, a malformed message (RFC 9112 §7.1), not a 413.
+            ("ffffffffffffffff0\r\n", ParseError::ChunkSizeOverflow),
+            ("fffffffffffffff\r\n", ParseError::BodyTooLarge),
+            // RFC 9112 §7.1.1: extensions by their grammar; a bare `;` is not skipped.
+            (
+                "5;\r\nhello\r\n0\r\n\r\n",
+                ParseError::InvalidChunkExtension,
+            ),
+            (
+                "5;a b\r\nhello\r\n0\r\n\r\n",
+                ParseError::InvalidChunkExtension,
+            ),
             ("0\r\n\n", ParseError::BareLf),
             ("0\r\nX: y\n\r\n", ParseError::BareLf),
         ];

@@ -3,78 +3,15 @@
 //! and idle timeouts, the connection limit, and background tasks.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use spindle_http::{App, Request, Response, RunningServer, Server, ServerConfig};
+mod common;
 
-/// A runtime serving `app`; dropped at the end of the test.
-struct Harness {
-    rt: spindle::Runtime,
-    server: Option<RunningServer>,
-    addr: SocketAddr,
-}
-
-impl Harness {
-    fn new(app: App, config: ServerConfig) -> Harness {
-        Harness::with(app, |s| s.config(config))
-    }
-
-    fn with(app: App, f: impl FnOnce(Server) -> Server) -> Harness {
-        let rt = spindle::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
-        let server = rt
-            .block_on(f(Server::bind("127.0.0.1:0")).start(app))
-            .unwrap();
-        let addr = server.local_addr();
-        Harness {
-            rt,
-            server: Some(server),
-            addr,
-        }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            self.rt.block_on(server.shutdown());
-        }
-    }
-}
-
-/// Reads one response with a content-length body.
-fn read_response(s: &mut TcpStream) -> (String, Vec<u8>) {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            s.read(&mut b).expect("read head"),
-            1,
-            "closed inside a head: {:?}",
-            String::from_utf8_lossy(&head)
-        );
-        head.push(b[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let len = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .map_or(0, |v| v.parse().unwrap());
-    let mut body = vec![0; len];
-    s.read_exact(&mut body).unwrap();
-    (head, body)
-}
+use common::{read_response, Harness};
+use spindle_http::{App, Request, Response, ServerConfig};
 
 fn status(head: &str) -> u16 {
     head[9..12].parse().unwrap()

@@ -7,17 +7,24 @@
 //! the decoder costs a few words per connection however the bytes are split.
 //!
 //! Grammar accepted, strictly:
-//! - chunk size: one or more hex digits (no `0x`, no sign, no space before them), checked for
-//!   `u64` overflow; leading zeros are fine;
-//! - then optionally whitespace and `;` extensions, skipped unread (any field bytes up to CR);
-//!   the size line as a whole is bounded by [`Limits::max_chunk_line_bytes`];
+//! - chunk size: one or more hex digits (no `0x`, no sign, no space before them); a size that
+//!   does not fit in 64 bits is a malformed message (400), decided at the digit that overflows;
+//!   leading zeros are fine;
+//! - then optionally chunk extensions, checked against their grammar (RFC 9112 §7.1.1) and
+//!   otherwise ignored: `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )`,
+//!   where a name is a token and BWS is SP / HTAB; a bare `;`, a `=` without a value, a byte
+//!   outside the grammar, or whitespace before the CR is a 400. The size line as a whole is
+//!   bounded by [`Limits::max_chunk_line_bytes`];
 //! - CRLF, `size` data bytes, then exactly CRLF;
 //! - after the `0` chunk: trailer fields `name: value CRLF`, skipped, bounded by
 //!   [`Limits::max_trailer_bytes`], then the final CRLF.
 //!
 //! Invariants: the sum of announced chunk sizes never exceeds the body limit: the decoder
-//! answers 413 while the size digits are still arriving, before any of that chunk's data is
-//! read. After an error it stays failed; after `done` it consumes nothing.
+//! answers 413 as soon as the size's digits end (the byte after the last digit), before any of
+//! that chunk's data is read. It waits for the end of the digits, rather than stopping at the
+//! first digit that passes the limit, so that a size over 64 bits is told apart (400) from
+//! one merely over the limit (413) however the bytes are split; the size line's own limit
+//! bounds that wait. After an error it stays failed; after `done` it consumes nothing.
 
 use super::Progress;
 use crate::error::ParseError;
@@ -29,12 +36,29 @@ use crate::parse::{is_field_byte, is_tchar};
 enum State {
     /// At the start of a size line: a hex digit must come.
     SizeStart,
-    /// Inside the hex digits of a size; the value so far.
+    /// Inside the hex digits of a size; the value so far (it may pass the body limit, which is
+    /// checked when the digits end).
     Size(u64),
     /// Whitespace after the digits: only `;` (an extension) may follow.
     SizeSpace(u64),
-    /// Inside chunk extensions, skipped until CR.
-    Extension(u64),
+    /// Right after an extension's `;`, or whitespace after it: a name must come.
+    ExtSemi(u64),
+    /// Inside an extension name (a token).
+    ExtName(u64),
+    /// Whitespace after an extension name: `=` or the next `;` must come.
+    ExtNameSpace(u64),
+    /// After `=` (and any whitespace): a token or a quoted string must come.
+    ExtEq(u64),
+    /// Inside a token value.
+    ExtToken(u64),
+    /// Inside a quoted-string value.
+    ExtQuoted(u64),
+    /// After a `\` inside a quoted string: one escaped byte must come.
+    ExtEscape(u64),
+    /// Right after a quoted string's closing quote.
+    ExtValueEnd(u64),
+    /// Whitespace after a value: only the next `;` may come.
+    ExtValueSpace(u64),
     /// After the size line's CR: LF must come.
     SizeLf(u64),
     /// Inside a chunk's data; the bytes still to come (never 0).
@@ -191,37 +215,38 @@ impl ChunkedDecoder {
             }
             Size(n) => {
                 self.count_line_byte(b)?;
-                match (b, hex_value(b)) {
-                    (_, Some(d)) => self.size_digit(n, d)?,
-                    (b';', _) => Extension(n),
-                    (b' ' | b'\t', _) => SizeSpace(n),
-                    (b'\r', _) => SizeLf(n),
-                    _ => return Err(ParseError::InvalidChunkSize),
+                if let Some(d) = hex_value(b) {
+                    self.size_digit(n, d)?
+                } else {
+                    // The digits end here: now the size is known, check it against the limit.
+                    self.check_size(n)?;
+                    match b {
+                        b';' => ExtSemi(n),
+                        b' ' | b'\t' => SizeSpace(n),
+                        b'\r' => SizeLf(n),
+                        _ => return Err(ParseError::InvalidChunkSize),
+                    }
                 }
             }
             SizeSpace(n) => {
                 self.count_line_byte(b)?;
                 match b {
                     b' ' | b'\t' => SizeSpace(n),
-                    b';' => Extension(n),
+                    b';' => ExtSemi(n),
                     _ => return Err(ParseError::InvalidChunkSize),
                 }
             }
-            Extension(n) => {
+            ExtSemi(n) | ExtName(n) | ExtNameSpace(n) | ExtEq(n) | ExtToken(n) | ExtQuoted(n)
+            | ExtEscape(n) | ExtValueEnd(n) | ExtValueSpace(n) => {
                 self.count_line_byte(b)?;
-                match b {
-                    b'\r' => SizeLf(n),
-                    b'\n' => return Err(ParseError::BareLf),
-                    b if is_field_byte(b) => Extension(n),
-                    _ => return Err(ParseError::InvalidChunkExtension),
-                }
+                self.extension_byte(b, n)?
             }
             SizeLf(n) => {
                 if b != b'\n' {
                     return Err(ParseError::BareCr);
                 }
                 self.line_len = 0;
-                // size_digit already checked that this chunk fits under the limit.
+                // check_size already made sure that this chunk fits under the limit.
                 self.announced += n;
                 if n == 0 {
                     TrailerStart
@@ -274,15 +299,63 @@ impl ChunkedDecoder {
         Ok(())
     }
 
-    /// Append hex digit `d` to the size `n`: overflow is 400; a chunk that would carry the
-    /// body past its limit is 413, decided now, before its data arrives.
+    /// One byte of the chunk extensions of a size line announcing `n` bytes (RFC 9112
+    /// §7.1.1):
+    ///
+    /// ```text
+    /// chunk-ext      = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+    /// chunk-ext-name = token
+    /// chunk-ext-val  = token / quoted-string
+    /// ```
+    ///
+    /// The line ends (CR) only after a name or a value; a bare `;`, an `=` with no value, and
+    /// whitespace right before the CR are refused, as is any byte the grammar has no place for.
+    fn extension_byte(&self, b: u8, n: u64) -> Result<State, ParseError> {
+        use State::*;
+        let space = b == b' ' || b == b'\t';
+        let next = match (self.state, b) {
+            (ExtSemi(_), _) if space => ExtSemi(n),
+            (ExtSemi(_), _) if is_tchar(b) => ExtName(n),
+            (ExtName(_), _) if is_tchar(b) => ExtName(n),
+            (ExtName(_) | ExtNameSpace(_), _) if space => ExtNameSpace(n),
+            (ExtName(_) | ExtNameSpace(_), b'=') => ExtEq(n),
+            (ExtEq(_), _) if space => ExtEq(n),
+            (ExtEq(_), b'"') => ExtQuoted(n),
+            (ExtEq(_), _) if is_tchar(b) => ExtToken(n),
+            (ExtToken(_), _) if is_tchar(b) => ExtToken(n),
+            (ExtQuoted(_), b'"') => ExtValueEnd(n),
+            (ExtQuoted(_), b'\\') => ExtEscape(n),
+            // qdtext: HTAB, SP, and VCHAR or obs-text other than `"` and `\`.
+            (ExtQuoted(_), _) if is_field_byte(b) => ExtQuoted(n),
+            // quoted-pair: `\` then HTAB, SP, VCHAR or obs-text.
+            (ExtEscape(_), _) if is_field_byte(b) => ExtQuoted(n),
+            (ExtToken(_) | ExtValueEnd(_) | ExtValueSpace(_), _) if space => ExtValueSpace(n),
+            (
+                ExtName(_) | ExtNameSpace(_) | ExtToken(_) | ExtValueEnd(_) | ExtValueSpace(_),
+                b';',
+            ) => ExtSemi(n),
+            (ExtName(_) | ExtToken(_) | ExtValueEnd(_), b'\r') => SizeLf(n),
+            (_, b'\n') => return Err(ParseError::BareLf),
+            _ => return Err(ParseError::InvalidChunkExtension),
+        };
+        Ok(next)
+    }
+
+    /// Append hex digit `d` to the size `n`: a size over 64 bits is 400 (RFC 9112 §7.1: the
+    /// message is malformed), decided at this digit.
     fn size_digit(&mut self, n: u64, d: u8) -> Result<State, ParseError> {
         let n = n
             .checked_mul(16)
             .and_then(|n| n.checked_add(u64::from(d)))
             .ok_or(ParseError::ChunkSizeOverflow)?;
+        Ok(State::Size(n))
+    }
+
+    /// The size's digits have ended: a chunk that would carry the body past its limit is 413,
+    /// decided now, before its data arrives.
+    fn check_size(&self, n: u64) -> Result<(), ParseError> {
         match self.announced.checked_add(n) {
-            Some(total) if total <= self.max_body => Ok(State::Size(n)),
+            Some(total) if total <= self.max_body => Ok(()),
             _ => Err(ParseError::BodyTooLarge),
         }
     }
@@ -371,6 +444,15 @@ mod tests {
                 ("3;name=value\r\nabc\r\n0\r\n\r\n", "abc"),
                 ("3 ; a ; b=\"q;x\"\r\nabc\r\n0;last\r\n\r\n", "abc"),
                 ("3\t;x\r\nabc\r\n0\r\n\r\n", "abc"),
+                // RFC 9112 §7.1.1: BWS around `;` and `=`, token and quoted-string values,
+                // quoted-pairs and obs-text inside quotes, several extensions.
+                ("3;a=b;c\r\nabc\r\n0\r\n\r\n", "abc"),
+                ("3 ;\ta = b ; c\t=\t\"x y\"\r\nabc\r\n0\r\n\r\n", "abc"),
+                ("3;q=\"a\\\"b\\\\c;d\"\r\nabc\r\n0\r\n\r\n", "abc"),
+                ("3;q=\"\u{e9}\"\r\nabc\r\n0\r\n\r\n", "abc"),
+                ("3;q=\"\"\r\nabc\r\n0\r\n\r\n", "abc"),
+                ("3;!#$%&'*+-.^_`|~=x\r\nabc\r\n0\r\n\r\n", "abc"),
+                ("0000000000000000000003\r\nabc\r\n0\r\n\r\n", "abc"),
                 (
                     "3\r\nabc\r\n0\r\nExpires: never\r\nX-Sum:  1 2 \r\n\r\n",
                     "abc",
@@ -411,7 +493,29 @@ mod tests {
                 ("5\rx", BareCr),
                 ("5;a\x01\r\n", InvalidChunkExtension),
                 ("5;a\x7f\r\n", InvalidChunkExtension),
+                // RFC 9112 §7.1.1: a bare `;`, a missing name or value, a non-token byte,
+                // whitespace inside a token or before the CR, an unclosed quote.
+                ("5;\r\n", InvalidChunkExtension),
+                ("5; \r\n", InvalidChunkExtension),
+                ("5;;a\r\n", InvalidChunkExtension),
+                ("5;a;\r\n", InvalidChunkExtension),
+                ("5;=b\r\n", InvalidChunkExtension),
+                ("5;a=\r\n", InvalidChunkExtension),
+                ("5;a= \r\n", InvalidChunkExtension),
+                ("5;a=b=c\r\n", InvalidChunkExtension),
+                ("5;a b\r\n", InvalidChunkExtension),
+                ("5;a=b c\r\n", InvalidChunkExtension),
+                ("5;a \r\n", InvalidChunkExtension),
+                ("5;a=b \r\n", InvalidChunkExtension),
+                ("5;a@b\r\n", InvalidChunkExtension),
+                ("5;a=b@c\r\n", InvalidChunkExtension),
+                ("5;a=\"x\r\n", InvalidChunkExtension),
+                ("5;a=\"x\"y\r\n", InvalidChunkExtension),
+                ("5;a=\"\\\x01\"\r\n", InvalidChunkExtension),
+                ("5;\u{e9}\r\n", InvalidChunkExtension),
+                ("5;a=\"x\ny\"\r\n", BareLf),
                 ("10000000000000000\r\n", ChunkSizeOverflow),
+                ("fffffffffffffffff\r\n", ChunkSizeOverflow),
                 ("5\r\nhelloX\r\n", MissingChunkCrlf),
                 ("5\r\nhello\rX", MissingChunkCrlf),
                 ("5\r\nhello\n0\r\n\r\n", MissingChunkCrlf),
@@ -456,7 +560,8 @@ mod tests {
                 "5\r\nhello\r\n6\r\n",
                 "b\r\n",
                 "0000b\r\n",
-                "5\r\nhello\r\nfffffffffffffffff\r\n",
+                "b;x=y\r\n",
+                "5\r\nhello\r\nffffffffffffffff\r\n",
             ] {
                 for piece in 1..=input.len() {
                     assert_eq!(
@@ -466,17 +571,22 @@ mod tests {
                     );
                 }
             }
-            // Decided on the size line alone: no data byte of the chunk was needed.
+            // A size over 64 bits is malformed (400), even past the body limit.
+            assert_eq!(
+                run(b"5\r\nhello\r\n10000000000000000\r\n", 1, &limits),
+                Err(ChunkSizeOverflow)
+            );
+            // Decided when the size's digits end: no data byte of the chunk was needed.
             let mut d = ChunkedDecoder::with_limits(&limits);
             assert_eq!(
-                d.decode(b"1"),
+                d.decode(b"10"),
                 Ok(Progress {
-                    consumed: 1,
+                    consumed: 2,
                     data: None,
                     done: false
                 })
             );
-            assert_eq!(d.decode(b"0"), Err(BodyTooLarge));
+            assert_eq!(d.decode(b"\r"), Err(BodyTooLarge));
         });
     }
 

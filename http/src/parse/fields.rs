@@ -270,6 +270,8 @@ pub(crate) struct Facts {
     keep_alive: bool,
     /// `Expect` lists `100-continue`.
     expect_continue: bool,
+    /// `Expect` lists a member other than `100-continue` (answered 417).
+    expect_other: bool,
     /// Whether a field that [`Facts::finish`] must weigh (`Content-Length`,
     /// `Transfer-Encoding`, `Connection`, `Expect`) was seen at all. Nearly every `GET` has
     /// none, and then the verdict and the reset for the next head need not look at the
@@ -380,11 +382,18 @@ impl Facts {
         self.host = Some(field.value);
     }
 
-    /// RFC 9110 §10.1.1: we act on `100-continue`. Other expectations (or malformed ones) are
-    /// ignored: the RFC allows 417 but does not require it, and they do not affect framing.
+    /// RFC 9110 §10.1.1: we act on `100-continue`; any other member (an expectation we cannot
+    /// meet, or a malformed one, `100-continue` with parameters included) is noted, and the
+    /// head answered 417 at its end.
     fn observe_expect(&mut self, value: &[u8]) {
         self.framing_seen = true;
-        self.expect_continue |= list(value).any(|e| is_word_ignoring_case(e, b"100-continue"));
+        for member in list(value) {
+            if is_word_ignoring_case(member, b"100-continue") {
+                self.expect_continue = true;
+            } else {
+                self.expect_other = true;
+            }
+        }
     }
 
     /// RFC 9110 §7.2 / RFC 9112 §3.2: one `Host`, and a valid one. An empty `Host` is refused
@@ -526,7 +535,12 @@ impl Facts {
         } else {
             BodyFraming::None
         };
-        // 3. Persistence (RFC 9112 §9.3) and Expect (RFC 9110 §10.1.1: ignored for 1.0).
+        // 3. Expect (RFC 9110 §10.1.1): an expectation other than `100-continue` cannot be met,
+        //    so 417, in either version (a 1.0 `100-continue` is ignored, below).
+        if self.expect_other {
+            return Err(ParseError::UnsupportedExpectation);
+        }
+        // 4. Persistence (RFC 9112 §9.3) and `100-continue` (ignored for 1.0).
         let keep_alive = match version {
             Version::Http11 => !self.close,
             Version::Http10 => self.keep_alive && !self.close,
@@ -875,8 +889,8 @@ mod tests {
                 true,
                 true,
             ),
-            (Version::Http11, &["EXPECT: foo, 100-continue"], true, true),
-            (Version::Http11, &["Expect: 100-continued"], true, false),
+            (Version::Http11, &["EXPECT: 100-continue, ,"], true, true),
+            (Version::Http11, &["Expect:"], true, false),
             (Version::Http10, &["Expect: 100-continue"], false, false),
             (Version::Http10, &["Connection: keep-alive"], true, false),
             (Version::Http10, &["Connection: Keep-Alive"], true, false),
@@ -907,6 +921,32 @@ mod tests {
                 (keep_alive, cont),
                 "{version:?} {lines:?}"
             );
+        }
+    }
+
+    /// RFC 9110 §10.1.1: an `Expect` member other than `100-continue` is 417, in either
+    /// version, whatever else the list holds.
+    #[test]
+    fn other_expectations_are_417() {
+        let limits = Limits::default();
+        for lines in [
+            &["Expect: foo"][..],
+            &["EXPECT: foo, 100-continue"],
+            &["Expect: 100-continued"],
+            &["Expect: 100-continue;x=1"],
+            &["Expect: 100-continue", "Expect: 200-ok"],
+        ] {
+            for version in [Version::Http10, Version::Http11] {
+                let mut with_host = vec!["Host: h"];
+                with_host.extend_from_slice(lines);
+                let got = observe_lines(&with_host).unwrap().finish(version, &limits);
+                assert_eq!(
+                    got,
+                    Err(ParseError::UnsupportedExpectation),
+                    "{lines:?} {version:?}"
+                );
+                assert_eq!(ParseError::UnsupportedExpectation.status(), 417);
+            }
         }
     }
 

@@ -290,12 +290,17 @@ impl RequestParser {
             let Some(lf) = self.find_line_end(window) else {
                 // 2.
                 if let State::RequestLine { sp1, sp2 } = self.state {
-                    check_partial_target(window, sp1, sp2, &self.limits)?;
+                    check_partial_line(window, self.line_start, sp1, sp2, &self.limits)?;
                 }
                 return Ok(None);
             };
             // 3. The line is window[line_start..lf - 1], and window[lf - 1] must be CR.
             if lf == self.line_start || window[lf - 1] != b'\r' {
+                // A request line whose method or target outgrew its limit gets 501 or 414 in step 2 if it
+                // arrives in pieces; give the same answer when it arrives whole.
+                if let State::RequestLine { sp1, sp2 } = self.state {
+                    check_partial_line(&window[..lf], self.line_start, sp1, sp2, &self.limits)?;
+                }
                 return Err(ParseError::BareLf);
             }
             let (start, end, next) = (self.line_start, lf - 1, lf + 1);
@@ -319,6 +324,7 @@ impl RequestParser {
                         end,
                         sp1.map(|sp| sp - start),
                         sp2.map(|sp| sp - start),
+                        self.limits.max_method_bytes,
                         self.limits.max_target_bytes,
                     )?;
                     self.begin_head(line);
@@ -550,16 +556,22 @@ fn find_lf(window: &[u8], from: usize) -> Option<usize> {
         .map(|i| from + i)
 }
 
-/// On a request line still arriving: if the target has already grown past the limit, say 414
-/// now instead of buffering the rest. A CR at the very end of the window may be the line's own
-/// CR, so it is not counted until the next byte shows otherwise (that keeps this check and the
-/// one on the complete line in agreement).
-fn check_partial_target(
+/// On a request line still arriving (from `start`): if the method has already grown past its
+/// limit, say 501 now (RFC 9112 §3); if the target has, say 414; either way instead of
+/// buffering the rest. A CR at the very end of the window may be the line's own CR, so it is
+/// not counted until the next byte shows otherwise (that keeps this check and the one on the
+/// complete line in agreement).
+fn check_partial_line(
     window: &[u8],
+    start: usize,
     sp1: Option<usize>,
     sp2: Option<usize>,
     limits: &Limits,
 ) -> Result<(), ParseError> {
+    let method_end = sp1.unwrap_or(window.len());
+    if request_line::method_too_long(&window[start..method_end], limits.max_method_bytes) {
+        return Err(ParseError::MethodTooLong);
+    }
     let Some(sp1) = sp1 else { return Ok(()) };
     let target_end = sp2.unwrap_or_else(|| {
         let end = window.len();

@@ -11,11 +11,11 @@
 //! Invariants: the fast path never rejects, it only declines, and it accepts only lines the
 //! careful path accepts, with the same result (the tests compare them on random lines); so
 //! every error comes from the careful path. There the checks run in a fixed order, and the
-//! first one, the target length, is the same check the parser makes on a still-incomplete
-//! line. So a line that arrives a byte at a time is rejected with the same error as the same
+//! first two, the method length and the target length, are the same checks the parser makes
+//! on a still-incomplete line ([`method_too_long`] is shared by both). So a line that arrives a byte at a time is rejected with the same error as the same
 //! line arriving whole.
 
-use super::chars::{is_path, is_query, scan_escaped};
+use super::chars::{is_path, is_query, is_token, scan_escaped};
 use super::head::{Method, Span, TargetForm, Version};
 use super::scan::{find_byte, word_at};
 use super::target::{parse_target, Target};
@@ -46,6 +46,7 @@ pub(crate) fn parse_request_line(
     max_target: usize,
 ) -> Result<RequestLine, ParseError> {
     let line = &buf[start..end];
+    let max_method = TEST_MAX_METHOD;
     let sp1 = line.iter().position(|&b| b == b' ');
     let sp2 = sp1.and_then(|sp1| {
         line[sp1 + 1..]
@@ -53,7 +54,21 @@ pub(crate) fn parse_request_line(
             .position(|&b| b == b' ')
             .map(|i| sp1 + 1 + i)
     });
-    parse_request_line_with_spaces(buf, start, end, sp1, sp2, max_target)
+    parse_request_line_with_spaces(buf, start, end, sp1, sp2, max_method, max_target)
+}
+
+/// The method limit the table tests use.
+#[cfg(test)]
+pub(crate) const TEST_MAX_METHOD: usize = 12;
+
+/// RFC 9112 §3: "a server that receives a method longer than any that it implements SHOULD
+/// respond with a 501". True if `line` (the bytes of the request line so far, from its first
+/// byte) starts with more than `max_method` token bytes: a method too long to be one we
+/// implement. Only the first `max_method + 1` bytes are looked at, so the verdict is the same
+/// on a line still arriving and on the complete line; a first word that is not a token within
+/// them is left to the method check (400).
+pub(crate) fn method_too_long(line: &[u8], max_method: usize) -> bool {
+    line.get(..=max_method).is_some_and(is_token)
 }
 
 /// Parse the request line `buf[start..end]` (without its CRLF), whose first SP is at offset
@@ -70,6 +85,7 @@ pub(crate) fn parse_request_line_with_spaces(
     end: usize,
     sp1: Option<usize>,
     sp2: Option<usize>,
+    max_method: usize,
     max_target: usize,
 ) -> Result<RequestLine, ParseError> {
     let line = &buf[start..end];
@@ -82,8 +98,11 @@ pub(crate) fn parse_request_line_with_spaces(
             .map(|i| sp1 + 1 + i))
     );
 
-    // 1. The target is what lies between the first SP and the next one (or the end); its
-    //    length is checked first, exactly as on an incomplete line.
+    // 1. The method's length, then the target's: the checks made on an incomplete line too.
+    //    The target is what lies between the first SP and the next one (or the end).
+    if method_too_long(&line[..sp1.unwrap_or(line.len())], max_method) {
+        return Err(ParseError::MethodTooLong);
+    }
     let Some(sp1) = sp1 else {
         return Err(ParseError::InvalidRequestLine);
     };
@@ -307,6 +326,14 @@ mod tests {
                 Version::Http11,
                 TargetForm::Absolute,
             ),
+            // exactly the method limit (12 in these tests) is accepted
+            (
+                "ABCDEFGHIJKL / HTTP/1.1",
+                Method::Extension,
+                "/",
+                Version::Http11,
+                TargetForm::Origin,
+            ),
             // exactly the target limit (16 in these tests) is accepted
             (
                 "GET /0123456789abcde HTTP/1.1",
@@ -341,6 +368,14 @@ mod tests {
             ("GET /", InvalidRequestLine),
             ("GET  / HTTP/1.1", InvalidRequestLine),
             ("GET / HTTP/1.1 ", InvalidVersion),
+            // RFC 9112 §3: a method longer than any implemented (12 in these tests) is 501,
+            // before the target length or anything else.
+            ("ABCDEFGHIJKLM / HTTP/1.1", MethodTooLong),
+            ("ABCDEFGHIJKLM /0123456789abcdef HTTP/1.1", MethodTooLong),
+            ("ABCDEFGHIJKLMNOPQRSTUVWXYZ", MethodTooLong),
+            ("ABCDEFGHIJKLM\r / HTTP/1.1", MethodTooLong),
+            // Not a token within its first 13 bytes: a bad method, not a long one.
+            ("ABCDEFGHIJK@M / HTTP/1.1", InvalidMethod),
             ("GET /  HTTP/1.1", InvalidVersion),
             (" GET / HTTP/1.1", InvalidMethod),
             ("G@T / HTTP/1.1", InvalidMethod),

@@ -377,6 +377,26 @@ impl TcpStream {
         self.reg.io().nodelay()
     }
 
+    /// Sets `SO_SNDBUF`: how many bytes the kernel buffers for sending. A bounded buffer
+    /// makes writes to a peer that does not read wait (and meet their timeout) instead of
+    /// being absorbed; Linux doubles the value for bookkeeping and turns off autotuning.
+    ///
+    /// ```no_run
+    /// # spindle::Runtime::new().unwrap().block_on(async {
+    /// # let stream = spindle::net::TcpStream::connect("127.0.0.1:8080").await?;
+    /// stream.set_send_buffer_size(64 * 1024)?;
+    /// assert!(stream.send_buffer_size()? >= 64 * 1024);
+    /// # Ok::<_, std::io::Error>(()) }).unwrap();
+    /// ```
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        socket2::SockRef::from(self.reg.io()).set_send_buffer_size(size)
+    }
+
+    /// The `SO_SNDBUF` size the kernel reports.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        socket2::SockRef::from(self.reg.io()).send_buffer_size()
+    }
+
     /// The address of the other end.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.reg.io().peer_addr()

@@ -1,0 +1,85 @@
+//! What the fuzz targets in `fuzz/` need from inside this crate, and nothing more: built only
+//! with the `fuzzing` cargo feature, hidden from the docs, and not part of the public API.
+//!
+//! The head parser and the body decoders are public already; the targets use them directly.
+//! The router is crate-private (its value type and lookup result are shaped for `app.rs`), so
+//! this module wraps it: routes carry their index in the table, and a lookup reports what it
+//! found in plain owned types. `docs/fuzzing.md` says what each target checks.
+
+use crate::router::{Lookup, Methods, Router};
+
+/// A router whose routes are numbered in insertion order (the fuzz target's route table).
+#[derive(Debug, Default)]
+pub struct FuzzRouter {
+    /// The router under test; each value is the index of the route in `patterns`.
+    router: Router<usize>,
+    /// Every route added so far, successfully or not, by index.
+    patterns: Vec<String>,
+}
+
+/// What [`FuzzRouter::lookup`] found, in owned types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FuzzLookup {
+    /// Route number `route` matched, with these decoded `(name, value)` parameters.
+    Found {
+        /// The index the route was added under.
+        route: usize,
+        /// The captured parameters, in path order.
+        params: Vec<(String, String)>,
+    },
+    /// No pattern matches the path.
+    NotFound,
+    /// The path matches, the method does not; the `Allow` value.
+    MethodNotAllowed(String),
+    /// `OPTIONS` for a known path (or `*`); the `Allow` value.
+    Options(String),
+    /// `CONNECT` with no `CONNECT` route: 501.
+    NotImplemented,
+}
+
+impl FuzzRouter {
+    /// An empty route table.
+    pub fn new() -> FuzzRouter {
+        FuzzRouter::default()
+    }
+
+    /// Adds `pattern` for `method` (`None`: any method). Returns the route's index, or the
+    /// router's error message.
+    pub fn insert(&mut self, method: Option<&str>, pattern: &str) -> Result<usize, String> {
+        let index = self.patterns.len();
+        self.patterns.push(pattern.to_string());
+        let methods = match method {
+            Some(m) => Methods::One(m),
+            None => Methods::Any,
+        };
+        self.router
+            .insert(methods, pattern, index)
+            .map(|()| index)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The pattern that route `index` was added with.
+    pub fn pattern(&self, index: usize) -> &str {
+        &self.patterns[index]
+    }
+
+    /// Looks `path` (as received: percent-encoded, no query) up for `method`.
+    pub fn lookup(&self, method: &str, path: &[u8]) -> FuzzLookup {
+        match self.router.lookup_bytes(method, path) {
+            Lookup::Found { value, params } => FuzzLookup::Found {
+                route: *value,
+                params,
+            },
+            Lookup::NotFound => FuzzLookup::NotFound,
+            Lookup::MethodNotAllowed { allow } => FuzzLookup::MethodNotAllowed(allow.to_string()),
+            Lookup::Options { allow } => FuzzLookup::Options(allow.to_string()),
+            Lookup::NotImplemented => FuzzLookup::NotImplemented,
+        }
+    }
+}
+
+/// The percent-decoding the router applies to captured parameters (`%XX` decoded, invalid
+/// escapes kept, `+` left alone), on bytes.
+pub fn percent_decode_bytes(s: &str) -> Vec<u8> {
+    crate::extract::decode_bytes(s, false).into_owned()
+}
