@@ -21,8 +21,8 @@ use crate::task::Id;
 
 /// Units a task may spend in one poll before it is made to yield (tokio uses the same number).
 pub(crate) const BUDGET: u8 = 128;
-/// The budget byte after a poll was refused for lack of budget: no units left, like 0, and
-/// the poll counts once as cut short when its budget is restored.
+/// The budget byte after a poll was refused for lack of budget: no units left, like 0; the
+/// first refusal (0 to `CUT`) counts the poll as cut short, later ones in the same poll do not.
 const CUT: u8 = u8::MAX;
 /// The budget byte outside a budgeted poll: unconstrained.
 const UNCONSTRAINED: u8 = u8::MAX - 1;
@@ -36,7 +36,7 @@ thread_local! {
     /// INVARIANT: task ids stay below 2^56 (`task::id` checks it).
     static CURRENT: Cell<u64> = const { Cell::new(OUTSIDE) };
     /// Polls on this thread cut short since the last [`take_cut_short`] (the worker moves it
-    /// into its metrics now and then, so that the poll path itself touches no counter).
+    /// into its metrics now and then; only a refusal, never a normal poll, touches it).
     static CUT_SHORT: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -51,22 +51,18 @@ pub(crate) fn budget<R>(task: Option<Id>, f: impl FnOnce() -> R) -> R {
     struct Restore(u64);
     impl Drop for Restore {
         fn drop(&mut self) {
-            if CURRENT.with(|c| c.replace(self.0)) as u8 == CUT {
-                CUT_SHORT.with(|c| c.set(c.get() + 1));
-            }
+            CURRENT.with(|c| c.set(self.0));
         }
     }
-    let scope = (task.map_or(0, Id::as_u64) << 8) | u64::from(BUDGET);
+    // A task's id is kept as its scope word (`Id::scope`): a fresh budget next to the id.
+    let scope = task.map_or(u64::from(BUDGET), Id::scope);
     let _restore = Restore(CURRENT.with(|c| c.replace(scope)));
     f()
 }
 
 /// The task being polled on this thread, if any (see `task::try_id`).
 pub(crate) fn current_task() -> Option<Id> {
-    CURRENT
-        .try_with(|c| Id::from_u64(c.get() >> 8))
-        .ok()
-        .flatten()
+    CURRENT.try_with(|c| Id::from_scope(c.get())).ok().flatten()
 }
 
 /// Spends one unit of budget; when none is left, schedules the task again and returns `Pending`.
@@ -75,8 +71,14 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
         let scope = c.get();
         match scope as u8 {
             UNCONSTRAINED => Poll::Ready(()),
-            0 | CUT => {
+            0 => {
+                // The first refusal in this poll: count the poll as cut short, once.
                 c.set(scope | u64::from(CUT));
+                CUT_SHORT.with(|c| c.set(c.get() + 1));
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            CUT => {
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }

@@ -25,7 +25,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use super::idle::{Idle, LIGHT_SLEEP, LIGHT_SLEEPS};
 use super::park::Parker;
 use crate::loom::{AtomicBool, Mutex, Ordering};
-use crate::metrics::{BusyClock, WorkerMetrics, WorkerState, WorkerStats};
+use crate::metrics::{BusyClock, Sampler, WorkerMetrics, WorkerState, WorkerStats};
 use crate::runtime::{context, Handle};
 use crate::task::Notified;
 
@@ -77,6 +77,8 @@ pub(crate) struct Core {
     searching: bool,
     /// Picks steal victims.
     rand: FastRand,
+    /// Picks the entries this worker makes whose schedule latency and poll are timed.
+    sampler: Sampler,
 }
 
 /// What a worker thread keeps in its thread-local while it runs.
@@ -120,6 +122,7 @@ impl MultiThread {
                 tick: 0,
                 searching: false,
                 rand: FastRand::new(index as u64 + 1),
+                sampler: Sampler::new(),
             }));
         }
         MultiThread {
@@ -162,6 +165,7 @@ impl MultiThread {
                 self.stats[ctx.index].overflowed.inc();
                 return Some(task);
             };
+            core.sampler.sample(&task, || handle.inner.sample_period);
             let pushed_to_deque = if is_yield {
                 core.local.push(task);
                 true
@@ -182,6 +186,7 @@ impl MultiThread {
             None
         });
         if let Some(task) = leftover {
+            crate::metrics::sample_remote(&task, || handle.inner.sample_period);
             self.injector.push(task);
             self.notify_parked(handle, None, true);
         }

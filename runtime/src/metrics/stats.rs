@@ -13,7 +13,6 @@
 //! The atomics are std's, not the loom shim's: no protocol rests on them (nothing is ever
 //! decided by reading a counter), so there is nothing for loom to model.
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -162,24 +161,37 @@ impl WorkerStats {
         }
     }
 
-    /// Runs one queue entry, counting it, and timing it if the entry was picked for timing
-    /// when it was queued (see [`sample_tick`]).
+    /// Runs one queue entry, counting it (see [`run_uncounted`](Self::run_uncounted)).
     #[inline]
     pub(crate) fn run<S: 'static>(&self, task: crate::task::Notified<S>) {
         // Counted before the poll: whoever sees the poll's effects (a task's output) also
         // sees it counted.
         self.polls.inc();
+        self.run_uncounted(task);
+    }
+
+    /// Runs one queue entry, timing it if the entry was picked for timing when it was made
+    /// (see [`Sampler`]); the caller counts the poll.
+    #[inline]
+    pub(crate) fn run_uncounted<S: 'static>(&self, task: crate::task::Notified<S>) {
         let queued_at = task.take_scheduled_at();
         if queued_at == 0 {
             task.run();
         } else {
-            let start = now_ns();
-            task.run();
-            let end = now_ns();
-            self.schedule_latency
-                .record(start.saturating_sub(queued_at));
-            self.poll_duration.record(end.saturating_sub(start));
+            self.run_timed(task, queued_at);
         }
+    }
+
+    /// The rare half of [`run_uncounted`](Self::run_uncounted): a timed poll.
+    #[cold]
+    #[inline(never)]
+    fn run_timed<S: 'static>(&self, task: crate::task::Notified<S>, queued_at: u64) {
+        let start = now_ns();
+        task.run();
+        let end = now_ns();
+        self.schedule_latency
+            .record(start.saturating_sub(queued_at));
+        self.poll_duration.record(end.saturating_sub(start));
     }
 }
 
@@ -230,41 +242,145 @@ pub(crate) fn now_ns() -> u64 {
         .max(1)
 }
 
-thread_local! {
-    /// Queue entries this thread still makes before it times one (see [`sample_tick`]).
-    static COUNTDOWN: Cell<u32> = const { Cell::new(1) };
-    /// xorshift state for the countdown's random reload.
-    static RNG: Cell<u32> = const { Cell::new(0x9E37_79B9) };
+/// Picks which queue entries are timed: about one in `period`, at random.
+///
+/// Each queue keeps one where it is already written under its owner's exclusive access (the
+/// current-thread queue's lock, a worker's core), so that deciding costs a decrement and a
+/// branch on data the push touches anyway; pushes from elsewhere use a thread-local one
+/// ([`sample_remote`]).
+#[derive(Debug)]
+pub(crate) struct Sampler {
+    /// Entries still to make before the next timed one.
+    countdown: u32,
+    /// xorshift state for the countdown's random reload. INVARIANT: never zero.
+    rng: u32,
 }
 
-/// Whether the queue entry this thread is making now should be timed: counts the countdown
-/// down, true when it reaches zero. The caller then calls [`sample_reload`].
-#[inline(always)]
-pub(crate) fn sample_tick() -> bool {
-    COUNTDOWN.with(|c| {
-        let left = c.get().wrapping_sub(1);
-        c.set(left);
-        left == 0
-    })
-}
+impl Sampler {
+    /// A sampler whose first entry is timed (so that a period of 1 times every entry).
+    pub(crate) const fn new() -> Sampler {
+        Sampler {
+            countdown: 1,
+            rng: 0x9E37_79B9,
+        }
+    }
 
-/// Reloads the countdown for a runtime that times one entry in about `period` (1: every
-/// entry), with a random value in `1..2 * period`: on average one entry in `period` is timed,
-/// and a workload with a period of its own cannot line up with the sampling.
-pub(crate) fn sample_reload(period: u32) {
-    let next = if period <= 1 {
-        1
-    } else {
-        RNG.with(|r| {
-            let mut x = r.get();
+    /// Whether the entry being made now is timed; if so, stamps it with the time. `period`
+    /// gives the runtime's sampling period (`Builder::metrics_sample_period`); it is read only
+    /// when an entry is timed.
+    #[inline(always)]
+    pub(crate) fn sample<S: 'static>(
+        &mut self,
+        task: &crate::task::Notified<S>,
+        period: impl FnOnce() -> u32,
+    ) {
+        if self.tick() {
+            self.stamp(task, period);
+        }
+    }
+
+    /// Counts one entry; true when it is the one to time (then [`reload`](Self::reload)).
+    #[inline(always)]
+    fn tick(&mut self) -> bool {
+        self.countdown -= 1;
+        self.countdown == 0
+    }
+
+    /// The rare half of [`sample`](Self::sample): reload the countdown, stamp the entry.
+    #[cold]
+    #[inline(never)]
+    fn stamp<S: 'static>(&mut self, task: &crate::task::Notified<S>, period: impl FnOnce() -> u32) {
+        self.reload(period());
+        task.set_scheduled_at(now_ns());
+    }
+
+    /// Reloads the countdown with a random value in `1..2 * period` (1: every entry), so that
+    /// on average one entry in `period` is timed and a workload with a period of its own
+    /// cannot line up with it.
+    fn reload(&mut self, period: u32) {
+        self.countdown = if period <= 1 {
+            1
+        } else {
+            let mut x = self.rng;
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            r.set(x);
+            self.rng = x;
             1 + x % (2 * period - 1)
-        })
-    };
-    COUNTDOWN.with(|c| c.set(next));
+        };
+    }
+}
+
+impl Default for Sampler {
+    fn default() -> Sampler {
+        Sampler::new()
+    }
+}
+
+/// A [`Sampler`] that any thread may use without a lock (the current-thread runtime's queue,
+/// which any thread pushes onto): the countdown is read and written with plain loads and
+/// stores, so two threads pushing at once may lose a decrement or both time their entries.
+/// That only nudges the sampling rate; it never times an entry that was not stamped.
+#[derive(Debug)]
+pub(crate) struct SharedSampler {
+    /// Entries still to make before the next timed one; at or below 0: time this one.
+    countdown: std::sync::atomic::AtomicI32,
+    /// xorshift state for the reload (see [`Sampler::reload`]). INVARIANT: never zero.
+    rng: std::sync::atomic::AtomicU32,
+}
+
+impl SharedSampler {
+    /// A sampler whose first entry is timed.
+    pub(crate) const fn new() -> SharedSampler {
+        SharedSampler {
+            countdown: std::sync::atomic::AtomicI32::new(1),
+            rng: std::sync::atomic::AtomicU32::new(0x9E37_79B9),
+        }
+    }
+
+    /// [`Sampler::sample`], without a lock.
+    #[inline(always)]
+    pub(crate) fn sample<S: 'static>(
+        &self,
+        task: &crate::task::Notified<S>,
+        period: impl FnOnce() -> u32,
+    ) {
+        // Relaxed loads and stores: a sampling decision, nothing is published through it.
+        let left = self.countdown.load(Ordering::Relaxed).wrapping_sub(1);
+        self.countdown.store(left, Ordering::Relaxed);
+        if left <= 0 {
+            self.stamp(task, period);
+        }
+    }
+
+    /// The rare half of [`sample`](Self::sample).
+    #[cold]
+    #[inline(never)]
+    fn stamp<S: 'static>(&self, task: &crate::task::Notified<S>, period: impl FnOnce() -> u32) {
+        let mut sampler = Sampler {
+            countdown: 0,
+            rng: self.rng.load(Ordering::Relaxed),
+        };
+        sampler.reload(period());
+        self.rng.store(sampler.rng, Ordering::Relaxed);
+        self.countdown
+            .store(sampler.countdown as i32, Ordering::Relaxed);
+        task.set_scheduled_at(now_ns());
+    }
+}
+
+thread_local! {
+    /// The sampler for entries this thread pushes onto a shared queue (the injector).
+    static REMOTE: std::cell::RefCell<Sampler> = const { std::cell::RefCell::new(Sampler::new()) };
+}
+
+/// [`Sampler::sample`] for an entry pushed from outside the queue's owner (this thread's own
+/// sampler).
+pub(crate) fn sample_remote<S: 'static>(
+    task: &crate::task::Notified<S>,
+    period: impl FnOnce() -> u32,
+) {
+    REMOTE.with(|s| s.borrow_mut().sample(task, period));
 }
 
 #[cfg(test)]
@@ -300,16 +416,20 @@ mod tests {
 
     #[test]
     fn sampling_every_entry_and_on_average() {
-        let sample = |period| {
-            let timed = sample_tick();
-            if timed {
-                sample_reload(period);
-            }
-            timed
+        let count = |period, n| {
+            let mut sampler = Sampler::new();
+            (0..n)
+                .filter(|_| {
+                    let timed = sampler.tick();
+                    if timed {
+                        sampler.reload(period);
+                    }
+                    timed
+                })
+                .count()
         };
-        sample_reload(1);
-        assert!((0..100).all(|_| sample(1)));
-        let timed = (0..64_000).filter(|_| sample(64)).count();
+        assert_eq!(count(1, 100), 100);
+        let timed = count(64, 64_000);
         assert!(
             (700..1_300).contains(&timed),
             "{timed} of 64,000 timed at 1/64"

@@ -173,24 +173,6 @@ impl Handle {
 }
 
 impl Handle {
-    /// Picks about one queue entry in `metrics_sample_period` for timing and stamps it with
-    /// the time it was made (see `metrics/mod.rs`, "Timing").
-    #[inline(always)]
-    fn stamp(&self, task: &Notified<Handle>) {
-        if crate::metrics::sample_tick() {
-            self.stamp_slow(task);
-        }
-    }
-
-    /// The rare half of [`stamp`](Self::stamp), kept out of line so that the schedule path
-    /// stays small: reload the countdown, read the clock, stamp the task.
-    #[cold]
-    #[inline(never)]
-    fn stamp_slow(&self, task: &Notified<Handle>) {
-        crate::metrics::sample_reload(self.inner.sample_period);
-        task.set_scheduled_at(crate::metrics::now_ns());
-    }
-
     /// A snapshot of this runtime's metrics: per worker (polls, busy time, parks, steals,
     /// queue depth, histograms of poll duration and schedule latency, ...) and runtime-wide
     /// (tasks, injector, blocking pool, timers, reactor). See [`RuntimeMetrics`].
@@ -242,7 +224,6 @@ impl Handle {
 
 impl Schedule for Handle {
     fn schedule(&self, task: Notified<Self>) {
-        self.stamp(&task);
         match &self.inner.sched {
             Scheduler::MultiThread(mt) => mt.schedule(self, task, false),
             Scheduler::CurrentThread(ct) => ct.schedule(self, task),
@@ -250,7 +231,6 @@ impl Schedule for Handle {
     }
 
     fn yield_now(&self, task: Notified<Self>) {
-        self.stamp(&task);
         match &self.inner.sched {
             Scheduler::MultiThread(mt) => mt.schedule(self, task, true),
             Scheduler::CurrentThread(ct) => ct.schedule(self, task),

@@ -37,27 +37,40 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Id(NonZeroU64);
 
+// The number n is kept as the word `n << 8 | coop::BUDGET`: the poll scope that `coop::budget`
+// sets for this task (its id next to a fresh budget), so that starting a poll stores the word
+// as it is. The mapping is one-to-one and keeps the order, so equality, hashing and ordering of
+// the word are those of the number.
 impl Id {
     /// The id as a number (never zero).
     pub fn as_u64(self) -> u64 {
+        self.0.get() >> 8
+    }
+
+    /// The poll scope word of this task: `id << 8 | BUDGET` (see `coop.rs`).
+    #[inline]
+    pub(crate) fn scope(self) -> u64 {
         self.0.get()
     }
 
-    /// The id with this number, if it is not zero.
-    pub(crate) fn from_u64(n: u64) -> Option<Id> {
-        NonZeroU64::new(n).map(Id)
+    /// The task of a poll scope word whatever its budget byte; `None` for task number 0.
+    pub(crate) fn from_scope(scope: u64) -> Option<Id> {
+        if scope >> 8 == 0 {
+            return None;
+        }
+        NonZeroU64::new((scope & !0xFF) | u64::from(crate::coop::BUDGET)).map(Id)
     }
 }
 
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        self.as_u64().fmt(f)
     }
 }
 
 impl fmt::Debug for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Id({})", self.0)
+        write!(f, "Id({})", self.as_u64())
     }
 }
 
@@ -85,7 +98,8 @@ pub(crate) fn next() -> Id {
             assert!(end <= 1 << 56, "task ids exhausted");
         }
         b.set((next + 1, end));
-        Id(NonZeroU64::new(next).expect("ids start at 1 and only grow"))
+        let scope = (next << 8) | u64::from(crate::coop::BUDGET);
+        Id(NonZeroU64::new(scope).expect("the budget byte is not zero"))
     })
 }
 
