@@ -19,7 +19,7 @@
 //! - **Busy time** is exact: the worker reads the clock when it parks, when it wakes, and at
 //!   each maintenance tick (every `event_interval` tasks), never per poll.
 //! - **Poll duration and schedule latency** are recorded for about one queue entry in
-//!   [`Builder::metrics_sample_period`](crate::Builder::metrics_sample_period) (default 64). The
+//!   [`Builder::metrics_sample_period`](crate::Builder::metrics_sample_period) (default 1024). The
 //!   choice is made where the entry is made (a spawn or a wake): that thread reads the clock
 //!   and stamps the task; the worker that runs a stamped entry reads the clock before and after
 //!   the poll. Unstamped entries cost one load and a branch. With a period of 1 every poll is

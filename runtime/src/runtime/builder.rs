@@ -15,7 +15,7 @@ use crate::task::OwnedTasks;
 use crate::time::TimeDriver;
 
 /// The default of [`Builder::metrics_sample_period`].
-const DEFAULT_SAMPLE_PERIOD: u32 = 64;
+const DEFAULT_SAMPLE_PERIOD: u32 = 1024;
 
 /// Names a runtime thread: `Some(i)` for worker `i`, `None` for a blocking-pool thread.
 pub(crate) type ThreadNameFn = Arc<dyn Fn(Option<usize>) -> String + Send + Sync>;
@@ -186,7 +186,7 @@ impl Builder {
     }
 
     /// Times about one poll in `n` for the metrics' poll-duration and schedule-latency
-    /// histograms (default 64; `1` times every poll). Panics on 0.
+    /// histograms (default 1024; `1` times every poll). Panics on 0.
     ///
     /// Timing a poll costs three clock reads (at the wake, and before and after the poll),
     /// about as much as a whole poll of a small task; sampling keeps that cost under a few per

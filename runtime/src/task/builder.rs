@@ -82,9 +82,9 @@ impl<'a> Builder<'a> {
     }
 
     fn meta(self, site: &'static Location<'static>) -> Meta {
-        Meta {
-            name: self.name.map(Box::from),
-            spawned_at: site,
+        match self.name {
+            Some(name) => Meta::named(name, site),
+            None => Meta::at(site),
         }
     }
 }

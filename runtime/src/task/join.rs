@@ -67,13 +67,13 @@ impl<T> JoinHandle<T> {
     /// The name the task was given (tests of `task::Builder`).
     #[cfg(test)]
     pub(crate) fn name(&self) -> Option<&str> {
-        self.raw.header().name.as_deref()
+        self.raw.header().meta.name()
     }
 
     /// Where the task was spawned (tests of `#[track_caller]`).
     #[cfg(test)]
     pub(crate) fn spawned_at(&self) -> &'static std::panic::Location<'static> {
-        self.raw.header().spawned_at
+        self.raw.header().meta.spawned_at()
     }
 
     /// True once the task has finished (with an output, a panic, or by cancellation).

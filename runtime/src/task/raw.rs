@@ -9,7 +9,7 @@
 //! ```text
 //!  RawTask ──► ┌──────────── Cell<F, S> (repr C) ────────────┐
 //!              │ Header { state, vtable, owner_id, id,        │ ◄── wakers point here too
-//!              │          spawned_at, name, scheduled_at }    │
+//!              │          meta, scheduled_at }                │
 //!              │ scheduler: S  (a runtime Handle)             │
 //!              │ stage: Running(F) | Finished(Result) | Consumed
 //!              │ join_waker: Option<Waker>                    │
@@ -23,7 +23,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::mem::ManuallyDrop;
-use std::panic::{self, AssertUnwindSafe, Location};
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
@@ -47,12 +47,10 @@ pub(crate) struct Header {
     /// The task's process-wide id. INVARIANT: fixed at allocation; any holder of a reference
     /// may read it from any thread.
     pub(crate) id: Id,
-    /// Where `spawn` was called (`#[track_caller]`), for long-poll reports and traces.
-    /// INVARIANT: fixed at allocation, like `id`.
-    pub(crate) spawned_at: &'static Location<'static>,
-    /// The name given with `task::Builder::name`; `None` (no allocation) for unnamed tasks.
-    /// INVARIANT: fixed at allocation, like `id`; dropped with the cell.
-    pub(crate) name: Option<Box<str>>,
+    /// Where `spawn` was called (`#[track_caller]`) and the name given with
+    /// `task::Builder::name`, if any, for long-poll reports and traces. INVARIANT: fixed at
+    /// allocation, like `id`; dropped with the cell.
+    pub(crate) meta: Meta,
     /// When the current queue entry was made, in `metrics::clock` nanoseconds, if this entry was
     /// picked for timing (`metrics.rs`, "sampling"); 0 if not. INVARIANT: written only by the
     /// party that owns the task's queue entry, before it pushes the entry (the push publishes
@@ -131,8 +129,7 @@ impl RawTask {
                 vtable: vtable::<F, S>(),
                 owner_id: AtomicUsize::new(usize::MAX),
                 id: id::next(),
-                spawned_at: meta.spawned_at,
-                name: meta.name,
+                meta,
                 scheduled_at: AtomicU64::new(0),
             },
             scheduler,
