@@ -214,9 +214,15 @@ impl ReactorCore {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
-        // 2. Resolve each token and record its readiness, collecting wakers under the lock.
-        let mut io_events = 0;
-        {
+        // 2. Resolve each token and record its readiness, collecting wakers under the lock (a
+        //    wait that returned nothing, as most non-blocking turns do, takes no lock).
+        // The counters are written by the one thread that holds the core (`&mut self`; the
+        // executor keeps the core behind a mutex, which orders one holder's writes before the
+        // next one's), so a load and a store suffice, no read-modify-write. Relaxed: counters,
+        // read by metrics only.
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.events.is_empty() {
+            let mut io_events = 0;
             let registrations = reactor.registrations.lock();
             for event in self.events.iter() {
                 let token = event.token();
@@ -229,17 +235,12 @@ impl ReactorCore {
                     io.dispatch(Ready::from_mio(event), &mut self.wake_list);
                 }
             }
-        }
-        // Counted by the one thread that holds the core (`&mut self`; the executor keeps the
-        // core behind a mutex, which orders one holder's writes before the next one's), so a
-        // load and a store suffice, no read-modify-write. Relaxed: counters, read by metrics only.
-        use std::sync::atomic::Ordering::Relaxed;
-        let turns = &reactor.counts.turns;
-        turns.store(turns.load(Relaxed) + 1, Relaxed);
-        if io_events != 0 {
+            drop(registrations);
             let events = &reactor.counts.events;
             events.store(events.load(Relaxed) + io_events, Relaxed);
         }
+        let turns = &reactor.counts.turns;
+        turns.store(turns.load(Relaxed) + 1, Relaxed);
         // 3. Wake outside every lock.
         self.wake_list.drain(..).for_each(Waker::wake);
         Ok(())

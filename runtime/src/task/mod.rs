@@ -240,11 +240,22 @@ impl Meta {
 }
 
 impl Drop for Meta {
+    #[inline]
     fn drop(&mut self) {
+        if self.ptr.addr().get() & NAMED != 0 {
+            self.drop_named();
+        }
+    }
+}
+
+impl Meta {
+    /// The rare half of `drop`: free a named task's heap half.
+    #[cold]
+    fn drop_named(&mut self) {
         if let Some(named) = self.as_named() {
             let named: *const Named = named;
             // SAFETY: (INVARIANT) the pointer came from `Box::into_raw` and this `Meta` owns it;
-            // it is dropped once, here.
+            // it is dropped once, here (`drop` calls this once).
             drop(unsafe { Box::from_raw(named.cast_mut()) });
         }
     }
