@@ -174,18 +174,18 @@ impl WorkerStats {
     /// (see [`Sampler`]); the caller counts the poll.
     #[inline]
     pub(crate) fn run_uncounted<S: 'static>(&self, task: crate::task::Notified<S>) {
-        let queued_at = task.take_scheduled_at();
-        if queued_at == 0 {
-            task.run();
+        if task.is_stamped() {
+            self.run_timed(task);
         } else {
-            self.run_timed(task, queued_at);
+            task.run();
         }
     }
 
     /// The rare half of [`run_uncounted`](Self::run_uncounted): a timed poll.
     #[cold]
     #[inline(never)]
-    fn run_timed<S: 'static>(&self, task: crate::task::Notified<S>, queued_at: u64) {
+    fn run_timed<S: 'static>(&self, task: crate::task::Notified<S>) {
+        let queued_at = task.take_scheduled_at();
         let start = now_ns();
         task.run();
         let end = now_ns();

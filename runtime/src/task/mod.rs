@@ -144,6 +144,13 @@ impl<S: 'static> Notified<S> {
             .store(now, Ordering::Relaxed);
     }
 
+    /// Whether this entry was picked for timing (see `take_scheduled_at`).
+    #[inline]
+    pub(crate) fn is_stamped(&self) -> bool {
+        // Relaxed: the pop that gave us the entry synchronized with its push.
+        self.0.raw.header().scheduled_at.load(Ordering::Relaxed) != 0
+    }
+
     /// When this entry was made if it was picked for timing, else 0; resets the mark.
     #[inline]
     pub(crate) fn take_scheduled_at(&self) -> u64 {
