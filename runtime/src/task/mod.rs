@@ -216,8 +216,8 @@ impl Meta {
         }
     }
 
-    /// The heap half, for a named task.
-    fn as_named(&self) -> Option<&Named> {
+    /// The heap half's pointer, for a named task (the `Box::into_raw` pointer, tag cleared).
+    fn named_ptr(&self) -> Option<NonNull<Named>> {
         if self.ptr.addr().get() & NAMED == 0 {
             return None;
         }
@@ -225,8 +225,13 @@ impl Meta {
             // SAFETY: the address with the tag cleared is the `Box`'s, which is not null.
             unsafe { std::num::NonZeroUsize::new_unchecked(a.get() & !NAMED) }
         });
+        Some(named.cast::<Named>())
+    }
+
+    /// The heap half, for a named task.
+    fn as_named(&self) -> Option<&Named> {
         // SAFETY: tagged, so (INVARIANT) it came from `Box::into_raw` and lives as long as `self`.
-        Some(unsafe { named.cast::<Named>().as_ref() })
+        self.named_ptr().map(|named| unsafe { named.as_ref() })
     }
 
     /// The task's name, if it was given one.
@@ -259,11 +264,11 @@ impl Meta {
     /// The rare half of `drop`: free a named task's heap half.
     #[cold]
     fn drop_named(&mut self) {
-        if let Some(named) = self.as_named() {
-            let named: *const Named = named;
-            // SAFETY: (INVARIANT) the pointer came from `Box::into_raw` and this `Meta` owns it;
-            // it is dropped once, here (`drop` calls this once).
-            drop(unsafe { Box::from_raw(named.cast_mut()) });
+        if let Some(named) = self.named_ptr() {
+            // SAFETY: (INVARIANT) the pointer came from `Box::into_raw` (with its permission to
+            // write: not derived from a shared reference) and this `Meta` owns it; it is
+            // dropped once, here (`drop` calls this once).
+            drop(unsafe { Box::from_raw(named.as_ptr()) });
         }
     }
 }
