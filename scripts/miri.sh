@@ -25,6 +25,5 @@ cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: syn
 # Borrows, Miri's newer aliasing model, accepts it, so this one runs under Tree Borrows. The
 # epoch collector is a process-wide global that frees its garbage lazily, so what it still holds
 # at exit is reported as leaked: leaks are not checked in this run (the runs above check ours).
-# task::builder's spawn-site test builds a real runtime too, so it runs here (and is ignored above).
 MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks $MIRIFLAGS" \
-    cargo +nightly miri test -p spindle --lib --target-dir target/miri -- executor::multi_thread task::builder "$@"
+    cargo +nightly miri test -p spindle --lib --target-dir target/miri -- executor::multi_thread "$@"

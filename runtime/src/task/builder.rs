@@ -114,7 +114,7 @@ mod tests {
     /// Every spawn function records its caller's line, and the builder's name; unnamed tasks
     /// have none.
     // Not under Miri: a real multi-thread runtime, whose crossbeam-epoch queues Stacked
-    // Borrows rejects (`scripts/miri.sh` runs the executor's real-runtime test under Tree Borrows).
+    // Borrows rejects (see `scripts/miri.sh`); the meta word itself is checked by the test above.
     #[cfg_attr(miri, ignore)]
     #[test]
     fn names_and_spawn_sites_are_recorded() {
