@@ -13,6 +13,8 @@
 #   CONNECTIONS=64    wrk -c
 #   PORT_BASE=18080   servers listen on PORT_BASE+1, +2, +3
 #   OUT_DIR=...       where raw wrk output and server logs go (default target/http-bench)
+#   BASELINE_DEMO=... path of a spindle-demo binary built from an earlier commit: it joins the
+#                     table as "spindle-base", so a change is measured side by side in one run
 #
 # Plan (numbered as in main): 1. start every server and wait until it answers GET /;
 # 2. warm each up; 3. ROUNDS rounds: for each workload (keep-alive: one request per write;
@@ -41,6 +43,10 @@ declare -A COMMAND=(
     [hyper]="$BIN_DIR/spindle-bench hyper-server --port PORT"
     [tokio-minimal]="$BIN_DIR/spindle-bench tokio-minimal --port PORT"
 )
+if [ -n "${BASELINE_DEMO:-}" ]; then
+    SERVERS=(spindle spindle-base hyper tokio-minimal)
+    COMMAND[spindle-base]="$BASELINE_DEMO --port PORT --workers 2 --no-access-log"
+fi
 WORKLOADS=(keep-alive pipelined16)
 
 # Samples, keyed "server/workload": space-separated, one per round. The table shows medians.

@@ -67,8 +67,8 @@ fn parse_delay(mut args: impl Iterator<Item = String>) -> Result<Duration, Strin
 // ---------------------------------------------------------------------------------------------
 
 /// Starts the echo server; returns its address and a count of the lines it has received.
-fn start_echo_server(delay: Duration) -> std::io::Result<(SocketAddr, Arc<AtomicUsize>)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
+async fn start_echo_server(delay: Duration) -> std::io::Result<(SocketAddr, Arc<AtomicUsize>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let received = Arc::new(AtomicUsize::new(0));
     let count = received.clone();
@@ -206,7 +206,7 @@ async fn call_and_await(addr: SocketAddr) -> std::io::Result<(String, String)> {
 }
 
 async fn run(delay: Duration) -> std::io::Result<()> {
-    let (addr, received) = start_echo_server(delay)?;
+    let (addr, received) = start_echo_server(delay).await?;
     println!("echo server on {addr}, answering after {delay:?}; `fail` is closed unanswered");
 
     // 1.

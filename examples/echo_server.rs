@@ -28,7 +28,7 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:7878".to_string());
     let rt = spindle::Runtime::new()?;
     rt.block_on(async {
-        let listener = TcpListener::bind(&addr)?;
+        let listener = TcpListener::bind(&addr).await?;
         println!("echo server listening on {}", listener.local_addr()?);
         loop {
             // Out of file descriptors? accept backs off and retries instead of failing.

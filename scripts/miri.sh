@@ -2,7 +2,7 @@
 # Runs the runtime's unsafe and lock-based code under Miri, which checks for undefined behaviour:
 # use-after-free, double free, invalid aliasing, data races, and leaks.
 #
-# - task::          the raw task cell and wakers (task/raw.rs, waker.rs), including the models
+# - task::          the raw task cell and its wakers (task/raw.rs), including the models
 #                   of a task completed and freed while it is being scheduled;
 # - sync::          the oneshot channel (lock-free), and the lock-based primitives: mutex,
 #                   semaphore, notify, mpsc, and the wait list they share;

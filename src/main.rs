@@ -39,6 +39,9 @@ const MAX_MS: u64 = 60_000;
 const MAX_CHUNKS: u64 = 100_000;
 
 fn main() {
+    // The libraries print nothing themselves; the demo shows their reports (accept errors,
+    // the shutdown signal) on stderr, one line each.
+    spindle::report::set_hook(spindle::report::stderr);
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(msg) => {

@@ -146,7 +146,7 @@ struct Model {
     /// For each request whose head is complete, in order: how its response is framed.
     answering: Vec<Answering>,
     /// How many responses the server owes at least: complete requests (head and body), up to
-    /// and including the first that closes the connection.
+    /// and including the first that closes the connection or expects `100 Continue`.
     owed: usize,
     /// Index of the first request that must close the connection, if any.
     closes_at: Option<usize>,
@@ -156,6 +156,8 @@ struct Model {
 fn model(payload: &[u8], limits: &Limits) -> Model {
     let mut m = Model::default();
     let mut rest = payload;
+    // Whether the requests so far are all owed an answer (see `Expect` below).
+    let mut counting = true;
     loop {
         let head = match RequestParser::new(*limits).parse(rest) {
             Ok(Some(head)) => head,
@@ -189,15 +191,20 @@ fn model(payload: &[u8], limits: &Limits) -> Model {
             m.answering.push(Answering::Unknown);
             return m;
         }
-        m.owed += 1;
-        if !head.keep_alive() || head.expects_continue() {
-            // `Expect: 100-continue` with the body already sent: whether the server keeps the
-            // connection depends on timing (`continue_owed`), so stop counting owed answers.
-            if !head.keep_alive() {
-                m.closes_at = Some(m.answering.len() - 1);
-            }
+        if counting {
+            m.owed += 1;
+        }
+        if !head.keep_alive() {
+            m.closes_at = Some(m.answering.len() - 1);
             m.answering.push(Answering::Unknown);
             return m;
+        }
+        if head.expects_continue() {
+            // `Expect: 100-continue` with the body already sent: whether the server keeps the
+            // connection after this request depends on timing (`continue_owed`), so later
+            // requests are not owed an answer. If they are answered, the answers still come in
+            // order and framed by their own requests (a HEAD's has no body), so keep modelling.
+            counting = false;
         }
     }
 }

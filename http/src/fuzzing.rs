@@ -2,11 +2,11 @@
 //! with the `fuzzing` cargo feature, hidden from the docs, and not part of the public API.
 //!
 //! The head parser and the body decoders are public already; the targets use them directly.
-//! The router is crate-private (its value type and lookup result are shaped for `app.rs`), so
+//! The router is crate-private (its value type and lookup result are shaped for `app/mod.rs`), so
 //! this module wraps it: routes carry their index in the table, and a lookup reports what it
 //! found in plain owned types. `docs/fuzzing.md` says what each target checks.
 
-use crate::router::{Lookup, Methods, Router};
+use crate::app::router::{Lookup, Methods, Router};
 
 /// A router whose routes are numbered in insertion order (the fuzz target's route table).
 #[derive(Debug, Default)]
@@ -81,5 +81,5 @@ impl FuzzRouter {
 /// The percent-decoding the router applies to captured parameters (`%XX` decoded, invalid
 /// escapes kept, `+` left alone), on bytes.
 pub fn percent_decode_bytes(s: &str) -> Vec<u8> {
-    crate::extract::decode_bytes(s, false).into_owned()
+    crate::app::extract::decode_bytes(s, false).into_owned()
 }

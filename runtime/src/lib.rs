@@ -12,11 +12,13 @@
 //! | [`time`] | a timing wheel behind [`time::sleep`], [`time::timeout`], [`time::interval`] | `asyncio.sleep` |
 //! | `blocking` | a thread pool for closures that block: [`task::spawn_blocking`] | `run_in_executor` |
 //! | [`net`] | non-blocking [`net::TcpListener`] and [`net::TcpStream`] | `asyncio.start_server` |
+//! | [`io`] | [`io::AsyncRead`] / [`io::AsyncWrite`], `read_exact`, `write_all`, `copy`, buffered readers and writers, [`io::duplex`] | `StreamReader` / `StreamWriter` |
 //! | [`sync`] | `oneshot`, `mpsc`, an async `Mutex`, `Semaphore`, `Notify` | `asyncio.Queue`, `Lock` |
 //! | [`future`] | [`join!`], [`future::join_all`], [`future::select`] | `asyncio.gather` |
 //! | [`signal`] | waiting for SIGINT / SIGTERM | `loop.add_signal_handler` |
 //! | [`runtime`] | [`Runtime`], [`Builder`], [`Handle`]: how the parts are put together | `asyncio.run` |
 //! | [`metrics`] | [`Handle::metrics`]: per-worker counters and histograms, as a snapshot | (seeing the loop work) |
+//! | [`report`] | the one hook through which the runtime (and spindle-http) report events; silent by default | `logging` |
 //!
 //! Start with `docs/runtime.md` in the repository for the reading order.
 //!
@@ -43,7 +45,9 @@ mod test_util;
 pub(crate) mod blocking;
 
 pub mod future;
+pub mod io;
 pub mod net;
+pub mod report;
 pub mod runtime;
 pub mod signal;
 pub mod sync;

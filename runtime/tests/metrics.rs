@@ -343,7 +343,9 @@ fn reactor_turns_events_and_registrations() {
     with_timeout(30, || {
         let rt = current();
         let m = rt.block_on(async {
-            let listener = spindle::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let listener = spindle::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap();
             let addr = listener.local_addr().unwrap();
             let client = spindle::spawn(spindle::net::TcpStream::connect(addr));
             let (server, _) = listener.accept().await.unwrap();

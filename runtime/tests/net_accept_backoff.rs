@@ -6,7 +6,8 @@
 //! The plan: open the client sockets first (they need descriptors too), lower the limit so that
 //! the server can accept only [`SLOTS`] connections, connect every client, watch the server accept
 //! exactly `SLOTS` and then stall on `EMFILE` without burning CPU, raise the limit again, and check
-//! that every queued client is then served by the same, still running, accept loop.
+//! that every queued client is then served by the same, still running, accept loop. Meanwhile a
+//! hook installed with `spindle::report::set_hook` must see the back-off reported exactly once.
 
 mod common;
 
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use spindle::net::TcpListener;
+use spindle::report::{self, Kind, Report};
 use spindle::Runtime;
 
 /// Connections that wait in the kernel's accept queue.
@@ -95,9 +97,27 @@ fn wait_for_count(accepted: &AtomicUsize, want: usize, secs: u64) {
 
 /// Out of file descriptors, `accept` neither returns the error nor spins: the accept loop backs
 /// off, and once descriptors are available again it serves every connection that queued meanwhile.
+/// The back-off reaches the report hook once, naming the listener's address.
 #[test]
 fn accept_backs_off_on_emfile_and_recovers() {
     with_timeout(60, || {
+        // 0. Every report the runtime makes, as (kind, source, message).
+        let reports = Arc::new(Mutex::new(Vec::<(Kind, &'static str, String)>::new()));
+        let sink = reports.clone();
+        report::set_hook(move |r: &Report<'_>| {
+            sink.lock()
+                .unwrap()
+                .push((r.kind(), r.source(), r.message().to_string()))
+        });
+        let backoff_reports = || {
+            reports
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(kind, _, _)| *kind == Kind::AcceptBackOff)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         let rt = Runtime::new().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
         let fatal = Arc::new(Mutex::new(None::<std::io::Error>));
@@ -107,7 +127,7 @@ fn accept_backs_off_on_emfile_and_recovers() {
             let accepted = accepted.clone();
             let fatal = fatal.clone();
             async move {
-                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();
                 spindle::spawn(async move {
                     let mut held = Vec::new();
@@ -163,6 +183,13 @@ fn accept_backs_off_on_emfile_and_recovers() {
             cpu_spent < Duration::from_millis(300),
             "the stalled accept loop used {cpu_spent:?} of CPU in 1 s: it spins instead of backing off"
         );
+        let seen = backoff_reports();
+        assert_eq!(seen.len(), 1, "back-off reports: {seen:?}");
+        assert_eq!(seen[0].1, "spindle::net");
+        assert!(
+            seen[0].2.contains(&addr.to_string()),
+            "the report names the listener: {seen:?}"
+        );
 
         // 5. Descriptors are available again: the same accept loop serves everyone who queued.
         set_soft_fd_limit(original.rlim_cur);
@@ -182,5 +209,8 @@ fn accept_backs_off_on_emfile_and_recovers() {
             "accept returned {:?}",
             fatal.lock().unwrap()
         );
+        // Once per listener: the retries did not report again.
+        assert_eq!(backoff_reports().len(), 1, "{:?}", backoff_reports());
+        report::clear_hook();
     });
 }

@@ -78,8 +78,8 @@ async fn echo(stream: TcpStream) -> io::Result<()> {
 }
 
 /// Starts an echo server on 127.0.0.1:0 that serves every connection in its own task.
-fn spawn_echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+async fn spawn_echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     spindle::spawn(async move {
         loop {
@@ -97,7 +97,7 @@ fn echo_between_tasks() {
     with_timeout(20, || {
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let server = spindle::spawn(async move {
                 let (stream, peer) = listener.accept().await.unwrap();
@@ -123,7 +123,7 @@ fn thousand_concurrent_connections_echo() {
     with_timeout(60, || {
         let rt = Runtime::new().unwrap();
         let verified = rt.block_on(async {
-            let addr = spawn_echo_server();
+            let addr = spawn_echo_server().await;
             let clients: Vec<_> = (0..CONNECTIONS)
                 .map(|i| {
                     spindle::spawn(async move {
@@ -162,7 +162,7 @@ fn half_close_lets_the_peer_answer() {
     with_timeout(20, || {
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let server = spindle::spawn(async move {
                 let (stream, _) = listener.accept().await.unwrap();
@@ -208,7 +208,7 @@ fn reader_and_writer_tasks_share_a_stream() {
     with_timeout(60, || {
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
-            let addr = spawn_echo_server();
+            let addr = spawn_echo_server().await;
             let stream = Arc::new(TcpStream::connect(addr).await.unwrap());
             let writer = {
                 let stream = stream.clone();
@@ -250,7 +250,7 @@ fn write_all_vectored_sends_every_buffer_in_order() {
     with_timeout(30, || {
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
-            let addr = spawn_echo_server();
+            let addr = spawn_echo_server().await;
             let big = vec![b'z'; 3 << 20];
             let pieces: Vec<Vec<u8>> = (0..200).map(|i| format!("[{i}]").into_bytes()).collect();
             let mut slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
@@ -281,7 +281,7 @@ fn readiness_and_try_operations() {
     with_timeout(20, || {
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let client = TcpStream::connect(addr).await.unwrap();
             let (server, _) = listener.accept().await.unwrap();
@@ -361,12 +361,15 @@ fn options_from_std_and_reuse_port() {
             assert!(client.take_error().unwrap().is_none());
 
             let options = ListenOptions::new().reuse_port(true).backlog(16);
-            let first = TcpListener::bind_with("127.0.0.1:0", options).unwrap();
+            let first = TcpListener::bind_with("127.0.0.1:0", options)
+                .await
+                .unwrap();
             let port_addr = first.local_addr().unwrap();
-            let second = TcpListener::bind_with(port_addr, options).unwrap();
+            let second = TcpListener::bind_with(port_addr, options).await.unwrap();
             assert_eq!(second.local_addr().unwrap(), port_addr);
-            let err =
-                TcpListener::bind(port_addr).expect_err("bound a used port without SO_REUSEPORT");
+            let err = TcpListener::bind(port_addr)
+                .await
+                .expect_err("bound a used port without SO_REUSEPORT");
             assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
         });
     });
@@ -380,7 +383,7 @@ fn runtime_drop_with_pending_io_does_not_hang() {
         let rt = Runtime::new().unwrap();
         let (tx, rx) = mpsc::channel();
         rt.block_on(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             spindle::spawn(async move {
                 let _ = tx.send(());
                 // Nobody connects: this waits until the runtime goes away.

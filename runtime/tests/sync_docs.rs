@@ -14,10 +14,12 @@ fn doc_quotes_match_the_code() {
     while let Some(at) = rest.find(marker) {
         rest = &rest[at + marker.len()..];
         let (path, after) = rest.split_once(" -->").expect("unterminated quote marker");
-        let body_start = after
-            .find("```rust\n")
-            .expect("a ```rust block after the marker")
-            + 8;
+        // The block opens with "```rust" and an info string (`,ignore`: an excerpt is not a
+        // program by itself); the body starts on the next line.
+        let fence = after
+            .find("```rust")
+            .expect("a ```rust block after the marker");
+        let body_start = fence + after[fence..].find('\n').expect("a fence line") + 1;
         let body_len = after[body_start..].find("```").expect("closing ```");
         let body = &after[body_start..body_start + body_len];
         let source = std::fs::read_to_string(root.join(path))

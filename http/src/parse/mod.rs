@@ -8,12 +8,14 @@
 //!
 //! | file | what it parses |
 //! |---|---|
+//! | `fast.rs` | the one-pass fast paths, one entry point, proved equal to the grammar |
 //! | `chars.rs` | byte classes: `tchar`, field bytes, URI bytes |
 //! | `scan.rs` | the line-end searches, eight bytes at a time |
 //! | `request_line.rs` | `method SP target SP version` |
 //! | `target.rs` | the four target forms and the `Host` grammar |
 //! | `fields.rs` | field lines, and the framing facts derived from them |
-//! | `head.rs` | [`RequestHead`] and its value types |
+//! | `head.rs` | [`RequestHead`]: the head's bytes and its field table |
+//! | `types.rs` | [`Method`], [`Version`], [`TargetForm`], [`BodyFraming`], byte ranges (a leaf) |
 //!
 //! Invariants:
 //! - the parser never looks at more than [`Limits::max_head_bytes`] of the buffer, and says
@@ -23,58 +25,19 @@
 //!   incomplete line, and it is monotone, so any split of the input yields the same result;
 //! - after an error the parser stays failed and repeats the error: the connection must close.
 //!
-//! Speed: two layers, so that the common head is judged in one pass and every error is still
-//! decided in one place.
-//! - Fast paths, tried once per line, when the parser reaches a line it has not looked at:
-//!   `request_line::parse_common_request_line` takes `METHOD /path?q HTTP/1.x` CRLF (any
-//!   standard method but `CONNECT`) and `fields::parse_common_field_line` takes
-//!   `name: value` CRLF and the blank line, each validating as it goes, with no separate search
-//!   for the line's end. They never reject: anything else, including a line not all there
-//!   yet, they decline, and they accept only what the careful path accepts, with the same
-//!   result (their unit tests compare the two on random lines).
-//! - Runs: `RequestParser::advance_common` strings the fast paths together, line after line,
-//!   keeping its place in locals; the parser's own bookkeeping (state, line start, scan
-//!   position) is written only where the run stops. A common head that is all in the buffer
-//!   runs from its first byte to its blank line without writing it at all.
-//! - Words, not bytes, wherever a comparison is against a constant: the version (`HTTP/1.1`
-//!   is one `u64`), the names `Facts::observe` looks for (one OR per byte folds the case of a
-//!   token, see `fields::token_is`), the remembered `Host` (eight bytes at a time, no
-//!   `memcmp` call).
-//! - The careful path: the search for the line's end (resumable, so a line arriving in pieces
-//!   is searched once in total), then the line's parser, which names the exact error. Even
-//!   here a field line's end is found by skipping field bytes (eight at a time, see
-//!   `scan.rs`) and expecting CR LF where they stop, so its value is validated on the way; any
-//!   other stop (a control byte, a bare CR or LF) marks the line *unchecked*, and the parser
-//!   then only looks for its LF and hands the whole line to the byte-by-byte check.
-//! - Memory: the requests of a connection nearly always repeat one `Host` value, so the parser
-//!   remembers the last one it found valid (`fields::RecentHost`) and compares against it
-//!   before running the `Host` grammar. Validity depends on the bytes alone, so a remembered
-//!   value stays valid and no verdict changes. Since clients send `Host` first (RFC 9110 §7.2
-//!   asks them to), the run tries one more fast path on the line right after the request
-//!   line: `Host: `, the remembered value, CRLF (`Facts::parse_recent_host_line`). That line
-//!   is taken whole, with no search for its colon or its end and no name check beyond one
-//!   word; any other line goes on to the general field fast path.
-//! - Nothing copied twice: the head's allocation (`HeadParts`, recycled per thread) is taken
-//!   as soon as the request line is judged, and the line goes straight into it; so does each
-//!   field's table entry, as its line is judged. When the blank line arrives, `complete` only
-//!   appends the head's bytes after the table and fills in the framing facts, and the
-//!   allocation becomes the [`RequestHead`]: the parser keeps no line or table of its own.
-//! - Nothing judged that was not seen: `Facts` notes whether any field that decides framing
-//!   or persistence (`Content-Length`, `Transfer-Encoding`, `Connection`, `Expect`) came at
-//!   all. Nearly every `GET` has none; its verdict is then "no body, keep-alive on 1.1" after
-//!   the one `Host` check, and the reset for the next head clears `host` alone. Dropping a
-//!   head gives its allocation back in a few stores (`HeadParts::recycle`, whose rare cases
-//!   are functions of their own). Per call, `parse` does no arithmetic on the limits (the
-//!   window's bound is worked out when the parser is made), and the `Host` line right
-//!   after the request line is counted without loading the (empty) table's length.
-//!   `complete` copies the head's bytes before it asks `Facts::finish` for the verdict, so
-//!   no verdict waits on the stack while the copy (a call) runs.
+//! Reading order: `advance` below is the driver, a numbered loop over lines; each line goes to
+//! its grammar (`request_line.rs`, `fields.rs`, with `target.rs` and `chars.rs` beneath them).
+//! Before the careful loop looks at a new line, `advance_fast` offers it, and the lines after
+//! it, to `fast.rs`, whose one entry point takes a line of the common shape in one pass or
+//! declines, and never answers differently from the grammar. What the fast paths save is
+//! measured in `docs/benchmarks.md` ("Request parsing").
 //!
 //! Line endings: CRLF only. RFC 9112 §2.2 allows a recipient to accept a bare LF, but when a
 //! proxy in front reads `\n` differently from us, the two disagree on where the head ends;
 //! so a bare LF is a 400, like a bare CR.
 
 mod chars;
+mod fast;
 mod fields;
 mod head;
 mod request_line;
@@ -82,18 +45,20 @@ mod scan;
 mod target;
 #[cfg(test)]
 pub(crate) mod tests;
+mod types;
 
 pub(crate) use chars::{is_field_byte, is_tchar};
-pub use head::{BodyFraming, HeaderField, Headers, Method, RequestHead, TargetForm, Version};
+pub use head::{HeaderField, Headers, RequestHead};
+pub use types::{BodyFraming, Method, TargetForm, Version};
 
 use crate::error::ParseError;
 use crate::limits::Limits;
-use fields::{
-    parse_checked_field_line, parse_common_field_line, parse_field_line, CommonLine, Facts,
-};
-use head::{FieldSpan, HeadParts};
-use request_line::{parse_common_request_line, parse_request_line_with_spaces, RequestLine};
+use fast::Expect;
+use fields::{parse_field_line, Facts};
+use head::HeadParts;
+use request_line::{parse_request_line_with_spaces, RequestLine};
 use scan::{skip_above_space, skip_field_bytes};
+use types::FieldSpan;
 
 /// Where the parser is within the head.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,7 +99,7 @@ pub struct RequestParser {
     /// The limits this parser enforces.
     limits: Limits,
     /// How much of the buffer the parser looks at: [`Limits::max_head_bytes`], and never
-    /// more than `u32::MAX` (a [`head::Span`] counts in 32 bits). Worked out once, here,
+    /// more than `u32::MAX` (a [`types::Span`] counts in 32 bits). Worked out once, here,
     /// rather than at every call of [`parse`](Self::parse).
     max_window: usize,
     /// Offset in the caller's buffer where the line being assembled starts.
@@ -144,9 +109,9 @@ pub struct RequestParser {
     scanned: usize,
     /// Which part of the head comes next.
     state: State,
-    /// Whether the current field line has shown a byte that stopped the fast scan where no
-    /// CR LF followed; such a line is judged by the careful [`parse_field_line`], and only its
-    /// LF is searched for. INVARIANT: false at the start of every line.
+    /// Whether the search for the current field line's end has met a byte that is not a field
+    /// byte before its CR LF: the line will be refused, so the search only looks for its LF.
+    /// INVARIANT: false at the start of every line.
     line_unchecked: bool,
     /// The allocation the head being parsed will live in, taken from the per-thread pool once
     /// its request line is judged: the line is written into it then, and each field's table
@@ -264,7 +229,7 @@ impl RequestParser {
     ///
     /// Plan:
     /// 0. on a line not looked at yet, take the run of lines that the one-pass fast paths
-    ///    accept ([`advance_common`](Self::advance_common)), up to the blank line if they can;
+    ///    accept ([`advance_fast`](Self::advance_fast)), up to the blank line if they can;
     /// 1. find the end of the current line, resuming where the last search stopped;
     /// 2. if there is none yet, check what can be checked on a partial line (414) and stop;
     /// 3. insist on CRLF;
@@ -282,7 +247,7 @@ impl RequestParser {
             #[cfg(not(test))]
             let fast = true;
             if fast && self.scanned == self.line_start {
-                if let Some(done) = self.advance_common(window)? {
+                if let Some(done) = self.advance_fast(window)? {
                     return Ok(Some(done));
                 }
             }
@@ -304,7 +269,7 @@ impl RequestParser {
                 return Err(ParseError::BareLf);
             }
             let (start, end, next) = (self.line_start, lf - 1, lf + 1);
-            let checked = !std::mem::take(&mut self.line_unchecked);
+            self.line_unchecked = false;
             self.line_start = next;
             // 4.
             match &self.state {
@@ -334,11 +299,7 @@ impl RequestParser {
                 State::Fields => {
                     // The count comes first: a line past the limit is refused whatever it holds.
                     self.check_field_count()?;
-                    let field = if checked {
-                        parse_checked_field_line(window, start, end)?
-                    } else {
-                        parse_field_line(window, start, end)?
-                    };
+                    let field = parse_field_line(window, start, end)?;
                     self.add_field(window, field)?;
                 }
                 State::Failed(e) => return Err(*e),
@@ -346,60 +307,69 @@ impl RequestParser {
         }
     }
 
-    /// Step 0 of [`advance`](Self::advance): from the start of a line not looked at yet, take
-    /// as many lines as the one-pass fast paths accept, in a run. Returns the end of the head
-    /// if the run reached the blank line; otherwise records where it stopped, for the careful
-    /// path to go on from there.
+    /// Step 0 of [`advance`](Self::advance): from the start of a line not looked at yet, offer
+    /// line after line to the fast paths (`fast::line`), and take each one they take exactly as
+    /// the careful path takes it (the same `begin_head`, field count and `add_field`, so an
+    /// error such as a second `Host` or too many fields is the careful path's, at the same
+    /// line). Returns the end of the head if the run reached the blank line; otherwise records
+    /// where it stopped, and the careful path goes on from that line.
     ///
-    /// The run keeps its progress in locals and writes the parser's bookkeeping (`state`,
-    /// `line_start`, `scanned`) once, where it stops; a common head that is all in the window
-    /// never writes it at all, since the blank line ends the head and `complete` resets the
-    /// parser for the next one. The fields go into the head's table and `facts` one by one,
-    /// exactly as the careful path adds them, so an error (a second `Host`, a bad `Content-Length`,
-    /// too many fields) is the one the careful path would return at the same line.
+    /// The run keeps its place in a local and writes the parser's bookkeeping (`state`,
+    /// `line_start`, `scanned`) once, where it stops; a head that is all in the window never
+    /// writes it, since `complete` resets the parser for the next head.
     #[inline]
-    fn advance_common(&mut self, window: &[u8]) -> Result<Option<usize>, ParseError> {
+    fn advance_fast(&mut self, window: &[u8]) -> Result<Option<usize>, ParseError> {
         let start = self.line_start;
         let mut at = start;
+        let max_target = self.limits.max_target_bytes;
         match self.state {
             State::RequestLine { .. } => {
-                let max_target = self.limits.max_target_bytes;
-                match parse_common_request_line(window, at, max_target) {
-                    Some((line, next)) => {
-                        self.begin_head(line);
-                        at = next;
-                        // The first field line is nearly always the `Host` this connection
-                        // sent before: take it whole if so. Counted first, as every field is.
-                        if let Some((field, next)) = self.facts.parse_recent_host_line(window, at) {
-                            // The table is empty (the allocation was just taken), so the
-                            // count check of `check_field_count` comes down to this, with
-                            // no load of the table's length. (It cannot fire in fact: a
-                            // remembered `Host` means some head was allowed a field.)
-                            debug_assert_eq!(self.head.as_ref().map(|h| h.field_count()), Some(0));
-                            if self.limits.max_headers == 0 {
-                                return Err(ParseError::TooManyFields);
-                            }
-                            self.facts.observe_recent_host(field);
-                            self.push_field(field);
-                            at = next;
-                        }
+                let request = fast::line(
+                    window,
+                    at,
+                    Expect::RequestLine,
+                    &self.facts.recent_host,
+                    max_target,
+                );
+                let Some(fast::Line::Request(line, next)) = request else {
+                    return Ok(None); // declined: the careful path starts on this very line
+                };
+                self.begin_head(line);
+                at = next;
+                // The first field line is nearly always the `Host` this connection sent
+                // before. Counted first, as every field is: the table is empty, so the count
+                // check comes down to this. (It cannot fire in fact: a remembered `Host` means
+                // some head was allowed a field.)
+                let host = fast::line(
+                    window,
+                    at,
+                    Expect::KnownHost,
+                    &self.facts.recent_host,
+                    max_target,
+                );
+                if let Some(fast::Line::KnownHost(field, next)) = host {
+                    debug_assert_eq!(self.head.as_ref().map(|h| h.field_count()), Some(0));
+                    if self.limits.max_headers == 0 {
+                        return Err(ParseError::TooManyFields);
                     }
-                    // Declined: the careful path starts on this very line.
-                    None => return Ok(None),
+                    self.facts.observe_recent_host(field);
+                    self.push_field(field);
+                    at = next;
                 }
             }
             State::Fields => {}
             State::Failed(e) => return Err(e),
         }
         loop {
-            match parse_common_field_line(window, at) {
-                Some(CommonLine::Field(field, next)) => {
+            let recent_host = &self.facts.recent_host;
+            match fast::line(window, at, Expect::Field, recent_host, max_target) {
+                Some(fast::Line::Field(field, next)) => {
                     self.check_field_count()?;
                     self.add_field(window, field)?;
                     at = next;
                 }
-                Some(CommonLine::Blank(end)) => return Ok(Some(end)),
-                None => break,
+                Some(fast::Line::Blank(end)) => return Ok(Some(end)),
+                _ => break,
             }
         }
         // Declined at `at`: the careful path takes the line that starts there.
@@ -427,8 +397,6 @@ impl RequestParser {
 
     /// The request line is judged: take the allocation the head will live in from this
     /// thread's pool, and write the line into it, where the finished head will read it.
-    /// Inlined (with the pool's common case) so that the line's parts go from registers
-    /// straight into the allocation, rather than through a copy on the stack for a call.
     #[inline(always)]
     fn begin_head(&mut self, line: RequestLine) {
         debug_assert!(self.head.is_none(), "one allocation per head");
@@ -501,8 +469,6 @@ impl RequestParser {
             .head
             .as_mut()
             .expect("INVARIANT: a head that reached its blank line had a request line");
-        // The bytes first: the copy is a call, and done before the verdict it leaves no
-        // verdict to keep on the stack across it.
         parts.finish_bytes(&buf[..end]);
         let derived = match self.facts.finish(parts.line.version, &self.limits) {
             Ok(derived) => derived,

@@ -9,10 +9,9 @@
 //!
 //! The trick ("SWAR", SIMD within a register): load eight bytes as one `u64`, and with a few
 //! arithmetic operations flag the bytes below some small value; the lowest flag, found with
-//! one `trailing_zeros`, is where the search stops. So a typical 30-byte line costs four word
-//! tests and no byte loop, whose unpredictable exit would cost more than the tests. No
-//! `unsafe` is needed: `u64::from_le_bytes` of an 8-byte slice is a plain unaligned load once
-//! optimized.
+//! one `trailing_zeros`, is where the search stops. So a typical 30-byte line takes four word
+//! tests and no byte loop. No `unsafe` is needed: `u64::from_le_bytes` of an 8-byte slice
+//! reads the word (why words pay: docs/benchmarks.md, "Why the hot paths look the way they do").
 
 use super::chars::is_field_byte;
 

@@ -14,7 +14,7 @@
 //! - asterisk-form (only `OPTIONS`): exactly `*`.
 
 use super::chars::{is_path, is_query, is_reg_name, scan_escaped};
-use super::head::{Method, Span, TargetForm};
+use super::types::{Method, Span, TargetForm};
 use crate::error::ParseError;
 
 /// The parts of a valid request-target.

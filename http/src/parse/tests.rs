@@ -725,7 +725,7 @@ fn reset_discards_a_partial_field_table() {
             assert_eq!(parser.parse(abandoned), outcome);
             assert_eq!(parser.parse(abandoned), outcome, "an error is repeated");
             let held = parser.head.as_ref().expect("the partial table is held");
-            let table = fields * super::head::FieldSpan::ENCODED_LEN;
+            let table = fields * super::types::FieldSpan::ENCODED_LEN;
             assert_eq!(held.bytes.len(), table, "the table alone");
             parser.reset();
             assert!(parser.head.is_none(), "reset gives the allocation back");

@@ -38,6 +38,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::loom::{Arc, Condvar, Mutex, MutexGuard};
+use crate::report::{Kind, Report};
 
 /// Makes the name of each new pool thread.
 pub(crate) type ThreadNameFn = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
@@ -147,7 +148,11 @@ impl BlockingPool {
                 VecDeque::new()
             };
             drop(state);
-            eprintln!("spindle: could not start a blocking thread: {err}");
+            crate::report::emit(&Report::new(
+                Kind::BlockingThreadFailed,
+                "spindle::blocking",
+                format_args!("could not start a blocking thread: {err}"),
+            ));
             drop(orphans);
         }
     }

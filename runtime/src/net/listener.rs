@@ -13,7 +13,8 @@
 //!   file descriptor or memory for the new socket. The connection stays queued in the kernel, so the
 //!   listener is *still readable*: retrying at once would spin a worker at 100% CPU, and returning
 //!   the error would make a typical `loop { listener.accept().await? }` server exit. Instead the
-//!   listener sleeps (10 ms, doubling up to 1 s), retries, and prints one warning per listener.
+//!   listener sleeps (10 ms, doubling up to 1 s), retries, and reports it once per listener
+//!   through [`crate::report`] ([`Kind::AcceptBackOff`](crate::report::Kind::AcceptBackOff)).
 //!   The back-off is reset by the next successful accept.
 //! * **One connection failed** (`ECONNABORTED`, and the network errors Linux passes through from
 //!   the new socket: `EPROTO`, `ENETDOWN`, `EHOSTUNREACH`, ...): that client is gone; retry at once.
@@ -25,7 +26,7 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -35,8 +36,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::loom::Mutex;
 use crate::reactor::{Direction, Registration};
+use crate::report::{self, Kind, Report};
 use crate::time::{self, Sleep};
 
+use super::addr::{self, ToSocketAddrs};
 use super::TcpStream;
 
 /// First back-off delay after an out-of-resources accept error.
@@ -59,8 +62,8 @@ const DEFAULT_BACKLOG: u32 = 1024;
 ///     // Two listeners on one port: the kernel spreads new connections between them,
 ///     // like `uvicorn --workers 2` spreads them between processes.
 ///     let options = ListenOptions::new().reuse_port(true).backlog(4096);
-///     let a = TcpListener::bind_with("127.0.0.1:8080", options)?;
-///     let b = TcpListener::bind_with("127.0.0.1:8080", options)?;
+///     let a = TcpListener::bind_with("127.0.0.1:8080", options).await?;
+///     let b = TcpListener::bind_with("127.0.0.1:8080", options).await?;
 ///     # drop((a, b));
 ///     Ok::<_, std::io::Error>(())
 /// })
@@ -110,7 +113,7 @@ impl Default for ListenOptions {
 /// use spindle::net::TcpListener;
 ///
 /// spindle::Runtime::new().unwrap().block_on(async {
-///     let listener = TcpListener::bind("127.0.0.1:8080")?;
+///     let listener = TcpListener::bind("127.0.0.1:8080").await?;
 ///     loop {
 ///         let (stream, peer) = listener.accept().await?;
 ///         spindle::spawn(async move {
@@ -139,7 +142,7 @@ struct Backoff {
     sleep: Option<Sleep>,
     /// How long the next back-off sleeps: `MIN_BACKOFF` doubling to `MAX_BACKOFF`; reset on success.
     next_delay: Duration,
-    /// Whether this listener already printed its out-of-resources warning (printed once, not per retry).
+    /// Whether this listener already reported running out of resources (once, not per retry).
     warned: bool,
 }
 
@@ -184,33 +187,36 @@ impl TcpListener {
     /// Binds a listener to `addr` with `SO_REUSEADDR` and a backlog of 1024. If `addr` resolves to
     /// several addresses, the first that binds wins.
     ///
-    /// Resolving a host name (`"localhost:80"`) blocks the thread briefly, like `std`'s `bind`;
-    /// pass a `SocketAddr` or an IP literal to avoid that.
+    /// `async` as in tokio: resolving a host name (`"localhost:80"`) blocks in `getaddrinfo(3)`, so
+    /// it runs on the blocking pool while the task waits; a literal address (`"127.0.0.1:0"`, a
+    /// `SocketAddr`) is parsed in place and the bind itself is one synchronous syscall. From
+    /// synchronous code, use [`TcpListener::bind_addr`] or [`TcpListener::from_std`].
     ///
     /// # Panics
     /// Outside a spindle runtime.
     ///
     /// ```no_run
     /// # spindle::Runtime::new().unwrap().block_on(async {
-    /// let listener = spindle::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let listener = spindle::net::TcpListener::bind("127.0.0.1:0").await?;
     /// println!("listening on {}", listener.local_addr()?);
     /// # Ok::<_, std::io::Error>(()) }).unwrap();
     /// ```
-    #[track_caller]
-    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        TcpListener::bind_with(addr, ListenOptions::new())
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::bind_with(addr, ListenOptions::new()).await
     }
 
     /// Like [`TcpListener::bind`], with `options` (`SO_REUSEPORT`, backlog).
     ///
     /// # Panics
     /// Outside a spindle runtime.
-    #[track_caller]
-    pub fn bind_with(addr: impl ToSocketAddrs, options: ListenOptions) -> io::Result<TcpListener> {
+    pub async fn bind_with(
+        addr: impl ToSocketAddrs,
+        options: ListenOptions,
+    ) -> io::Result<TcpListener> {
         let mut last_err = None;
-        for addr in addr.to_socket_addrs()? {
-            match listen_socket(addr, options) {
-                Ok(listener) => return TcpListener::from_std(listener),
+        for addr in addr::resolve(&addr).await? {
+            match TcpListener::bind_addr(addr, options) {
+                Ok(listener) => return Ok(listener),
                 Err(e) => last_err = Some(e),
             }
         }
@@ -220,6 +226,24 @@ impl TcpListener {
                 "the address resolved to nothing to bind",
             )
         }))
+    }
+
+    /// Binds one literal address, synchronously (nothing to resolve, so nothing to wait for):
+    /// for code that is not `async`, such as a server's setup.
+    ///
+    /// # Panics
+    /// Outside a spindle runtime.
+    ///
+    /// ```no_run
+    /// use spindle::net::{ListenOptions, TcpListener};
+    /// # spindle::Runtime::new().unwrap().block_on(async {
+    /// let addr = "127.0.0.1:0".parse().unwrap();
+    /// let listener = TcpListener::bind_addr(addr, ListenOptions::new())?;
+    /// # drop(listener); Ok::<_, std::io::Error>(()) }).unwrap();
+    /// ```
+    #[track_caller]
+    pub fn bind_addr(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener> {
+        TcpListener::from_std(listen_socket(addr, options)?)
     }
 
     /// Wraps a listener made with `std` (or received from elsewhere), switching it to non-blocking.
@@ -263,7 +287,7 @@ impl TcpListener {
     ///
     /// ```no_run
     /// # spindle::Runtime::new().unwrap().block_on(async {
-    /// let listener = spindle::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let listener = spindle::net::TcpListener::bind("127.0.0.1:0").await?;
     /// let (stream, peer) = listener.accept().await?;
     /// println!("{peer} connected from {}", stream.peer_addr()?);
     /// # Ok::<_, std::io::Error>(()) }).unwrap();
@@ -302,10 +326,14 @@ impl TcpListener {
                         let addr = self
                             .local_addr()
                             .map_or_else(|_| "?".to_string(), |a| a.to_string());
-                        eprintln!(
-                            "spindle: accept on {addr} failed: {error}; retrying with back-off \
-                             ({delay:?} growing to {MAX_BACKOFF:?}); this is logged once per listener"
-                        );
+                        report::emit(&Report::new(
+                            Kind::AcceptBackOff,
+                            "spindle::net",
+                            format_args!(
+                                "accept on {addr} failed: {error}; retrying with back-off \
+                                 ({delay:?} growing to {MAX_BACKOFF:?}); reported once per listener"
+                            ),
+                        ));
                     }
                     backoff.next_delay = (delay * 2).min(MAX_BACKOFF);
                     backoff.sleep = Some(time::sleep(delay));

@@ -19,7 +19,7 @@
 //!
 //! let rt = spindle::Runtime::new().unwrap();
 //! rt.block_on(async {
-//!     let listener = TcpListener::bind("127.0.0.1:0")?;
+//!     let listener = TcpListener::bind("127.0.0.1:0").await?;
 //!     let addr = listener.local_addr()?;
 //!     let client = spindle::spawn(async move {
 //!         let stream = TcpStream::connect(addr).await?;
@@ -37,8 +37,12 @@
 //! .unwrap();
 //! ```
 
+mod addr;
 mod listener;
+mod split;
 mod stream;
 
+pub use addr::ToSocketAddrs;
 pub use listener::{ListenOptions, TcpListener};
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 pub use stream::TcpStream;

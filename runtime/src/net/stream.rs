@@ -10,13 +10,17 @@
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use mio::Interest;
 
 use crate::coop;
+use crate::io::{AsyncRead, AsyncWrite};
 use crate::reactor::{Direction, ReadyEvent, Registration};
+
+use super::addr::{self, ToSocketAddrs};
 
 /// How many buffers [`TcpStream::write_all_vectored`] hands to one `writev(2)` call.
 const MAX_IOVECS: usize = 64;
@@ -56,7 +60,8 @@ impl TcpStream {
     /// Opens a connection to `addr`, trying each resolved address in turn, and waits (parking the
     /// task) until the handshake finishes. A refused or unreachable address is an `io::Error`.
     ///
-    /// Resolving a host name blocks the thread briefly; pass a `SocketAddr` or IP literal to avoid it.
+    /// A host name is resolved on the blocking pool (see [`ToSocketAddrs`]); a literal is parsed
+    /// in place.
     ///
     /// # Panics
     /// Outside a spindle runtime.
@@ -69,7 +74,7 @@ impl TcpStream {
     /// ```
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last_err = None;
-        for addr in addr.to_socket_addrs()? {
+        for addr in addr::resolve(&addr).await? {
             match TcpStream::connect_one(addr).await {
                 Ok(stream) => return Ok(stream),
                 Err(e) => last_err = Some(e),
@@ -411,6 +416,69 @@ impl TcpStream {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.reg.io().take_error()
     }
+}
+
+/// A `TcpStream` is an [`AsyncRead`]: `poll_read` is the `&self` [`TcpStream::poll_read`] above,
+/// which waits on the reactor's read readiness (see `docs/reactor.md`).
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let stream: &TcpStream = &self;
+        stream.poll_read(cx, buf)
+    }
+}
+
+/// Reading through a shared reference works too: the reactor keeps one waiter per direction.
+impl AsyncRead for &TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let stream: &TcpStream = &self;
+        stream.poll_read(cx, buf)
+    }
+}
+
+/// The `AsyncWrite` methods for a stream reached through `&TcpStream`: a socket buffers nothing
+/// in user space, so `flush` has nothing to do, and `shutdown` closes the write direction.
+macro_rules! tcp_write {
+    () => {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let stream: &TcpStream = &self;
+            stream.poll_write(cx, buf)
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let stream: &TcpStream = &self;
+            Poll::Ready(stream.shutdown(Shutdown::Write))
+        }
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let stream: &TcpStream = &self;
+            stream.poll_write_vectored(cx, bufs)
+        }
+    };
+}
+
+impl AsyncWrite for TcpStream {
+    tcp_write!();
+}
+
+impl AsyncWrite for &TcpStream {
+    tcp_write!();
 }
 
 /// A position inside a list of buffers, for writing them all over several `writev` calls.

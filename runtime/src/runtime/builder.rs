@@ -5,10 +5,11 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{start_workers, Handle, Runtime, Shared};
+use super::{Handle, Runtime, Shared};
 use crate::blocking::BlockingPool;
 use crate::executor::{
-    current_thread::CurrentThread, idle::MAX_WORKERS, multi_thread::MultiThread, Scheduler,
+    current_thread::CurrentThread, idle::MAX_WORKERS, multi_thread, multi_thread::MultiThread,
+    Scheduler,
 };
 use crate::reactor::Reactor;
 use crate::task::OwnedTasks;
@@ -274,4 +275,25 @@ impl fmt::Debug for Builder {
             .field("keep_alive", &self.keep_alive)
             .finish_non_exhaustive()
     }
+}
+
+/// Starts the worker threads of a freshly built multi-thread runtime. On error the threads
+/// already started are in `rt.threads`, and dropping `rt` stops them.
+fn start_workers(rt: &mut Runtime, name: &ThreadNameFn, stack: Option<usize>) -> io::Result<()> {
+    let n = rt.handle.multi_thread().num_workers();
+    for index in 0..n {
+        let core = rt
+            .handle
+            .multi_thread()
+            .take_core(index)
+            .expect("each core is taken exactly once, here");
+        let handle = rt.handle.clone();
+        let mut b = std::thread::Builder::new().name(name(Some(index)));
+        if let Some(size) = stack {
+            b = b.stack_size(size);
+        }
+        rt.threads
+            .push(b.spawn(move || multi_thread::run_worker(handle, core))?);
+    }
+    Ok(())
 }

@@ -34,9 +34,10 @@ use std::time::{Duration, Instant};
 
 use crate::blocking::BlockingPool;
 use crate::executor::park::{whole_millis, Driver};
-use crate::executor::{multi_thread, Scheduler};
+use crate::executor::Scheduler;
 use crate::loom::MutexGuard;
 use crate::reactor::{Reactor, ReactorCore};
+use crate::report::{Kind, Report};
 use crate::task::{JoinHandle, OwnedTasks};
 use crate::time::TimeDriver;
 
@@ -101,7 +102,11 @@ impl Driver for Shared {
         };
         if let Err(e) = result {
             if e.kind() != io::ErrorKind::Interrupted {
-                eprintln!("spindle: reactor poll failed: {e}");
+                crate::report::emit(&Report::new(
+                    Kind::ReactorFailed,
+                    "spindle::runtime",
+                    format_args!("reactor poll failed: {e}"),
+                ));
             }
         }
     }
@@ -259,29 +264,4 @@ impl fmt::Debug for Runtime {
             .field("threads", &self.threads.len())
             .finish_non_exhaustive()
     }
-}
-
-/// Starts the worker threads of a freshly built multi-thread runtime. On error the threads
-/// already started are in `rt.threads`, and dropping `rt` stops them.
-fn start_workers(
-    rt: &mut Runtime,
-    name: &builder::ThreadNameFn,
-    stack: Option<usize>,
-) -> io::Result<()> {
-    let n = rt.handle.multi_thread().num_workers();
-    for index in 0..n {
-        let core = rt
-            .handle
-            .multi_thread()
-            .take_core(index)
-            .expect("each core is taken exactly once, here");
-        let handle = rt.handle.clone();
-        let mut b = std::thread::Builder::new().name(name(Some(index)));
-        if let Some(size) = stack {
-            b = b.stack_size(size);
-        }
-        rt.threads
-            .push(b.spawn(move || multi_thread::run_worker(handle, core))?);
-    }
-    Ok(())
 }

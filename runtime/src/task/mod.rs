@@ -37,8 +37,8 @@ mod id;
 mod join;
 mod owned;
 pub(crate) mod raw;
+mod spawn;
 pub(crate) mod state;
-mod waker;
 
 #[cfg(test)]
 mod tests;
@@ -47,6 +47,7 @@ pub use builder::Builder;
 pub use id::{id, try_id, Id};
 pub use join::{JoinError, JoinHandle};
 pub(crate) use owned::OwnedTasks;
+pub use spawn::{spawn, spawn_blocking};
 
 use std::fmt;
 use std::future::Future;
@@ -60,8 +61,6 @@ use std::task::{Context, Poll};
 use raw::RawTask;
 
 use crate::loom::Ordering;
-
-use crate::runtime::context;
 
 /// What a task needs from the scheduler it belongs to.
 pub(crate) trait Schedule: Send + Sync + Sized + 'static {
@@ -315,67 +314,6 @@ where
         Notified(Task::from_raw(raw)),
         JoinHandle::new(raw),
     )
-}
-
-/// Spawns a future onto the current runtime and returns a handle to its output.
-///
-/// The task starts running at once on some worker (it does not wait for the handle to be
-/// awaited), like `asyncio.create_task`. Panics if called outside a runtime.
-///
-/// ```
-/// let rt = spindle::Runtime::new().unwrap();
-/// let sum = rt.block_on(async {
-///     let handles: Vec<_> = (1..=10).map(|i| spindle::spawn(async move { i * i })).collect();
-///     let mut sum = 0;
-///     for h in handles {
-///         sum += h.await.unwrap();
-///     }
-///     sum
-/// });
-/// assert_eq!(sum, 385);
-/// ```
-#[track_caller]
-pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    // Borrow the handle rather than clone it when we can: spawn is hot. The closure would
-    // hide our caller from `#[track_caller]`, so the site is taken here.
-    let meta = Meta::at(Location::caller());
-    match context::with_current(|h| h.spawn_with(future, meta)) {
-        Some(handle) => handle,
-        None => panic!("spindle::spawn must be called from within a spindle runtime"),
-    }
-}
-
-/// Runs a blocking closure on the runtime's blocking thread pool and returns a handle to its result.
-///
-/// This is asyncio's `run_in_executor` and FastAPI's plain `def` route: work that would block a
-/// worker thread (file I/O, CPU-heavy code, a synchronous library) goes to a separate pool that
-/// grows on demand up to `Builder::max_blocking_threads` (default 512) threads. A panic in the
-/// closure becomes a [`JoinError`] with `is_panic()`. Once started, the closure cannot be aborted.
-///
-/// ```
-/// let rt = spindle::Runtime::new().unwrap();
-/// let n = rt.block_on(async {
-///     spindle::task::spawn_blocking(|| {
-///         std::thread::sleep(std::time::Duration::from_millis(5)); // blocking is fine here
-///         40 + 2
-///     })
-///     .await
-///     .unwrap()
-/// });
-/// assert_eq!(n, 42);
-/// ```
-#[track_caller]
-pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    context::expect_current("spindle::task::spawn_blocking")
-        .spawn_blocking_with(f, Meta::at(Location::caller()))
 }
 
 /// Gives the other tasks on this worker a turn, then resumes (asyncio's `await asyncio.sleep(0)`).

@@ -16,9 +16,11 @@
 //!              └──────────────────────────────────────────────┘
 //! ```
 //!
-//! Talks to: `state` (every access is licensed by a transition there), `waker` (builds `Waker`s
-//! from a header pointer), `join` (the `JoinHandle` calls `try_read_output` / `drop_join_handle`),
-//! and the scheduler through the `Schedule` trait.
+//! The `Waker`s of a task live here too (at the end of the file): a waker is one more counted
+//! reference to the header, with a second, static vtable whose functions call into the first.
+//!
+//! Talks to: `state` (every access is licensed by a transition there), `join` (the `JoinHandle`
+//! calls `try_read_output` / `drop_join_handle`), and the scheduler through the `Schedule` trait.
 
 use std::any::Any;
 use std::future::Future;
@@ -26,10 +28,10 @@ use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use super::id::{self, Id};
-use super::state::{State, TransitionToIdle, TransitionToRunning};
+use super::state::{State, TransitionToIdle, TransitionToNotified, TransitionToRunning};
 use super::{JoinError, Meta, Notified, Schedule, Task};
 use crate::loom::{AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
@@ -259,7 +261,7 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // 1. Poll the future with a waker that borrows our reference (no count change), inside a
     //    fresh cooperative budget, catching a panic so the worker survives it. `task::id()`
     //    answers with our id meanwhile.
-    let waker = ManuallyDrop::new(super::waker::waker_ref(ptr));
+    let waker = ManuallyDrop::new(waker_ref(ptr));
     let mut cx = Context::from_waker(&waker);
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
         cell.stage.with_mut(|stage| {
@@ -482,4 +484,65 @@ pub(crate) fn set_owner_id(task: RawTask, id: usize) {
 pub(crate) fn owner_id(task: RawTask) -> usize {
     // Relaxed: written before the task was published to any other thread.
     task.header().owner_id.load(Ordering::Relaxed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wakers that point straight at a task's header.
+//
+// A `Waker` is a data pointer plus a `RawWakerVTable`. Ours uses the task header as the data
+// pointer and one static vtable for every task: cloning adds a reference, dropping removes one,
+// and waking runs the `NOTIFIED` transition in `state.rs`, which decides whether a new run-queue
+// entry must be pushed (idle task), or nothing (running, already queued, or complete tasks).
+// ---------------------------------------------------------------------------------------------
+
+/// The vtable shared by every task waker.
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(clone_waker, wake_by_val, wake_by_ref, drop_waker);
+
+/// A waker that borrows the caller's reference: it must not outlive that reference and must
+/// not be dropped (wrap it in `ManuallyDrop`). Used for the `Context` of a poll.
+fn waker_ref(ptr: NonNull<Header>) -> Waker {
+    // SAFETY: the vtable's functions uphold the RawWaker contract for header pointers; the caller
+    // keeps a reference alive for as long as this waker (or any clone, which counts its own) is used.
+    unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr() as *const (), &WAKER_VTABLE)) }
+}
+
+fn raw(data: *const ()) -> RawTask {
+    // SAFETY of the caller: `data` came from `waker_ref` / `clone_waker`, so it is a non-null header pointer.
+    RawTask::from_ptr(NonNull::new(data as *mut Header).expect("waker data is a task header"))
+}
+
+unsafe fn clone_waker(data: *const ()) -> RawWaker {
+    raw(data).state().ref_inc();
+    RawWaker::new(data, &WAKER_VTABLE)
+}
+
+unsafe fn wake_by_val(data: *const ()) {
+    let task = raw(data);
+    match task.state().transition_to_notified_by_val() {
+        TransitionToNotified::Submit => {
+            // The entry got a reference of its own; ours keeps the task (and the scheduler
+            // inside it) alive until `schedule` returns, then goes.
+            task.schedule();
+            if task.state().ref_dec() {
+                task.dealloc();
+            }
+        }
+        TransitionToNotified::Dealloc => task.dealloc(),
+        TransitionToNotified::DoNothing => {}
+    }
+}
+
+unsafe fn wake_by_ref(data: *const ()) {
+    let task = raw(data);
+    if task.state().transition_to_notified_by_ref() == TransitionToNotified::Submit {
+        task.schedule();
+    }
+}
+
+unsafe fn drop_waker(data: *const ()) {
+    let task = raw(data);
+    if task.state().ref_dec() {
+        task.dealloc();
+    }
 }

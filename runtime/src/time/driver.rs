@@ -1,13 +1,13 @@
 //! The timer driver: one [`Wheel`] per runtime behind a mutex, plus the clock that maps
-//! `Instant`s to the wheel's millisecond ticks.
+//! `Instant`s to the wheel's ticks of [`TICK_NANOS`] (250 µs).
 //!
 //! Talks to: the executor (a parked worker asks [`TimeDriver::next_deadline`] for its epoll
 //! timeout and calls [`TimeDriver::process_at`] after it wakes; busy workers call `process_at`
 //! now and then), and [`Sleep`](super::Sleep) (registers, re-arms and removes its timer here).
 //!
 //! Invariants:
-//! - INVARIANT (never early): a deadline becomes tick `ceil((deadline - start) / 1 ms)` and the
-//!   clock reads `floor((now - start) / 1 ms)`, so a timer fires only when `now >= deadline`.
+//! - INVARIANT (never early): a deadline becomes tick `ceil((deadline - start) / tick)` and the
+//!   clock reads `floor((now - start) / tick)`, so a timer fires only when `now >= deadline`.
 //! - INVARIANT (no waker under the lock): wakers are woken and dropped only after the mutex is
 //!   released. Waking runs scheduler code and dropping a waker may drop a whole task (whose own
 //!   `Sleep` would then lock this mutex again), so doing either under the lock could deadlock.
@@ -35,13 +35,13 @@ pub(crate) struct TimerState {
 /// The wheel's resolution: one tick is 250 µs. Deadlines round up to a whole tick, so a timer
 /// fires at most one tick late (plus wake-up latency), never early. A millisecond tick would
 /// make a 10 ms sleep wake up to 1 ms late; a finer tick costs only more frequent cascades
-/// (the six levels still span 64^6 ticks, about 200 days, before the overflow list).
+/// (the six levels still span 64^6 ticks, about 199 days, before the overflow list).
 pub(crate) const TICK_NANOS: u64 = 250_000;
 
 /// The timer driver: every pending timer of one runtime. Lives in `runtime::Shared` as `time`.
 #[derive(Debug)]
 pub(crate) struct TimeDriver {
-    /// The instant that tick 0 stands for; ticks count whole milliseconds after it.
+    /// The instant that tick 0 stands for; ticks count whole [`TICK_NANOS`] periods after it.
     start: Instant,
     /// The wheel's earliest expiration tick, or [`NONE`], readable without the lock so that
     /// `next_deadline` (before every park) and `process_at`'s "nothing due" check stay cheap.

@@ -1,7 +1,7 @@
 //! Timers: [`sleep()`], [`sleep_until`], [`timeout()`], [`interval()`], and the wheel behind them.
 //!
 //! A [`Sleep`] registers its deadline with its runtime's `TimeDriver`, which keeps every pending
-//! deadline in a hierarchical timing wheel (six levels of 64 slots, one millisecond per slot on
+//! deadline in a hierarchical timing wheel (six levels of 64 slots, one 250 µs tick per slot on
 //! the lowest level). Nothing scans the wheel while timers wait: a worker that runs out of tasks
 //! parks in the reactor with an epoll timeout that ends at the earliest deadline, and after it
 //! wakes it calls `process_at(now)`, which wakes the tasks whose timers are due.
@@ -18,7 +18,7 @@
 //! `docs/time.md` in the repository walks through them.
 //!
 //! Invariants: a timer never fires before its deadline (deadlines round up to the next
-//! millisecond, the clock rounds down); after the runtime shuts its timers down every sleep,
+//! tick, the clock rounds down); after the runtime shuts its timers down every sleep,
 //! pending or new, completes at once.
 
 mod driver;

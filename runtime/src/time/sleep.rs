@@ -23,7 +23,7 @@ use crate::runtime::{context, Handle};
 /// Waits until `duration` has elapsed. Like `asyncio.sleep(seconds)`.
 ///
 /// The returned [`Sleep`] is bound to the current runtime (this panics outside one). Resolution
-/// is one millisecond, and a sleep never completes before its deadline.
+/// is one timer tick (250 µs), and a sleep never completes before its deadline.
 ///
 /// ```
 /// use std::time::{Duration, Instant};

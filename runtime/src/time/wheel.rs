@@ -1,27 +1,27 @@
 //! A hierarchical timing wheel: the pure data structure behind every `sleep`.
 //!
 //! The wheel knows nothing about `Instant`, wakers or threads. Time is a `u64` count of
-//! ticks since some start that the caller picks (the driver's tick is 250 µs, see
-//! `driver.rs::TICK_NANOS`; the examples below say "ms" for readability, as if a tick were 1 ms); an entry is a value `T` with a
-//! deadline tick. [`Wheel::poll`] hands out every entry whose deadline is at or before `now`, and
-//! [`Wheel::next_expiration`] says when the caller must come back. The driver in `time/driver.rs`
-//! owns one wheel behind a mutex and turns ticks into `Instant`s.
+//! ticks since some start that the caller picks (the driver's tick is 250 µs,
+//! `driver.rs::TICK_NANOS`, so the durations below are for that tick); an entry is a value `T`
+//! with a deadline tick. [`Wheel::poll`] hands out every entry whose deadline is at or before
+//! `now`, and [`Wheel::next_expiration`] says when the caller must come back. The driver in
+//! `time/driver.rs` owns one wheel behind a mutex and turns ticks into `Instant`s.
 //!
 //! ## Shape
 //! ```text
-//!  level 5  |  64 slots x 64^5 ms (~12.4 days each)    covers ~2.2 years
-//!  level 4  |  64 slots x 64^4 ms (~4.7 hours each)
-//!  level 3  |  64 slots x 64^3 ms (~4.4 minutes each)
-//!  level 2  |  64 slots x 4096 ms
-//!  level 1  |  64 slots x 64 ms
-//!  level 0  |  64 slots x 1 ms       <- one slot per millisecond
+//!  level 5  |  64 slots x 64^5 ticks (~3.1 days each)     covers 64^6 ticks, ~199 days
+//!  level 4  |  64 slots x 64^4 ticks (~69.9 minutes each)  covers ~3.1 days
+//!  level 3  |  64 slots x 64^3 ticks (65.5 s each)          covers ~69.9 minutes
+//!  level 2  |  64 slots x 4096 ticks (1.024 s each)         covers 65.5 s
+//!  level 1  |  64 slots x 64 ticks   (16 ms each)           covers 1.024 s
+//!  level 0  |  64 slots x 1 tick     (250 µs each)          covers 16 ms
 //!  overflow |  one unordered list for deadlines beyond the top level's reach
 //! ```
 //! A deadline is written in base 64: six digits of 6 bits each. An entry lives on the level of
 //! the highest digit in which its deadline differs from `elapsed` (the tick the wheel has
 //! processed up to), in the slot named by that digit. So level 0 holds deadlines within the
-//! current 64 ms block, level 1 deadlines within the current 4096 ms block but a later 64 ms
-//! block, and so on. When time reaches the start of a level-`n` slot, its entries "cascade":
+//! current block of 64 ticks, level 1 deadlines within the current block of 4096 ticks but a
+//! later block of 64, and so on. When time reaches the start of a level-`n` slot, its entries "cascade":
 //! each is re-inserted and lands on a lower level (or fires, if its deadline has come).
 //!
 //! Every level has a 64-bit occupancy bitmap, so the earliest occupied slot is one
@@ -50,8 +50,8 @@ pub(crate) const LEVELS: usize = 6;
 const SLOT_BITS: u32 = 6;
 /// Slots per level.
 pub(crate) const SLOTS: usize = 1 << SLOT_BITS;
-/// Ticks the six levels span together (64^6 ticks: about 200 days at 250 µs a tick). Deadlines that differ from
-/// `elapsed` above this span wait in the overflow list.
+/// Ticks the six levels span together, as bits: 64^6 ticks, about 199 days at 250 µs a tick.
+/// Deadlines that differ from `elapsed` above this span wait in the overflow list.
 const SPAN_BITS: u32 = SLOT_BITS * LEVELS as u32;
 
 /// Where an entry is linked right now.
@@ -237,7 +237,7 @@ impl<T> Wheel<T> {
             // 2. Time moves to the slot's start; take its list. For the overflow list (only
             //    taken when every level is empty) time jumps straight to the span holding its
             //    earliest deadline (or `now`): nothing lies in between, and a far-future deadline
-            //    costs one pass, not one per 2.2-year span.
+            //    costs one pass, not one per span of 64^6 ticks (~199 days).
             self.elapsed = if self.occupied == [0; LEVELS] {
                 start.max(self.earliest_overflow().min(now) & !span_mask())
             } else {
@@ -349,7 +349,7 @@ fn span_mask() -> u64 {
 /// Where a deadline `when > elapsed` belongs: the level of the highest base-64 digit in which the
 /// two differ, and that digit of `when` as the slot; past the top level, the overflow list.
 fn place_for(elapsed: u64, when: u64) -> Place {
-    // `| (SLOTS - 1)` makes deadlines within the current 64 ms block land on level 0.
+    // `| (SLOTS - 1)` makes deadlines within the current block of 64 ticks land on level 0.
     let differing = (elapsed ^ when) | (SLOTS as u64 - 1);
     let highest_bit = 63 - differing.leading_zeros();
     let level = highest_bit / SLOT_BITS;
@@ -538,7 +538,7 @@ mod tests {
         assert_eq!(poll_values(&mut wheel, 6000), vec![1]);
     }
 
-    /// Far-future deadlines (beyond the 2.2-year span, up to u64::MAX) wait in overflow, cascade
+    /// Far-future deadlines (beyond the 64^6-tick span, ~199 days; up to u64::MAX) wait in overflow, cascade
     /// back into the levels as time gets there, and fire exactly on time.
     #[test]
     fn far_future_deadlines() {
@@ -580,7 +580,8 @@ mod tests {
         for step in 0..20_000u32 {
             match next() % 4 {
                 0 | 1 => {
-                    // Deadlines from 1 ms to ~35 years ahead (overflow), skewed towards near ones.
+                    // Deadlines from 1 tick to 2^39 ticks (~4.4 years at 250 µs) ahead, so some
+                    // overflow; skewed towards near ones.
                     let ahead = 1 + (next() % (1 << (next() % 40)));
                     let key = wheel.insert(step);
                     assert!(wheel.schedule(key, now + ahead));
@@ -595,7 +596,7 @@ mod tests {
                     wheel.remove(key);
                 }
                 _ => {
-                    // Mostly small steps, now and then a leap of up to ~35 years.
+                    // Mostly small steps, now and then a leap of up to 2^39 ticks (~4.4 years).
                     now += next() % (1 << (next() % 40));
                     let mut fired = Vec::new();
                     wheel.poll(now, |key, _| fired.push(key));
