@@ -7,6 +7,9 @@
 //! [`poll_proceed`] before doing work. When the budget is spent, `poll_proceed` wakes the task and
 //! returns `Pending`, so the task goes to the back of the run queue and the rest get a turn.
 //!
+//! The same thread-local also records which task is being polled (for `task::id()`): one
+//! thread-local set and restored per poll instead of two (the cost is in `docs/benchmarks.md`).
+//!
 //! Talks to: `executor` (sets the budget around each poll) and every leaf future (spends it).
 //! Invariant: the budget is per thread and only meaningful while a task is being polled; outside
 //! a task poll it is unconstrained, so `block_on` and foreign threads never see spurious `Pending`.
@@ -14,38 +17,75 @@
 use std::cell::Cell;
 use std::task::{Context, Poll};
 
+use crate::task::Id;
+
 /// Units a task may spend in one poll before it is made to yield (tokio uses the same number).
 pub(crate) const BUDGET: u8 = 128;
+/// The budget byte after a poll was refused for lack of budget: no units left, like 0; the
+/// first refusal (0 to `CUT`) counts the poll as cut short, later ones in the same poll do not.
+const CUT: u8 = u8::MAX;
+/// The budget byte outside a budgeted poll: unconstrained.
+const UNCONSTRAINED: u8 = u8::MAX - 1;
+/// The scope outside any poll: no task, no budget.
+const OUTSIDE: u64 = UNCONSTRAINED as u64;
 
 thread_local! {
-    /// `None`: not inside a budgeted poll. `Some(n)`: n units left.
-    static CURRENT: Cell<Option<u8>> = const { Cell::new(None) };
+    /// The current poll's scope in one word, so that a poll sets and restores one thread-local
+    /// value: `task id << 8 | budget`, where the task id is 0 for none (`block_on`'s own future,
+    /// or no poll) and the budget byte is 0..=[`BUDGET`] units left, [`CUT`] or [`UNCONSTRAINED`].
+    /// INVARIANT: task ids stay below 2^56 (`task::id` checks it).
+    static CURRENT: Cell<u64> = const { Cell::new(OUTSIDE) };
+    /// Polls on this thread cut short since the last [`take_cut_short`] (the worker moves it
+    /// into its metrics now and then; only a refusal, never a normal poll, touches it).
+    static CUT_SHORT: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Runs `f` (one poll of a task) with a fresh budget, restoring the previous one afterwards.
-pub(crate) fn budget<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<u8>);
+/// Polls cut short on this thread since the last call (see [`CUT_SHORT`]).
+pub(crate) fn take_cut_short() -> u64 {
+    CUT_SHORT.with(|c| c.replace(0))
+}
+
+/// Runs `f` (one poll of `task`, or of `block_on`'s future when `None`) with a fresh budget,
+/// restoring the previous scope afterwards (scopes nest: a blocking closure may `block_on`).
+pub(crate) fn budget<R>(task: Option<Id>, f: impl FnOnce() -> R) -> R {
+    struct Restore(u64);
     impl Drop for Restore {
         fn drop(&mut self) {
             CURRENT.with(|c| c.set(self.0));
         }
     }
-    let prev = CURRENT.with(|c| c.replace(Some(BUDGET)));
-    let _restore = Restore(prev);
+    // A task's id is kept as its scope word (`Id::scope`): a fresh budget next to the id.
+    let scope = task.map_or(u64::from(BUDGET), Id::scope);
+    let _restore = Restore(CURRENT.with(|c| c.replace(scope)));
     f()
+}
+
+/// The task being polled on this thread, if any (see `task::try_id`).
+pub(crate) fn current_task() -> Option<Id> {
+    CURRENT.try_with(|c| Id::from_scope(c.get())).ok().flatten()
 }
 
 /// Spends one unit of budget; when none is left, schedules the task again and returns `Pending`.
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
-    CURRENT.with(|c| match c.get() {
-        None => Poll::Ready(()),
-        Some(0) => {
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-        Some(n) => {
-            c.set(Some(n - 1));
-            Poll::Ready(())
+    CURRENT.with(|c| {
+        let scope = c.get();
+        match scope as u8 {
+            UNCONSTRAINED => Poll::Ready(()),
+            0 => {
+                // The first refusal in this poll: count the poll as cut short, once.
+                c.set(scope | u64::from(CUT));
+                CUT_SHORT.with(|c| c.set(c.get() + 1));
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            CUT => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            _ => {
+                c.set(scope - 1);
+                Poll::Ready(())
+            }
         }
     })
 }
@@ -53,7 +93,7 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
 /// True when the current poll has run out of budget (used by loops that want to stop early).
 #[allow(dead_code)]
 pub(crate) fn has_budget_remaining() -> bool {
-    CURRENT.with(|c| c.get() != Some(0))
+    CURRENT.with(|c| !matches!(c.get() as u8, 0 | CUT))
 }
 
 #[cfg(test)]
@@ -68,13 +108,17 @@ mod tests {
         for _ in 0..1000 {
             assert!(poll_proceed(&mut cx).is_ready());
         }
-        budget(|| {
+        budget(None, || {
             for _ in 0..BUDGET {
                 assert!(poll_proceed(&mut cx).is_ready());
             }
             assert!(poll_proceed(&mut cx).is_pending());
+            assert!(poll_proceed(&mut cx).is_pending());
             assert!(!has_budget_remaining());
         });
         assert!(poll_proceed(&mut cx).is_ready());
+        // Two refusals in one poll: cut short once.
+        assert_eq!(take_cut_short(), 1);
+        assert_eq!(take_cut_short(), 0);
     }
 }

@@ -17,6 +17,7 @@
 //! | [`future`] | [`join!`], [`future::join_all`], [`future::select`] | `asyncio.gather` |
 //! | [`signal`] | waiting for SIGINT / SIGTERM | `loop.add_signal_handler` |
 //! | [`runtime`] | [`Runtime`], [`Builder`], [`Handle`]: how the parts are put together | `asyncio.run` |
+//! | [`metrics`] | [`Handle::metrics`]: per-worker counters and histograms, as a snapshot | (seeing the loop work) |
 //! | [`report`] | the one hook through which the runtime (and spindle-http) report events; silent by default | `logging` |
 //!
 //! Start with `docs/runtime.md` in the repository for the reading order.
@@ -36,6 +37,7 @@ mod loom;
 
 mod coop;
 mod executor;
+pub mod metrics;
 mod reactor;
 #[cfg(test)]
 mod test_util;

@@ -188,19 +188,16 @@ impl BlockingPool {
     }
 
     /// Threads alive now (running a job or idle).
-    #[allow(dead_code)]
     pub(crate) fn num_threads(&self) -> usize {
         self.shared.state.lock().threads
     }
 
     /// Threads waiting for a job now.
-    #[allow(dead_code)]
     pub(crate) fn num_idle_threads(&self) -> usize {
         self.shared.state.lock().idle
     }
 
     /// Jobs waiting for a thread now.
-    #[allow(dead_code)]
     pub(crate) fn queue_depth(&self) -> usize {
         self.shared.state.lock().queue.len()
     }

@@ -17,6 +17,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use super::park::Parker;
 use crate::loom::{AtomicBool, Mutex, Ordering};
+use crate::metrics::{BusyClock, SharedSampler, WorkerMetrics, WorkerState, WorkerStats};
 use crate::runtime::{context, Handle};
 use crate::task::Notified;
 
@@ -32,6 +33,10 @@ pub(crate) struct CurrentThread {
     event_interval: u32,
     /// Set by shutdown: newly queued tasks are cancelled instead.
     shutdown: AtomicBool,
+    /// The loop's counters. INVARIANT: written only by the thread holding `driver`.
+    stats: WorkerStats,
+    /// Picks the queued entries whose schedule latency and poll are timed (see `metrics`).
+    sampler: SharedSampler,
 }
 
 impl CurrentThread {
@@ -42,6 +47,8 @@ impl CurrentThread {
             driver: Mutex::new(()),
             event_interval: event_interval.max(1),
             shutdown: AtomicBool::new(false),
+            stats: WorkerStats::default(),
+            sampler: SharedSampler::new(),
         }
     }
 
@@ -51,14 +58,27 @@ impl CurrentThread {
             task.shutdown();
             return;
         }
-        self.queue.lock().push_back(task);
+        self.sampler.sample(&task, || handle.inner.sample_period);
+        self.push(task);
         self.parker.unpark(&*handle.inner);
+    }
+
+    /// Appends to the queue. Out of line so that `schedule`, which is inlined into the wake
+    /// path, stays small (see `docs/benchmarks.md`, the cost of metrics).
+    #[inline(never)]
+    fn push(&self, task: Notified<Handle>) {
+        self.queue.lock().push_back(task);
     }
 
     pub(crate) fn shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
         let drained: Vec<_> = self.queue.lock().drain(..).collect();
         drop(drained);
+    }
+
+    /// A snapshot of the loop's counters (the one "worker").
+    pub(crate) fn worker_metrics(&self) -> Vec<WorkerMetrics> {
+        vec![self.stats.snapshot(self.queue.lock().len())]
     }
 
     fn pop(&self) -> Option<Notified<Handle>> {
@@ -82,10 +102,41 @@ impl CurrentThread {
         let waker = Waker::from(main_woken.clone());
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
+        let stats = &self.stats;
+        /// What the loop has done since it last added it to `stats`: busy time, and polls
+        /// (added before each sleep, every 64th turn, and however `block_on` ends, a panic
+        /// included; between `block_on` calls nobody runs the tasks, which shows as a deep
+        /// sleep).
+        struct Pending<'a> {
+            stats: &'a WorkerStats,
+            busy: BusyClock,
+            polls: u64,
+        }
+        impl Pending<'_> {
+            fn flush(&mut self) {
+                self.stats.polls.add(std::mem::take(&mut self.polls));
+                self.busy.flush(self.stats);
+            }
+        }
+        impl Drop for Pending<'_> {
+            fn drop(&mut self) {
+                self.flush();
+                self.stats.set_state(WorkerState::ParkedDeep);
+            }
+        }
+        stats.set_state(WorkerState::Busy);
+        let mut pending = Pending {
+            stats,
+            busy: BusyClock::start(),
+            polls: 0,
+        };
+        let mut turns: u32 = 0;
         loop {
             // 1.
             if main_woken.woken.swap(false, Ordering::AcqRel) {
-                if let Poll::Ready(out) = crate::coop::budget(|| future.as_mut().poll(&mut cx)) {
+                if let Poll::Ready(out) =
+                    crate::coop::budget(None, || future.as_mut().poll(&mut cx))
+                {
                     return out;
                 }
             }
@@ -93,7 +144,10 @@ impl CurrentThread {
             let mut ran_dry = false;
             for _ in 0..self.event_interval {
                 match self.pop() {
-                    Some(task) => task.run(),
+                    Some(task) => {
+                        pending.polls += 1;
+                        stats.run_uncounted(task);
+                    }
                     None => {
                         ran_dry = true;
                         break;
@@ -101,8 +155,19 @@ impl CurrentThread {
                 }
             }
             // 3.
-            if ran_dry && !main_woken.woken.load(Ordering::Acquire) {
+            // Busy time and polls are added up before each sleep, and every 64th turn
+            // otherwise (a clock read per turn would cost more than a short turn itself).
+            turns = turns.wrapping_add(1);
+            let sleep = ran_dry && !main_woken.woken.load(Ordering::Acquire);
+            if sleep || turns.is_multiple_of(64) {
+                pending.flush();
+            }
+            if sleep {
+                stats.parks_deep.inc();
+                stats.set_state(WorkerState::ParkedDeep);
                 self.parker.park(&*handle.inner, None);
+                stats.set_state(WorkerState::Busy);
+                pending.busy.restart();
             } else {
                 Parker::poll_driver_now(&*handle.inner);
             }

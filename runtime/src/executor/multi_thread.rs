@@ -14,7 +14,8 @@
 //! The LIFO slot runs a just-woken task next (its data is hot in cache: the ping-pong of a
 //! request and its response); a chain of LIFO runs is capped so that the deque is not starved.
 //! Talks to: `task` (runs `Notified` entries), `idle` (who to wake), `park` (sleeping on the
-//! reactor or a condvar), `runtime` (the shared state and configuration).
+//! reactor or a condvar), `runtime` (the shared state and configuration), `metrics` (each
+//! worker counts what it does in its own `WorkerStats`, which `Handle::metrics` reads).
 
 use std::cell::{Cell, RefCell};
 use std::ptr;
@@ -24,6 +25,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use super::idle::{Idle, LIGHT_SLEEP, LIGHT_SLEEPS};
 use super::park::Parker;
 use crate::loom::{AtomicBool, Mutex, Ordering};
+use crate::metrics::{BusyClock, Sampler, WorkerMetrics, WorkerState, WorkerStats};
 use crate::runtime::{context, Handle};
 use crate::task::Notified;
 
@@ -41,6 +43,8 @@ pub(crate) struct MultiThread {
     stealers: Box<[Stealer<Entry>]>,
     /// One per worker (by index): how others wake it.
     parkers: Box<[Parker]>,
+    /// One per worker (by index): its counters. INVARIANT: written only by that worker.
+    stats: Box<[WorkerStats]>,
     /// Searching / parked accounting; decides whom a push wakes.
     idle: Idle,
     /// The per-worker state, waiting to be claimed by the worker threads at start.
@@ -73,12 +77,16 @@ pub(crate) struct Core {
     searching: bool,
     /// Picks steal victims.
     rand: FastRand,
+    /// Picks the entries this worker makes whose schedule latency and poll are timed.
+    sampler: Sampler,
 }
 
 /// What a worker thread keeps in its thread-local while it runs.
 struct WorkerContext {
     /// The runtime this worker belongs to.
     handle: Handle,
+    /// This worker's index (also in the core, which is not always available).
+    index: usize,
     /// INVARIANT: borrowed only in short sections, never across a task poll, so that a wake
     /// from inside a poll can push onto the LIFO slot.
     core: RefCell<Option<Box<Core>>>,
@@ -114,12 +122,14 @@ impl MultiThread {
                 tick: 0,
                 searching: false,
                 rand: FastRand::new(index as u64 + 1),
+                sampler: Sampler::new(),
             }));
         }
         MultiThread {
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
             parkers: (0..num_workers).map(|_| Parker::new()).collect(),
+            stats: (0..num_workers).map(|_| WorkerStats::default()).collect(),
             idle: Idle::new(num_workers),
             cores: Mutex::new(cores),
             shutdown: AtomicBool::new(false),
@@ -148,11 +158,14 @@ impl MultiThread {
                 return Some(task); // a worker of another runtime
             }
             let Ok(mut core) = ctx.core.try_borrow_mut() else {
+                self.stats[ctx.index].overflowed.inc();
                 return Some(task);
             };
             let Some(core) = core.as_mut() else {
+                self.stats[ctx.index].overflowed.inc();
                 return Some(task);
             };
+            core.sampler.sample(&task, || handle.inner.sample_period);
             let pushed_to_deque = if is_yield {
                 core.local.push(task);
                 true
@@ -173,6 +186,7 @@ impl MultiThread {
             None
         });
         if let Some(task) = leftover {
+            crate::metrics::sample_remote(&task, || handle.inner.sample_period);
             self.injector.push(task);
             self.notify_parked(handle, None, true);
         }
@@ -205,6 +219,20 @@ impl MultiThread {
         }
     }
 
+    /// A snapshot of every worker's counters, with its local queue's depth.
+    pub(crate) fn worker_metrics(&self) -> Vec<WorkerMetrics> {
+        self.stats
+            .iter()
+            .zip(self.stealers.iter())
+            .map(|(stats, stealer)| stats.snapshot(stealer.len()))
+            .collect()
+    }
+
+    /// Tasks waiting in the injector.
+    pub(crate) fn injector_depth(&self) -> usize {
+        self.injector.len()
+    }
+
     /// Takes the core of worker `index` for the thread that will run it.
     pub(crate) fn take_core(&self, index: usize) -> Option<Box<Core>> {
         let mut cores = self.cores.lock();
@@ -227,6 +255,7 @@ impl MultiThread {
 pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
     let ctx = WorkerContext {
         handle: handle.clone(),
+        index: core.index,
         core: RefCell::new(Some(core)),
     };
     let _enter = context::enter(handle.clone());
@@ -241,6 +270,8 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
     let _reset = Reset;
 
     let shared = handle.multi_thread();
+    let stats = &shared.stats[ctx.index];
+    let mut busy = BusyClock::start();
     loop {
         // 1.
         if shared.shutdown.load(Ordering::Acquire) {
@@ -256,17 +287,18 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
             core.tick.is_multiple_of(shared.event_interval)
         };
         if maintenance {
+            busy.flush(stats);
             Parker::poll_driver_now(&*handle.inner);
         }
         // 3.
         let task = {
             let mut core = ctx.core.borrow_mut();
-            next_local_task(shared, core.as_mut().expect("core present"))
+            next_local_task(shared, core.as_mut().expect("core present"), stats)
         };
         // 4.
         let task = task.or_else(|| {
             let mut core = ctx.core.borrow_mut();
-            steal_work(shared, core.as_mut().expect("core present"))
+            steal_work(shared, core.as_mut().expect("core present"), stats)
         });
         match task {
             // 5.
@@ -282,12 +314,18 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
                 if was_last_searcher {
                     shared.notify_parked(&handle, None, true);
                 }
-                task.run();
+                stats.run(task);
             }
             // 6.
-            None => park(shared, &ctx),
+            None => {
+                busy.flush(stats);
+                park(shared, &ctx, stats);
+                stats.set_state(WorkerState::Busy);
+                busy.restart();
+            }
         }
     }
+    busy.flush(stats);
 
     // Leaving: drop the queue entries this worker holds. The tasks themselves stay in the
     // owned-task list, which the runtime cancels after every worker has stopped.
@@ -299,7 +337,7 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
 }
 
 /// Step 3 of the loop: the next task from this worker's own sources (and the injector).
-fn next_local_task(shared: &MultiThread, core: &mut Core) -> Option<Entry> {
+fn next_local_task(shared: &MultiThread, core: &mut Core, stats: &WorkerStats) -> Option<Entry> {
     if core.tick.is_multiple_of(shared.global_queue_interval) {
         if let Some(task) = pop_injector(shared, core) {
             core.lifo_chain = 0;
@@ -309,6 +347,7 @@ fn next_local_task(shared: &MultiThread, core: &mut Core) -> Option<Entry> {
     if let Some(task) = core.lifo.take() {
         if core.lifo_chain < MAX_LIFO_CHAIN {
             core.lifo_chain += 1;
+            stats.lifo_hits.inc();
             return Some(task);
         }
         // Chain cap reached: the LIFO task waits its turn at the back of the deque.
@@ -330,7 +369,7 @@ fn pop_injector(shared: &MultiThread, core: &mut Core) -> Option<Entry> {
 }
 
 /// Step 4: steal about half of a random victim's deque, then try the injector once more.
-fn steal_work(shared: &MultiThread, core: &mut Core) -> Option<Entry> {
+fn steal_work(shared: &MultiThread, core: &mut Core, stats: &WorkerStats) -> Option<Entry> {
     if !core.searching {
         if !shared.idle.transition_to_searching() {
             return None;
@@ -345,8 +384,17 @@ fn steal_work(shared: &MultiThread, core: &mut Core) -> Option<Entry> {
             continue;
         }
         loop {
+            let before = core.local.len();
             match shared.stealers[victim].steal_batch_and_pop(&core.local) {
-                Steal::Success(task) => return Some(task),
+                Steal::Success(task) => {
+                    // The batch landed in our deque, but for the one we run now. (Saturating:
+                    // a sibling may already be stealing some of it back.)
+                    stats.steals.inc();
+                    stats
+                        .stolen
+                        .add(core.local.len().saturating_sub(before) as u64 + 1);
+                    return Some(task);
+                }
                 Steal::Empty => break,
                 Steal::Retry => continue,
             }
@@ -361,7 +409,7 @@ fn steal_work(shared: &MultiThread, core: &mut Core) -> Option<Entry> {
 /// worker looks at every queue (siblings' deques included) by itself. A sibling with a small
 /// backlog counts on that instead of waking us (see `idle.rs`). Then it sleeps deep, until
 /// notified or woken by its own reactor turn.
-fn park(shared: &MultiThread, ctx: &WorkerContext) {
+fn park(shared: &MultiThread, ctx: &WorkerContext, stats: &WorkerStats) {
     let (index, was_searching) = {
         let mut core = ctx.core.borrow_mut();
         let core = core.as_mut().expect("core present");
@@ -389,6 +437,13 @@ fn park(shared: &MultiThread, ctx: &WorkerContext) {
     loop {
         let light = light_sleeps < LIGHT_SLEEPS;
         if !(first && has_local()) {
+            if light {
+                stats.parks_light.inc();
+                stats.set_state(WorkerState::ParkedLight);
+            } else {
+                stats.parks_deep.inc();
+                stats.set_state(WorkerState::ParkedDeep);
+            }
             shared.parkers[index].park(&*ctx.handle.inner, light.then_some(LIGHT_SLEEP));
         }
         first = false;
@@ -405,6 +460,7 @@ fn park(shared: &MultiThread, ctx: &WorkerContext) {
         };
         if !shared.idle.is_parked(index) {
             // Woken by `notify_parked`: it counted us awake and searching.
+            stats.unparks.inc();
             set_searching();
             return;
         }

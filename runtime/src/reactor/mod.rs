@@ -83,6 +83,20 @@ pub(crate) struct Reactor {
     /// INVARIANT: written only while `registrations` is locked, and `register` checks it under the
     /// same lock, so no registration can slip in after shutdown has woken everyone.
     is_shutdown: AtomicBool,
+    /// Turn and event counts, for metrics; on lines of their own (see [`TurnCounts`]).
+    counts: TurnCounts,
+}
+
+/// How many `epoll_wait` calls [`ReactorCore::turn`] made and how many I/O events they returned
+/// (the waker's own event not counted). Std atomics: counters, no protocol. Aligned to 128
+/// bytes so that a turn's writes do not evict the fields every `unpark` reads (the waker).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct TurnCounts {
+    /// Turns.
+    turns: std::sync::atomic::AtomicU64,
+    /// I/O events.
+    events: std::sync::atomic::AtomicU64,
 }
 
 /// The half of the reactor that blocks in `epoll_wait`. Owned by the executor behind a mutex; only
@@ -109,6 +123,7 @@ impl Reactor {
             waker,
             registrations: Mutex::new(Registrations::default()),
             is_shutdown: AtomicBool::new(false),
+            counts: TurnCounts::default(),
         };
         let core = ReactorCore {
             poll,
@@ -124,6 +139,20 @@ impl Reactor {
         // A failing eventfd write leaves nothing to recover: the worker will still wake at its
         // timeout or at the next I/O event. mio only fails here on a broken eventfd.
         let _ = self.waker.wake();
+    }
+
+    /// Turns so far, and the I/O events they delivered (for metrics).
+    pub(crate) fn turns_and_events(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.counts.turns.load(Relaxed),
+            self.counts.events.load(Relaxed),
+        )
+    }
+
+    /// Sockets registered now (for metrics).
+    pub(crate) fn num_registrations(&self) -> usize {
+        self.registrations.lock().len()
     }
 
     /// Marks the reactor shut down and wakes every registered reader and writer; from now on their
@@ -185,8 +214,15 @@ impl ReactorCore {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
-        // 2. Resolve each token and record its readiness, collecting wakers under the lock.
-        {
+        // 2. Resolve each token and record its readiness, collecting wakers under the lock (a
+        //    wait that returned nothing, as most non-blocking turns do, takes no lock).
+        // The counters are written by the one thread that holds the core (`&mut self`; the
+        // executor keeps the core behind a mutex, which orders one holder's writes before the
+        // next one's), so a load and a store suffice, no read-modify-write. Relaxed: counters,
+        // read by metrics only.
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.events.is_empty() {
+            let mut io_events = 0;
             let registrations = reactor.registrations.lock();
             for event in self.events.iter() {
                 let token = event.token();
@@ -194,11 +230,17 @@ impl ReactorCore {
                     // Its only job was to end the wait; mio resets the eventfd itself.
                     continue;
                 }
+                io_events += 1;
                 if let Some(io) = registrations.get(token) {
                     io.dispatch(Ready::from_mio(event), &mut self.wake_list);
                 }
             }
+            drop(registrations);
+            let events = &reactor.counts.events;
+            events.store(events.load(Relaxed) + io_events, Relaxed);
         }
+        let turns = &reactor.counts.turns;
+        turns.store(turns.load(Relaxed) + 1, Relaxed);
         // 3. Wake outside every lock.
         self.wake_list.drain(..).for_each(Waker::wake);
         Ok(())

@@ -123,7 +123,6 @@ impl Registrations {
     }
 
     /// How many registrations are alive.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.slab.len()
     }

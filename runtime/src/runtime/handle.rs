@@ -6,6 +6,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -14,7 +15,8 @@ use super::{context, Shared};
 use crate::executor::{
     current_thread::CurrentThread, multi_thread, multi_thread::MultiThread, Scheduler,
 };
-use crate::task::{self, JoinHandle, Notified, Schedule, Task};
+use crate::metrics::RuntimeMetrics;
+use crate::task::{self, JoinHandle, Meta, Notified, Schedule, Task};
 
 /// A cheap, clonable reference to a runtime: spawn onto it from any thread.
 ///
@@ -58,12 +60,22 @@ impl Handle {
     }
 
     /// Spawns a task onto this runtime (see [`spawn`](crate::spawn)).
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, notified, join) = task::new_task(future, self.clone());
+        self.spawn_with(future, Meta::at(Location::caller()))
+    }
+
+    /// `spawn` with the task's name and spawn site decided by the caller.
+    pub(crate) fn spawn_with<F>(&self, future: F, meta: Meta) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, notified, join) = task::new_task(future, self.clone(), meta);
         if let Some(notified) = self.inner.owned.bind(task, notified) {
             self.schedule(notified);
         }
@@ -71,12 +83,23 @@ impl Handle {
     }
 
     /// Runs a blocking closure on this runtime's blocking pool (see [`spawn_blocking`](crate::task::spawn_blocking)).
+    #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let (task, notified, join) = task::new_task(BlockingTask { f: Some(f) }, BlockingSchedule);
+        self.spawn_blocking_with(f, Meta::at(Location::caller()))
+    }
+
+    /// `spawn_blocking` with the task's name and spawn site decided by the caller.
+    pub(crate) fn spawn_blocking_with<F, R>(&self, f: F, meta: Meta) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (task, notified, join) =
+            task::new_task(BlockingTask { f: Some(f) }, BlockingSchedule, meta);
         // Blocking tasks are not in the owned list (shutdown cannot interrupt them): release
         // the reference that the list would have held.
         drop(task);
@@ -146,6 +169,56 @@ impl Handle {
     /// Wakes the thread parked in the reactor so it recomputes its timeout (a timer moved earlier).
     pub(crate) fn unpark_driver(&self) {
         self.inner.reactor.unpark();
+    }
+}
+
+impl Handle {
+    /// A snapshot of this runtime's metrics: per worker (polls, busy time, parks, steals,
+    /// queue depth, histograms of poll duration and schedule latency, ...) and runtime-wide
+    /// (tasks, injector, blocking pool, timers, reactor). See [`RuntimeMetrics`].
+    ///
+    /// Cheap enough to call a few times a second: it reads each worker's counters without
+    /// stopping it, and takes a few short locks (the task list's shards, the blocking pool,
+    /// the timer wheel, the reactor's registrations).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = spindle::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    /// rt.block_on(async {
+    ///     spindle::spawn(async { spindle::time::sleep(Duration::from_millis(1)).await })
+    ///         .await
+    ///         .unwrap();
+    /// });
+    /// let m = rt.handle().metrics();
+    /// assert_eq!(m.workers.len(), 2);
+    /// assert_eq!(m.spawned_tasks, 1);
+    /// assert!(m.total_polls() >= 2); // the first poll, and the one after the timer fired
+    /// for (i, w) in m.workers.iter().enumerate() {
+    ///     println!("worker {i}: {} polls, busy {:?}, {} steals", w.polls, w.busy, w.steals);
+    /// }
+    /// ```
+    pub fn metrics(&self) -> RuntimeMetrics {
+        let shared = &*self.inner;
+        let (workers, injector_depth) = match &shared.sched {
+            Scheduler::MultiThread(mt) => (mt.worker_metrics(), mt.injector_depth()),
+            Scheduler::CurrentThread(ct) => (ct.worker_metrics(), 0),
+        };
+        let (alive_tasks, spawned_tasks) = shared.owned.counts();
+        let (reactor_turns, reactor_events) = shared.reactor.turns_and_events();
+        RuntimeMetrics {
+            taken_at: std::time::Instant::now(),
+            workers,
+            alive_tasks,
+            spawned_tasks,
+            injector_depth,
+            blocking_threads: shared.blocking.num_threads(),
+            blocking_idle_threads: shared.blocking.num_idle_threads(),
+            blocking_queue_depth: shared.blocking.queue_depth(),
+            pending_timers: shared.time.pending(),
+            reactor_turns,
+            reactor_events,
+            registrations: shared.reactor.num_registrations(),
+        }
     }
 }
 

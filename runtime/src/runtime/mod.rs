@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) time: TimeDriver,
     /// Threads for `spawn_blocking`.
     pub(crate) blocking: BlockingPool,
+    /// Time about one queue entry in this many (`Builder::metrics_sample_period`).
+    pub(crate) sample_period: u32,
 }
 
 /// How a parked worker sleeps in this runtime's reactor and wakes for its timers.
@@ -167,6 +169,7 @@ impl Runtime {
     }
 
     /// Spawns a task from outside the runtime (see [`spawn`](crate::spawn)).
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -176,6 +179,7 @@ impl Runtime {
     }
 
     /// Runs a blocking closure on the blocking pool (see [`spawn_blocking`](crate::task::spawn_blocking)).
+    #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,

@@ -59,6 +59,23 @@ impl<T> JoinHandle<T> {
         }
     }
 
+    /// The task's id (the same that [`task::id()`](super::id()) returns inside it).
+    pub fn id(&self) -> super::Id {
+        self.raw.header().id
+    }
+
+    /// The name the task was given (tests of `task::Builder`).
+    #[cfg(test)]
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.raw.header().meta.name()
+    }
+
+    /// Where the task was spawned (tests of `#[track_caller]`).
+    #[cfg(test)]
+    pub(crate) fn spawned_at(&self) -> &'static std::panic::Location<'static> {
+        self.raw.header().meta.spawned_at()
+    }
+
     /// True once the task has finished (with an output, a panic, or by cancellation).
     pub fn is_finished(&self) -> bool {
         self.raw.state().load().is_complete()
@@ -91,6 +108,7 @@ impl<T> Drop for JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
+            .field("id", &self.id())
             .field("state", self.raw.state())
             .finish()
     }

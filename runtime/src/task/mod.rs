@@ -24,9 +24,16 @@
 //!                                                       │ COMPLETE ──► JoinHandle takes the output
 //! ```
 //!
+//! Every task also carries its identity, fixed at spawn (`id.rs`, `builder.rs`): an [`Id`], an
+//! optional name, and the spawn site (`#[track_caller]` on every spawn function). The unnamed
+//! path allocates nothing for them: the id comes from a per-thread block, the site is a
+//! `&'static Location`, and the name is `None`.
+//!
 //! Talks to: the executor through the `Schedule` trait, the blocking pool through
 //! [`spawn_blocking`], and `coop` (each poll runs with a fresh budget).
 
+mod builder;
+mod id;
 mod join;
 mod owned;
 pub(crate) mod raw;
@@ -36,6 +43,8 @@ pub(crate) mod state;
 #[cfg(test)]
 mod tests;
 
+pub use builder::Builder;
+pub use id::{id, try_id, Id};
 pub use join::{JoinError, JoinHandle};
 pub(crate) use owned::OwnedTasks;
 pub use spawn::{spawn, spawn_blocking};
@@ -44,10 +53,14 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::panic::Location;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 use raw::RawTask;
+
+use crate::loom::Ordering;
 
 /// What a task needs from the scheduler it belongs to.
 pub(crate) trait Schedule: Send + Sync + Sized + 'static {
@@ -97,6 +110,11 @@ impl<S: 'static> Task<S> {
         self.raw
     }
 
+    /// The task's id.
+    pub(crate) fn id(&self) -> Id {
+        self.raw.header().id
+    }
+
     /// Cancels the task now if nobody is running it (consumes this reference).
     pub(crate) fn shutdown(self) {
         self.into_raw().shutdown();
@@ -113,6 +131,145 @@ impl<S: 'static> Notified<S> {
     pub(crate) fn shutdown(self) {
         self.0.shutdown();
     }
+
+    /// Marks this queue entry as timed: `now` is when it was made (see `Header::scheduled_at`).
+    #[inline]
+    pub(crate) fn set_scheduled_at(&self, now: u64) {
+        // Relaxed: we own the entry; the queue push that follows publishes the store.
+        self.0
+            .raw
+            .header()
+            .scheduled_at
+            .store(now, Ordering::Relaxed);
+    }
+
+    /// Whether this entry was picked for timing (see `take_scheduled_at`).
+    #[inline]
+    pub(crate) fn is_stamped(&self) -> bool {
+        // Relaxed: the pop that gave us the entry synchronized with its push.
+        self.0.raw.header().scheduled_at.load(Ordering::Relaxed) != 0
+    }
+
+    /// When this entry was made if it was picked for timing, else 0; resets the mark.
+    #[inline]
+    pub(crate) fn take_scheduled_at(&self) -> u64 {
+        // Relaxed: the pop that gave us the entry synchronized with its push.
+        let header = self.0.raw.header();
+        let at = header.scheduled_at.load(Ordering::Relaxed);
+        if at != 0 {
+            header.scheduled_at.store(0, Ordering::Relaxed);
+        }
+        at
+    }
+}
+
+/// A task's spawn site and optional name, fixed at spawn, in one word of the task header.
+///
+/// An unnamed task (the common case) points straight at its `&'static Location`; a named task
+/// points at a heap [`Named`] holding both, and the pointer's low bit says which (both targets
+/// are 8-aligned, so the bit is free). One word instead of three keeps the header, which every
+/// spawn writes and every poll reads, 16 bytes smaller (`docs/benchmarks.md`).
+pub(crate) struct Meta {
+    /// INVARIANT: low bit 0: a `&'static Location<'static>`; low bit 1: (with the bit
+    /// cleared) a pointer from `Box::into_raw(Box<Named>)`, owned by this `Meta`.
+    ptr: NonNull<()>,
+}
+
+/// The heap half of a named task's [`Meta`].
+// Read by tests today; the long-poll reports and traces of issue 11 read them next.
+#[cfg_attr(not(test), allow(dead_code))]
+struct Named {
+    /// `task::Builder::name`.
+    name: Box<str>,
+    /// The caller of the spawn function.
+    site: &'static Location<'static>,
+}
+
+/// The tag in [`Meta::ptr`]'s low bit for a named task.
+const NAMED: usize = 1;
+
+// SAFETY: a `Meta` is a shared `&'static Location` or an owned, never-mutated `Box<Named>`,
+// both `Send` and `Sync`.
+unsafe impl Send for Meta {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Meta {}
+
+impl Meta {
+    /// An unnamed task spawned at `site`.
+    pub(crate) fn at(site: &'static Location<'static>) -> Meta {
+        Meta {
+            ptr: NonNull::from(site).cast(),
+        }
+    }
+
+    /// A task named `name` spawned at `site`.
+    pub(crate) fn named(name: &str, site: &'static Location<'static>) -> Meta {
+        let named = Box::into_raw(Box::new(Named {
+            name: Box::from(name),
+            site,
+        }));
+        // SAFETY: `Box::into_raw` never returns null.
+        let ptr = unsafe { NonNull::new_unchecked(named) };
+        Meta {
+            ptr: ptr.cast::<()>().map_addr(|a| a | NAMED),
+        }
+    }
+
+    /// The heap half's pointer, for a named task (the `Box::into_raw` pointer, tag cleared).
+    fn named_ptr(&self) -> Option<NonNull<Named>> {
+        if self.ptr.addr().get() & NAMED == 0 {
+            return None;
+        }
+        let named = self.ptr.map_addr(|a| {
+            // SAFETY: the address with the tag cleared is the `Box`'s, which is not null.
+            unsafe { std::num::NonZeroUsize::new_unchecked(a.get() & !NAMED) }
+        });
+        Some(named.cast::<Named>())
+    }
+
+    /// The heap half, for a named task.
+    fn as_named(&self) -> Option<&Named> {
+        // SAFETY: tagged, so (INVARIANT) it came from `Box::into_raw` and lives as long as `self`.
+        self.named_ptr().map(|named| unsafe { named.as_ref() })
+    }
+
+    /// The task's name, if it was given one.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.as_named().map(|n| &*n.name)
+    }
+
+    /// Where the task was spawned.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn spawned_at(&self) -> &'static Location<'static> {
+        match self.as_named() {
+            Some(named) => named.site,
+            // SAFETY: untagged, so (INVARIANT) it is a `&'static Location`.
+            None => unsafe { self.ptr.cast::<Location<'static>>().as_ref() },
+        }
+    }
+}
+
+impl Drop for Meta {
+    #[inline]
+    fn drop(&mut self) {
+        if self.ptr.addr().get() & NAMED != 0 {
+            self.drop_named();
+        }
+    }
+}
+
+impl Meta {
+    /// The rare half of `drop`: free a named task's heap half.
+    #[cold]
+    fn drop_named(&mut self) {
+        if let Some(named) = self.named_ptr() {
+            // SAFETY: (INVARIANT) the pointer came from `Box::into_raw` (with its permission to
+            // write: not derived from a shared reference) and this `Meta` owns it; it is
+            // dropped once, here (`drop` calls this once).
+            drop(unsafe { Box::from_raw(named.as_ptr()) });
+        }
+    }
 }
 
 impl<S: 'static> Drop for Task<S> {
@@ -126,6 +283,7 @@ impl<S: 'static> Drop for Task<S> {
 impl<S> fmt::Debug for Task<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task")
+            .field("id", &self.id())
             .field("ptr", &self.raw.header_ptr())
             .field("state", self.raw.state())
             .finish()
@@ -142,13 +300,14 @@ impl<S> fmt::Debug for Notified<S> {
 pub(crate) fn new_task<F, S>(
     future: F,
     scheduler: S,
+    meta: Meta,
 ) -> (Task<S>, Notified<S>, JoinHandle<F::Output>)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = RawTask::new(future, scheduler);
+    let raw = RawTask::new(future, scheduler, meta);
     // The initial state carries exactly these three references (see `state.rs`).
     (
         Task::from_raw(raw),

@@ -36,6 +36,8 @@ struct Shard {
     tasks: Slab<RawTask>,
     /// Set at shutdown; no more tasks may be added.
     closed: bool,
+    /// Tasks ever added to this shard (for metrics; counted under the lock `bind` takes anyway).
+    spawned: u64,
 }
 
 thread_local! {
@@ -63,6 +65,7 @@ impl OwnedTasks {
                     Mutex::new(Shard {
                         tasks: Slab::new(),
                         closed: false,
+                        spawned: 0,
                     })
                 })
                 .collect(),
@@ -85,6 +88,7 @@ impl OwnedTasks {
             return None;
         }
         let raw = task.into_raw();
+        shard.spawned += 1;
         let key = shard.tasks.insert(raw);
         raw::set_owner_id(raw, key * SHARDS + shard_index);
         Some(notified)
@@ -135,7 +139,15 @@ impl OwnedTasks {
     /// Number of live tasks (for tests and metrics).
     #[allow(dead_code)]
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().tasks.len()).sum()
+        self.counts().0
+    }
+
+    /// Live tasks, and tasks ever added (for metrics).
+    pub(crate) fn counts(&self) -> (usize, u64) {
+        self.shards.iter().fold((0, 0), |(alive, spawned), s| {
+            let s = s.lock();
+            (alive + s.tasks.len(), spawned + s.spawned)
+        })
     }
 }
 

@@ -8,7 +8,8 @@
 //!
 //! ```text
 //!  RawTask ──► ┌──────────── Cell<F, S> (repr C) ────────────┐
-//!              │ Header { state, vtable, owner_id }           │ ◄── wakers point here too
+//!              │ Header { state, vtable, owner_id, id,        │ ◄── wakers point here too
+//!              │          meta, scheduled_at }                │
 //!              │ scheduler: S  (a runtime Handle)             │
 //!              │ stage: Running(F) | Finished(Result) | Consumed
 //!              │ join_waker: Option<Waker>                    │
@@ -29,9 +30,10 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
+use super::id::{self, Id};
 use super::state::{State, TransitionToIdle, TransitionToNotified, TransitionToRunning};
-use super::{JoinError, Notified, Schedule, Task};
-use crate::loom::{AtomicUsize, Ordering, UnsafeCell};
+use super::{JoinError, Meta, Notified, Schedule, Task};
+use crate::loom::{AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
 /// The type-independent front of every task allocation.
 #[repr(C)]
@@ -44,6 +46,18 @@ pub(crate) struct Header {
     /// INVARIANT: written once by `OwnedTasks::bind` before the task is first scheduled; Relaxed
     /// suffices because the queue push that publishes the task synchronizes it.
     pub(crate) owner_id: AtomicUsize,
+    /// The task's process-wide id. INVARIANT: fixed at allocation; any holder of a reference
+    /// may read it from any thread.
+    pub(crate) id: Id,
+    /// Where `spawn` was called (`#[track_caller]`) and the name given with
+    /// `task::Builder::name`, if any, for long-poll reports and traces. INVARIANT: fixed at
+    /// allocation, like `id`; dropped with the cell.
+    pub(crate) meta: Meta,
+    /// When the current queue entry was made, in `metrics::clock` nanoseconds, if this entry was
+    /// picked for timing (`metrics.rs`, "sampling"); 0 if not. INVARIANT: written only by the
+    /// party that owns the task's queue entry, before it pushes the entry (the push publishes
+    /// it), and reset by the worker that pops it; Relaxed suffices for the same reason.
+    pub(crate) scheduled_at: AtomicU64,
 }
 
 /// Functions specialised for one `(F, S)` pair. Each takes a pointer to the header of a live task.
@@ -103,8 +117,9 @@ unsafe impl Send for RawTask {}
 unsafe impl Sync for RawTask {}
 
 impl RawTask {
-    /// Allocates the cell for `future`, in the initial state (queued, three references).
-    pub(crate) fn new<F, S>(future: F, scheduler: S) -> RawTask
+    /// Allocates the cell for `future`, in the initial state (queued, three references), with a
+    /// fresh id and the name and spawn site in `meta`.
+    pub(crate) fn new<F, S>(future: F, scheduler: S, meta: Meta) -> RawTask
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -115,6 +130,9 @@ impl RawTask {
                 state: State::new(),
                 vtable: vtable::<F, S>(),
                 owner_id: AtomicUsize::new(usize::MAX),
+                id: id::next(),
+                meta,
+                scheduled_at: AtomicU64::new(0),
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -241,7 +259,8 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     }
 
     // 1. Poll the future with a waker that borrows our reference (no count change), inside a
-    //    fresh cooperative budget, catching a panic so the worker survives it.
+    //    fresh cooperative budget, catching a panic so the worker survives it. `task::id()`
+    //    answers with our id meanwhile.
     let waker = ManuallyDrop::new(waker_ref(ptr));
     let mut cx = Context::from_waker(&waker);
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -253,7 +272,7 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
             };
             // SAFETY: the future lives inside the heap cell and is never moved until it is dropped in place.
             let future = unsafe { Pin::new_unchecked(future) };
-            crate::coop::budget(|| future.poll(&mut cx))
+            crate::coop::budget(Some(cell.header.id), || future.poll(&mut cx))
         })
     }));
 

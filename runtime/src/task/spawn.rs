@@ -8,8 +8,9 @@
 //! and it imports neither.
 
 use std::future::Future;
+use std::panic::Location;
 
-use super::JoinHandle;
+use super::{JoinHandle, Meta};
 use crate::runtime::context;
 
 /// Spawns a future onto the current runtime and returns a handle to its output.
@@ -35,8 +36,10 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    // Borrow the handle rather than clone it when we can: spawn is hot.
-    match context::with_current(|h| h.spawn(future)) {
+    // Borrow the handle rather than clone it when we can: spawn is hot. The closure would
+    // hide our caller from `#[track_caller]`, so the site is taken here.
+    let meta = Meta::at(Location::caller());
+    match context::with_current(|h| h.spawn_with(future, meta)) {
         Some(handle) => handle,
         None => panic!("spindle::spawn must be called from within a spindle runtime"),
     }
@@ -67,5 +70,6 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    context::expect_current("spindle::task::spawn_blocking").spawn_blocking(f)
+    context::expect_current("spindle::task::spawn_blocking")
+        .spawn_blocking_with(f, Meta::at(Location::caller()))
 }

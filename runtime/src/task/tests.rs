@@ -12,8 +12,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Wake, Waker};
 
-use super::{new_task, JoinHandle, Notified, Schedule, Task};
+use super::{new_task, JoinHandle, Meta, Notified, Schedule, Task};
 use crate::loom::{Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
+use std::panic::Location;
 
 #[cfg(loom)]
 use loom::thread;
@@ -55,7 +56,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let (task, notified, join) = new_task(f, sched.clone());
+    let (task, notified, join) = new_task(f, sched.clone(), Meta::at(Location::caller()));
     drop(task);
     (notified, join)
 }
@@ -268,6 +269,7 @@ fn wake_by_val_keeps_the_task_alive_while_scheduling() {
                 polls: polls.clone(),
             },
             sched.clone(),
+            Meta::at(Location::caller()),
         );
         drop(task);
         notified.run(); // Pending; the waker is in the slot
@@ -295,6 +297,7 @@ fn a_task_woken_while_running_stays_alive_while_requeued() {
                 42u32
             },
             sched.clone(),
+            Meta::at(Location::caller()),
         );
         drop(task);
         // The first poll wakes itself and returns Pending; `yield_now` stalls in `schedule`.

@@ -228,7 +228,6 @@ impl TimeDriver {
     }
 
     /// Number of timers waiting in the wheel (for tests and metrics).
-    #[allow(dead_code)]
     pub(crate) fn pending(&self) -> usize {
         self.inner.lock().wheel.pending()
     }

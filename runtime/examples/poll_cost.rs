@@ -1,0 +1,49 @@
+//! A fixed workload for counting instructions per spawn and per poll with callgrind
+//! (`docs/benchmarks.md`, "Metrics and task identity: cost"). Wall time on a shared machine
+//! moves by more than the few per cent we want to see; callgrind's instruction counts do not.
+//!
+//! ```text
+//! cargo build --release -p spindle --example poll_cost
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/poll_cost spawn 10000
+//! ```
+//!
+//! Modes (N is the number of operations):
+//! - `spawn N`: a current-thread runtime; the main future spawns a trivial task and awaits it,
+//!   N times (per operation: a spawn, a poll, a completion, a join).
+//! - `yield N`: a current-thread runtime; one task yields N times (per operation: a wake and a poll).
+//! - `spawn-mt N` / `yield-mt N`: the same inside a task on a one-worker multi-thread runtime,
+//!   so every spawn and wake takes the worker's path (LIFO slot, local deque).
+//!
+//! Run it with two values of N and divide the difference in instructions by the difference in
+//! N: start-up and shutdown cancel out.
+
+async fn spawn_await(n: u64) {
+    for _ in 0..n {
+        spindle::spawn(async {}).await.unwrap();
+    }
+}
+
+async fn yield_n(n: u64) {
+    for _ in 0..n {
+        spindle::task::yield_now().await;
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "spawn".into());
+    let n: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let current = spindle::Builder::new_current_thread().build().unwrap();
+    let multi = spindle::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    match mode.as_str() {
+        "spawn" => current.block_on(spawn_await(n)),
+        "yield" => current.block_on(async move { spindle::spawn(yield_n(n)).await.unwrap() }),
+        "spawn-mt" => multi.block_on(async move { spindle::spawn(spawn_await(n)).await.unwrap() }),
+        "yield-mt" => multi.block_on(async move { spindle::spawn(yield_n(n)).await.unwrap() }),
+        other => panic!("unknown mode {other}: spawn, yield, spawn-mt or yield-mt"),
+    }
+    println!("{mode} {n}: done");
+}
