@@ -59,7 +59,7 @@ pub struct Plan {
 }
 
 /// How often a connection adds its counts to the shared totals.
-const FLUSH_EVERY: Duration = Duration::from_millis(100);
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// A send this far behind its due time counts as late.
 const LATE: Duration = Duration::from_millis(1);
 /// A connection gives up after this many failed connects in a row.

@@ -14,7 +14,7 @@ use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use spindle_http::client::Url;
@@ -38,7 +38,10 @@ With --json, stdout holds one JSON object (progress stays on stderr):
   open_loop          null in closed loop; else {rate, scheduled, sent, late, dropped,
                      max_late_secs}: sends more than 1 ms behind schedule are late, those
                      never sent before the end are dropped; sent + dropped = scheduled
-  percentiles        only with --percentiles: [{percentile, latency_secs, count}, ...]";
+  percentiles        only with --percentiles: [{percentile, latency_secs, count}, ...]
+
+Exit status: 0 when requests were answered (errors are in the report), 1 when none was,
+2 for bad flags or URLs or a server that refuses the first connection.";
 
 /// An HTTP/1.1 load generator on spindle (closed loop like wrk, open loop like wrk2).
 #[derive(Parser, Debug)]
@@ -240,13 +243,11 @@ fn main() {
         let tty = std::io::stderr().is_terminal();
         std::thread::spawn(move || stats::progress(&shared, tty))
     });
-    let started = Instant::now();
     let elapsed = rt.block_on(engine::run(plan(duration, scheduled), shared.clone()));
     shared.finished.store(true, Ordering::Release);
     if let Some(p) = progress {
         let _ = p.join();
     }
-    let _ = started;
     let report = stats::Report {
         mode: if args.rate.is_some() {
             "open"
@@ -263,5 +264,10 @@ fn main() {
         println!("{}", stats::json(&shared, &report, args.percentiles));
     } else {
         print!("{}", stats::text(&shared, &report, args.percentiles));
+    }
+    // A run in which not one request was answered failed, whatever the reason.
+    if stats::answered(&shared) == 0 {
+        eprintln!("spindle-load: no request was answered");
+        std::process::exit(1);
     }
 }

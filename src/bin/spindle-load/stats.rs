@@ -1,5 +1,5 @@
 //! Counting and reporting: each connection counts into its own [`Local`] (no sharing on the
-//! hot path) and adds it to the [`Shared`] totals every 100 ms and at its end; the progress
+//! hot path) and adds it to the [`Shared`] totals every 500 ms and at its end; the progress
 //! thread and the final report read the totals.
 
 use std::collections::BTreeMap;
@@ -27,9 +27,10 @@ pub enum ErrorKind {
 /// Names of the error kinds, in [`ErrorKind`] order.
 const ERROR_NAMES: [&str; 4] = ["connect", "timeout", "reset", "parse"];
 
-/// Latencies are recorded in nanoseconds, up to ten minutes, to three significant digits.
+/// Latencies are recorded in nanoseconds, up to 100 s (longer ones count as 100 s), to three
+/// significant digits.
 fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 600_000_000_000, 3).expect("valid histogram bounds")
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid histogram bounds")
 }
 
 /// Counts of one connection (or the totals).
@@ -123,6 +124,15 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+}
+
+/// Answers received so far.
+pub fn answered(shared: &Shared) -> u64 {
+    shared
+        .totals
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .requests()
 }
 
 /// Prints progress to stderr until the run finishes: one line redrawn in place on a
