@@ -105,14 +105,14 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) -> Duration {
 
 impl Schedule {
     /// The next ticket's due time (`now` in closed loop), or `None` when no ticket is left.
-    fn claim(&self, plan: &Plan) -> Option<Instant> {
+    fn claim(&self, plan: &Plan, now: Instant) -> Option<Instant> {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         if plan.limit.is_some_and(|l| i >= l) {
             return None;
         }
         Some(match plan.rate {
             Some(r) => self.start + Duration::from_secs_f64(i as f64 / r),
-            None => Instant::now(),
+            None => now,
         })
     }
 }
@@ -230,10 +230,12 @@ impl Conn {
         loop {
             // 1. Fill the free slots with due requests, all in one write.
             let mut wake: Option<Instant> = None;
+            // One clock read per batch: the requests of one write share their send time.
+            let now = Instant::now();
             while self.claiming && self.inflight.len() < plan.pipeline {
                 let due = match self.pending {
                     Some(d) => d,
-                    None => match sched.claim(plan) {
+                    None => match sched.claim(plan, now) {
                         Some(d) => d,
                         None => {
                             self.claiming = false;
@@ -242,7 +244,6 @@ impl Conn {
                     },
                 };
                 self.pending = Some(due);
-                let now = Instant::now();
                 if sched.deadline.is_some_and(|dl| now >= dl) {
                     self.claiming = false;
                     self.pending = None;
