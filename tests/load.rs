@@ -244,3 +244,52 @@ fn bad_urls_and_flags_fail_clearly() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("cannot connect"), "{err}");
 }
+
+/// A raw server on `127.0.0.1:0` that answers each connection's first request head with
+/// `reply` and then closes, for as long as the test runs.
+fn raw_server(reply: &'static [u8]) -> String {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            // The connection-check probe of spindle-load sends nothing: skip it.
+            if head.is_empty() {
+                continue;
+            }
+            let _ = stream.write_all(reply);
+        }
+    });
+    format!("http://{addr}/")
+}
+
+#[test]
+fn a_server_that_closes_after_each_answer_is_reconnected_to() {
+    let url = raw_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+    let r = report(&["-c", "2", "-n", "30", &url]);
+    check_consistent(&r);
+    assert_eq!(r["requests"], 30, "{r}");
+    assert_eq!(r["errors"]["total"], 0, "{r}");
+}
+
+#[test]
+fn unparsable_answers_are_parse_errors_and_exit_1() {
+    let url = raw_server(b"SPDY/9 200 whatever\r\n\r\n");
+    let (code, out, err) = run_load(&["--json", "--quiet", "-c", "2", "-n", "10", &url]);
+    assert_eq!(code, Some(1), "nothing was answered: {err}");
+    assert!(err.contains("no request was answered"), "{err}");
+    let r: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(r["requests"], 0, "{r}");
+    assert_eq!(r["errors"]["parse"], 10, "{r}");
+    assert_eq!(r["errors"]["total"], 10, "{r}");
+}
