@@ -27,7 +27,7 @@ const JSON_SCHEMA: &str = "\
 With --json, stdout holds one JSON object (progress stays on stderr):
   mode               \"closed\" or \"open\"
   connections, pipeline, threads
-  duration_secs      measured time from the first send to the last answer
+  duration_secs      from the start of the run (its first sends) to its last answer
   requests           responses received (any status)
   requests_per_sec   requests / duration_secs
   bytes, bytes_per_sec   response bytes read (heads and bodies)
