@@ -51,6 +51,10 @@ pub struct Fuzzing;
 #[doc = include_str!("../../docs/http.md")]
 pub struct Http;
 
+/// `docs/load.md`.
+#[doc = include_str!("../../docs/load.md")]
+pub struct Load;
+
 /// `docs/reactor.md`.
 #[doc = include_str!("../../docs/reactor.md")]
 pub struct Reactor;

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# load_vs_wrk.sh: spindle-load against wrk, side by side, on the same server (the minimal tokio
+# server of benches/, `spindle-bench tokio-minimal`), one load thread each, 64 connections,
+# keep-alive and 16-deep pipelined; runs alternate (wrk, spindle-load, wrk, ...) and each
+# figure is the median of ROUNDS runs. Prints a markdown table; docs/load.md quotes it.
+#
+#   cargo build --release -p spindle-bench --bin spindle-bench
+#   cargo build --release --bin spindle-load
+#   benches/load_vs_wrk.sh [SECONDS_PER_RUN] [ROUNDS]
+#
+# Latency: in keep-alive mode both tools measure each request from its write to its answer. In
+# pipelined mode wrk (benches/pipeline.lua) measures one sample per 16-request batch and
+# spindle-load one per request (refilling each slot as it frees), so only req/s compare there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-4}
+ROUNDS=${2:-3}
+PORT=${PORT:-18093}
+BENCH=target/release/spindle-bench
+LOAD=target/release/spindle-load
+for b in "$BENCH" "$LOAD"; do
+    [ -x "$b" ] || { echo "missing $b: build it first (see the header)" >&2; exit 1; }
+done
+command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
+
+"$BENCH" tokio-minimal --port "$PORT" >/dev/null 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
+for _ in $(seq 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break
+    sleep 0.1
+done
+URL=http://127.0.0.1:$PORT/
+
+# Converts wrk's latency figures (12.3us, 1.2ms, 3s) to microseconds.
+to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s/,"",v); print v*1e6} else print v}'; }
+
+# One wrk run: prints "req/s p50_us p99_us".
+run_wrk() {
+    local out
+    if [ "$1" = pipelined ]; then
+        out=$(wrk -t1 -c64 -d"${SECS}s" --latency -s benches/pipeline.lua "$URL")
+    else
+        out=$(wrk -t1 -c64 -d"${SECS}s" --latency "$URL")
+    fi
+    local rps p50 p99
+    rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+    p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_us)
+    p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_us)
+    echo "$rps $p50 $p99"
+}
+
+# One spindle-load run: prints "req/s p50_us p99_us".
+run_load() {
+    local depth=1
+    [ "$1" = pipelined ] && depth=16
+    "$LOAD" -t 1 -c 64 --pipeline "$depth" -d "${SECS}s" --json --quiet "$URL" |
+        python3 -c 'import json,sys; r=json.load(sys.stdin); l=r["latency"]; print(r["requests_per_sec"], l["p50"]*1e6, l["p99"]*1e6, file=sys.stdout) if r["errors"]["total"]==0 else sys.exit("errors: %s" % r["errors"])'
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "| mode | tool | req/s (median of $ROUNDS) | p50 | p99 | runs (req/s) |"
+echo "|---|---|---|---|---|---|"
+for mode in keep-alive pipelined; do
+    : >/tmp/load_vs_wrk.wrk
+    : >/tmp/load_vs_wrk.load
+    for _ in $(seq "$ROUNDS"); do
+        run_wrk "$mode" >>/tmp/load_vs_wrk.wrk
+        run_load "$mode" >>/tmp/load_vs_wrk.load
+    done
+    for tool in wrk load; do
+        f=/tmp/load_vs_wrk.$tool
+        name=$([ $tool = wrk ] && echo "wrk -t1 -c64" || echo "spindle-load -t1 -c64")
+        printf '| %s | %s | %.0f | %.0f us | %.0f us | %s |\n' "$mode" "$name" \
+            "$(cut -d' ' -f1 $f | median)" "$(cut -d' ' -f2 $f | median)" \
+            "$(cut -d' ' -f3 $f | median)" "$(cut -d' ' -f1 $f | awk '{printf "%s%.0f", (NR>1?", ":""), $1}')"
+    done
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
