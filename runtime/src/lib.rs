@@ -30,6 +30,23 @@
 //! });
 //! assert_eq!(answer, 42);
 //! ```
+//!
+//! ## Per-thread state
+//!
+//! No signature shows what a thread remembers between calls, so all of it is listed here, each
+//! with the invariant that makes it correct:
+//!
+//! | thread-local | file | holds | invariant |
+//! |---|---|---|---|
+//! | `CURRENT` | `runtime/context.rs` | the [`Handle`] of the runtime this thread runs for (a worker, a blocking thread, or inside `block_on`) | set on entry and restored on exit by a guard, so nested entries unwind in order; [`spawn`] outside any runtime panics rather than guess |
+//! | `IN_BLOCK_ON` | `runtime/handle.rs` | whether this thread is inside a `block_on` | set and cleared by a guard; a nested `block_on` panics (it would deadlock) |
+//! | `WORKER` | `executor/multi_thread.rs` | a pointer to this worker's `WorkerContext` on its stack | non-null exactly while `run` executes on this thread, so the pointee is alive whenever it is read |
+//! | `CURRENT` | `coop.rs` | the running poll's task id and cooperative budget, in one word | set at the start of every poll and restored after it; task ids stay below 2^56 |
+//! | `CUT_SHORT` | `coop.rs` | polls this thread's budget refused since the worker last collected them | only added to by a refusal and only emptied by the worker's metrics, so none is counted twice |
+//! | `BLOCK` | `task/id.rs` | a block of task ids this thread hands out | each block is taken whole from one global counter, so ids are unique across threads and never zero |
+//! | `NEXT_SHARD` | `task/owned.rs` | where this thread's next spawn goes in the owned-task list | any value is correct (it only spreads lock traffic over the shards) |
+//! | `REMOTE` | `metrics/stats.rs` | the sampling countdown for tasks this thread pushes onto the injector | any value is correct (it only decides which entries are timed for the schedule-latency histogram) |
+//! | `CURRENT_POOL` | `blocking/mod.rs` | the address of the blocking pool this thread belongs to (0 elsewhere) | set once when a pool thread starts, so a pool's `shutdown` called from its own job does not wait for itself |
 
 #![warn(missing_docs)]
 
