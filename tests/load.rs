@@ -3,87 +3,24 @@
 //! up, percentiles ordered). No timing is asserted: only counts, which do not depend on the
 //! machine's speed.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::io::Read;
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
+
+use common::{run_to_end, Demo};
 
 /// Longest one `spindle-load` run may take here before the test kills it and fails.
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
-/// A demo server on an ephemeral port, killed when dropped.
-struct Demo {
-    child: Child,
-    /// `http://127.0.0.1:PORT`.
-    base: String,
-}
-
-impl Demo {
-    /// Starts `spindle-demo --port 0` and reads the address from its banner.
-    fn start() -> Demo {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spindle-demo"))
-            .args(["--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn spindle-demo");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("the demo exited before its banner")
-                .expect("read the demo's banner");
-            if let Some(i) = line.find("http://") {
-                break line[i..].trim().to_string();
-            }
-        };
-        // Keep draining the banner so the demo never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Demo { child, base }
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Runs `spindle-load` with `args`; returns its exit code, stdout and stderr.
 fn run_load(args: &[&str]) -> (Option<i32>, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spindle-load"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn spindle-load");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > RUN_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("spindle-load did not finish within {RUN_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (status.code(), out.join().unwrap(), err.join().unwrap())
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_spindle-load"));
+    cmd.args(args);
+    run_to_end(cmd, RUN_DEADLINE)
 }
 
 /// Runs `spindle-load --json --quiet args...`, expects success, and parses its report.
@@ -126,9 +63,9 @@ fn check_consistent(r: &Value) {
 
 #[test]
 fn closed_loop_sends_exactly_n_requests() {
-    let demo = Demo::start();
-    let root = format!("{}/", demo.base);
-    let json = format!("{}/json", demo.base);
+    let demo = Demo::start(&[]);
+    let root = format!("{}/", demo.url(""));
+    let json = format!("{}/json", demo.url(""));
     let r = report(&["-c", "8", "-n", "2000", &root, &json]);
     check_consistent(&r);
     assert_eq!(r["mode"], "closed");
@@ -140,8 +77,8 @@ fn closed_loop_sends_exactly_n_requests() {
 
 #[test]
 fn pipelined_requests_are_all_answered() {
-    let demo = Demo::start();
-    let root = format!("{}/", demo.base);
+    let demo = Demo::start(&[]);
+    let root = format!("{}/", demo.url(""));
     let r = report(&[
         "-c",
         "4",
@@ -168,8 +105,8 @@ fn pipelined_requests_are_all_answered() {
 
 #[test]
 fn open_loop_sends_the_scheduled_requests() {
-    let demo = Demo::start();
-    let root = format!("{}/", demo.base);
+    let demo = Demo::start(&[]);
+    let root = format!("{}/", demo.url(""));
     // 200 requests/s for 2 s: 400 sends are scheduled. A loaded machine may send some late
     // or (past the end) drop some, but every scheduled send is one or the other, and every
     // sent request is answered.
@@ -197,8 +134,8 @@ fn open_loop_sends_the_scheduled_requests() {
 
 #[test]
 fn post_with_a_body_file_and_headers() {
-    let demo = Demo::start();
-    let echo = format!("{}/echo", demo.base);
+    let demo = Demo::start(&[]);
+    let echo = format!("{}/echo", demo.url(""));
     let body = std::env::temp_dir().join(format!("spindle-load-body-{}", std::process::id()));
     std::fs::write(&body, b"hello from spindle-load").unwrap();
     let r = report(&[

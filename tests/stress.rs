@@ -3,44 +3,26 @@
 //! checked. Its timing goals are not asserted here (a benchmark is not a test): the two
 //! scenarios run against the demo are judged on correctness (no error, no cut response).
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use common::run_to_end;
 
 /// Longest a `spindle-stress` run may take here before the test kills it and fails.
 const RUN_DEADLINE: Duration = Duration::from_secs(180);
 
-/// Runs `spindle-stress` with `args`; returns its exit code and stdout.
+/// Runs `spindle-stress` with `args`; returns its exit code and stdout (its stderr is echoed,
+/// for a failing run's story).
 fn run_stress(args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spindle-stress"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn spindle-stress");
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        let _ = stdout.read_to_string(&mut out);
-        out
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > RUN_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "spindle-stress did not finish within {RUN_DEADLINE:?}; output so far:\n{}",
-                reader.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (status.code(), reader.join().unwrap())
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_spindle-stress"));
+    cmd.args(args);
+    let (code, out, err) = run_to_end(cmd, RUN_DEADLINE);
+    eprint!("{err}");
+    (code, out)
 }
 
 /// The table's rows as (scenario, goal, measured, result), after checking its shape: the

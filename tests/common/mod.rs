@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
 /// A running `spindle-demo` process on a free loopback port. Killed on drop.
 pub struct Demo {
@@ -173,4 +174,48 @@ pub fn curl(args: &[&str]) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs `cmd` to its end with stdout and stderr captured, killing it (and failing the test,
+/// with what it printed so far) if it takes longer than `deadline`. Returns its exit code,
+/// stdout and stderr. A pipe still held open by a process `cmd` left behind is read for at
+/// most 10 s more, so that cannot hang the test either.
+pub fn run_to_end(mut cmd: Command, deadline: Duration) -> (Option<i32>, String, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            let _ = tx.send(s);
+        });
+        rx
+    };
+    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let collect = |rx: mpsc::Receiver<String>| {
+        rx.recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| "<pipe still open after 10 s>".to_string())
+    };
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} did not finish within {deadline:?}; its output so far:\n{}\n{}",
+                collect(out),
+                collect(err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.code(), collect(out), collect(err))
 }
