@@ -7,37 +7,11 @@
 
 #![cfg(loom)]
 
-use std::future::Future;
-use std::task::{Context, Poll, Wake, Waker};
+mod loom_util;
 
 use loom::thread;
+use loom_util::block_on;
 use spindle::io::{duplex, AsyncReadExt, AsyncWriteExt};
-
-/// Wakes a parked loom thread.
-struct Unpark(
-    /// The loom thread blocked in `block_on`.
-    thread::Thread,
-);
-
-impl Wake for Unpark {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Drives `fut` on this loom thread, parking between polls (a never-woken future deadlocks the
-/// model, which loom reports).
-fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        thread::park();
-    }
-}
 
 /// Two bytes through a one-byte pipe: the writer must wait for room and the reader for bytes,
 /// each woken by the other.

@@ -7,40 +7,16 @@
 
 #![cfg(loom)]
 
+mod loom_util;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use loom::thread;
+use loom_util::block_on;
 use spindle::sync::oneshot;
-
-/// Wakes a parked loom thread.
-struct Unpark(
-    /// The loom thread blocked in `block_on`.
-    thread::Thread,
-);
-
-impl Wake for Unpark {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Drives `fut` on this loom thread, parking between polls. If the future is never woken, every
-/// thread ends up parked and loom fails the model with a deadlock: that is how a lost wake-up shows.
-/// (`loom::future::block_on` would do the same but needs loom's `futures` feature.)
-fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        thread::park();
-    }
-}
 
 /// A waker that only counts; used to poll once with a *different* waker than `block_on`'s.
 struct Count(
