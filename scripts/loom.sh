@@ -3,7 +3,8 @@
 # abort vs run, join-handle drop vs completion), park/unpark on the condvar and reactor paths, shutdown
 # racing a park, and the idle-worker handshake.
 # loom replaces the atomics, locks and UnsafeCell imported through runtime/src/loom.rs and
-# explores every interleaving of each model. The oneshot channel has its own models (tests/loom_oneshot.rs).
+# explores every interleaving of each model. The oneshot channel and the in-memory duplex pipe have
+# their own models (tests/loom_oneshot.rs, tests/loom_duplex.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS="--cfg loom ${RUSTFLAGS:-}"
@@ -14,4 +15,4 @@ export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 # A separate target dir: a loom build must not evict the normal one.
 # Only the models run: ordinary unit tests use the loom types outside `loom::model`, which loom refuses.
 cargo test -p spindle --release --target-dir target/loom --lib -- loom_tests task::tests "$@"
-exec cargo test -p spindle --release --target-dir target/loom --test loom_oneshot -- "$@"
+exec cargo test -p spindle --release --target-dir target/loom --test loom_oneshot --test loom_duplex -- "$@"
