@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${SMOKE_SECONDS:-30}"
-targets=(head_splits chunked_splits httparse_diff router connection)
+targets=(head_splits chunked_splits httparse_diff router connection client_response)
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "fuzz smoke: no nightly toolchain (cargo +nightly): skipped"
