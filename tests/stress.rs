@@ -66,9 +66,9 @@ fn table_rows(out: &str) -> Vec<[String; 4]> {
     rows
 }
 
-/// Against the demo it starts itself, two scenarios judged on correctness (the soak: every
-/// answer right and RSS flat; shutdown under load: no response cut) print one PASS row each,
-/// in order, and the exit code is 0.
+/// Against the demo it starts itself, two scenarios judged on correctness (the short soak:
+/// every answer right, its RSS only reported; shutdown under load: no response cut) print one
+/// PASS row each, in order, and the exit code is 0.
 #[test]
 fn suite_against_the_demo_prints_a_row_per_scenario() {
     let (code, out) = run_stress(&["--profile", "short", "--only", "shutdown,soak"]);

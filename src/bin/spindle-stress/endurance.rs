@@ -172,12 +172,23 @@ pub async fn soak(ctx: &Ctx) -> Row {
     // their working size); from the first sample after it, no sample may exceed it by more
     // than max(5%, 1 MiB). A leak, which grows at a steady rate, cannot pass that.
     let settled_from = p.soak / 4;
-    let goal = format!(
-        "{} s of mixed routes on {} connections: 0 errors; RSS flat after warm-up (every sample from {} s on within max(5%, 1 MiB) of that one)",
-        p.soak.as_secs(),
-        p.load_conns,
-        settled_sample(settled_from, p.soak_sample).as_secs()
-    );
+    // The short profile's soak (10 s) is warm-up from end to end: its RSS series is printed,
+    // but only a soak of a minute or more can tell a leak from a working set still growing.
+    let judge_rss = p.soak >= Duration::from_secs(60);
+    let goal = if judge_rss {
+        format!(
+            "{} s of mixed routes on {} connections: 0 errors; RSS flat after warm-up (every sample from {} s on within max(5%, 1 MiB) of that one)",
+            p.soak.as_secs(),
+            p.load_conns,
+            settled_sample(settled_from, p.soak_sample).as_secs()
+        )
+    } else {
+        format!(
+            "{} s of mixed routes on {} connections: 0 errors (RSS reported; flatness is judged by soaks of 60 s or more)",
+            p.soak.as_secs(),
+            p.load_conns
+        )
+    };
     let target = match ctx.target(&DemoOptions::default()) {
         Ok(t) => t,
         Err(e) => return Row::error(goal, "server", e),
@@ -244,7 +255,7 @@ pub async fn soak(ctx: &Ctx) -> Row {
                 list.join(" ")
             ));
             let limit = settled + (settled / 20).max(1024);
-            series[first_settled..].iter().all(|&k| k <= limit)
+            !judge_rss || series[first_settled..].iter().all(|&k| k <= limit)
         }
         _ => {
             measured.push_str("; RSS n/a (--url)");
