@@ -272,8 +272,13 @@ fn parks_light_then_deep_and_unparks() {
     with_timeout(60, || {
         let rt = multi(2);
         let handle = rt.handle();
+        // A snapshot reads each field separately, not all at once: a worker counts its deep park
+        // and then publishes the state, but a snapshot may read the count before the increment
+        // and the state after it. So wait until both are visible.
         let m = wait_for(handle, "both workers asleep deep", |m| {
-            m.workers.iter().all(|w| w.state == WorkerState::ParkedDeep)
+            m.workers
+                .iter()
+                .all(|w| w.state == WorkerState::ParkedDeep && w.parks_deep >= 1)
         });
         for w in &m.workers {
             assert!(w.parks_light >= 8, "{w:#?}");
