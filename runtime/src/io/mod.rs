@@ -123,24 +123,25 @@ pub trait AsyncBufRead: AsyncRead {
 // Forwarding impls: a `&mut R`, a `Box<R>` and a `Pin<P>` read and write like the `R` they
 // point at, so the extension methods can take `&mut self` and still drive any reader.
 
+/// Forwards `AsyncRead` of a pointer (`&mut R`, `Box<R>`) to the `R` it points at.
+macro_rules! forward_read {
+    () => {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut **self.get_mut()).poll_read(cx, buf)
+        }
+    };
+}
+
 impl<R: AsyncRead + Unpin + ?Sized> AsyncRead for &mut R {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut **self).poll_read(cx, buf)
-    }
+    forward_read!();
 }
 
 impl<R: AsyncRead + Unpin + ?Sized> AsyncRead for Box<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut **self).poll_read(cx, buf)
-    }
+    forward_read!();
 }
 
 impl<P> AsyncRead for Pin<P>
