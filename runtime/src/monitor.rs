@@ -56,8 +56,10 @@
 //!
 //! Durations are measured from the monitor's last look *before* the poll (a look that saw the
 //! worker elsewhere): the poll began after that, so `so_far` and `total` never under-state it,
-//! and over-state it by at most one monitor period (`threshold / 2`). The poll is only reported
-//! when it has surely run for the threshold (counted from the first look that saw it).
+//! and over-state it by at most the gap between two looks: `threshold / 2` when the monitor
+//! thread runs on time, more when a busy machine delays it (the demo on a loaded 2-core
+//! machine once reported a 200 ms sleep as 224.7 ms). The poll is only reported when it has
+//! surely run for the threshold (counted from the first look that saw it).
 //!
 //! With hand-off on, the monitor then also gets the stuck worker's queued tasks run elsewhere
 //! (`executor/multi_thread.rs`, `MultiThread::hand_off`).
@@ -102,7 +104,7 @@ pub(crate) const RECENT_LONG_POLLS: usize = 32;
 /// rt.block_on(async {
 ///     spindle::task::Builder::new()
 ///         .name("sleepy")
-///         .spawn(async { std::thread::sleep(Duration::from_millis(50)) }) // blocks the thread!
+///         .spawn(async { std::thread::sleep(Duration::from_millis(100)) }) // blocks the thread!
 ///         .unwrap()
 ///         .await
 ///         .unwrap();
@@ -128,11 +130,12 @@ pub struct LongPoll {
     pub worker: usize,
     /// When the monitor reported it (wall clock, for display).
     pub detected_at: SystemTime,
-    /// How long the poll had run when it was reported: at least the threshold, and at most one
-    /// monitor period (`threshold / 2`) more than the truth.
+    /// How long the poll had run when it was reported: at least the threshold; never less than
+    /// the truth, and more by at most the gap between two of the monitor's looks
+    /// (`threshold / 2`, unless the OS delays the monitor thread).
     pub so_far: Duration,
     /// The poll's whole duration, once it returned (`None` while it is still running); like
-    /// `so_far`, never less than the truth and at most one monitor period more.
+    /// `so_far`, never less than the truth and more by at most the gap between two looks.
     pub total: Option<Duration>,
 }
 
