@@ -652,9 +652,12 @@ pub(crate) fn start(handle: &Handle) -> std::io::Result<Option<std::thread::Join
         return Ok(None);
     }
     let handle = handle.clone();
+    // Before any task can be polled (nobody can spawn before `build` returns): the start
+    // bound of the polls the monitor's first look finds, however late its thread gets going.
+    let started = Instant::now();
     std::thread::Builder::new()
         .name("spindle-monitor".into())
-        .spawn(move || run(handle))
+        .spawn(move || run(handle, started))
         .map(Some)
 }
 
@@ -666,13 +669,13 @@ pub(crate) fn start(handle: &Handle) -> std::io::Result<Option<std::thread::Join
 /// 3. The same poll, which has now counted `threshold` (see [`counted`]) and was not yet
 ///    reported: report it, flag it, and (hand-off
 ///    on) have the worker's queued tasks run elsewhere.
-fn run(handle: Handle) {
+fn run(handle: Handle, started: Instant) {
     let detector = handle.inner.sched.detector();
     let Some(threshold) = detector.threshold() else {
         return;
     };
     let period = (threshold / 2).max(Duration::from_micros(100));
-    let now = Instant::now();
+    let now = started;
     let mut looks: Vec<Look> = (0..detector.records.len())
         .map(|_| Look {
             seq: 0,
@@ -693,7 +696,8 @@ fn run(handle: Handle) {
             if let Some(seq) = look.open {
                 if record.is_over(seq) {
                     if record.claim(seq) {
-                        detector.complete(worker, seq, now);
+                        // Read after the poll was seen over: never before its end.
+                        detector.complete(worker, seq, Instant::now());
                     }
                     look.open = None;
                 }
