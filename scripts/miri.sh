@@ -7,6 +7,8 @@
 # - sync::          the oneshot channel (lock-free), and the lock-based primitives: mutex,
 #                   semaphore, notify, mpsc, and the wait list they share;
 # - future::slot    FutureSlot writes futures into kept raw memory and drops them in place;
+# - monitor::       the long-poll record (seqlock reads of a worker's poll, the route label,
+#                   the claim of a flagged poll's end); task::names, the name registry;
 # - executor::      the idle-worker accounting, and a real 2-worker runtime handing a worker's
 #                   local queue to a light sleeper that steals it (mio's epoll and eventfd run
 #                   under Miri's shims).
@@ -19,7 +21,7 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
 fi
 # A separate target dir keeps Miri's build apart from the normal one.
 export MIRIFLAGS="${MIRIFLAGS:-}"
-cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: sync:: future::slot executor::idle "$@"
+cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: sync:: future::slot executor::idle monitor:: "$@"
 # The real runtime steals through crossbeam-deque, whose epoch collector keeps an intrusive list
 # that Stacked Borrows rejects inside crossbeam-epoch itself (internal.rs, `element_of`); Tree
 # Borrows, Miri's newer aliasing model, accepts it, so this one runs under Tree Borrows. The

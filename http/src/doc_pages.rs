@@ -27,6 +27,10 @@ pub struct DocsIndex;
 #[doc = include_str!("../../docs/benchmarks.md")]
 pub struct Benchmarks;
 
+/// `docs/observe.md`.
+#[doc = include_str!("../../docs/observe.md")]
+pub struct Observe;
+
 /// `docs/blocking.md`.
 #[doc = include_str!("../../docs/blocking.md")]
 pub struct Blocking;
