@@ -318,6 +318,28 @@ impl App {
         self
     }
 
+    /// Mounts `GET path` (and so `HEAD`) answering with the runtime's and this app's metrics in
+    /// the Prometheus text format (`text/plain; version=0.0.4`): point a Prometheus server's
+    /// scrape config at it. See [`crate::metrics::prometheus`].
+    ///
+    /// ```
+    /// use spindle_http::{App, Body, Limits, Request, RequestParser};
+    /// let app = App::new().get("/", |_req: Request| async { "hi" }).metrics_endpoint("/metrics");
+    /// let head = RequestParser::new(Limits::default())
+    ///     .parse(b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
+    ///     .unwrap()
+    ///     .unwrap();
+    /// let rt = spindle::Runtime::new().unwrap();
+    /// let resp = rt.block_on(app.handle(Request::new(head, Body::empty())));
+    /// assert_eq!(resp.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+    /// let text = String::from_utf8(resp.body_bytes().unwrap().to_vec()).unwrap();
+    /// assert!(text.contains("# TYPE spindle_http_requests_total counter"));
+    /// ```
+    pub fn metrics_endpoint(self, path: &str) -> App {
+        let handler = crate::metrics::prometheus::handler(self.metrics());
+        self.get(path, handler)
+    }
+
     /// The live metrics, for the connection's counts.
     pub(crate) fn recorder(&self) -> &Arc<Recorder> {
         &self.metrics
