@@ -16,7 +16,7 @@
 //! - **Duration**: from the dispatch to the ready response (a streamed body is not waited
 //!   for). A clock read costs 25 to 140 ns on the machines this was measured on, which is a
 //!   tenth of a pipelined request's whole cost, so by default one request in
-//!   [`DEFAULT_SAMPLE_PERIOD`] (chosen at random) is timed;
+//!   [`DEFAULT_SAMPLE_PERIOD`] (picked by a hash of its sequence number) is timed;
 //!   [`App::duration_sample_period`](crate::App::duration_sample_period)`(1)` times every one.
 //! - **Connections**: opened and closed, counted by the connection task's start and end.
 //! - **Rejections**: requests the connection refused before any handler ran (a malformed
