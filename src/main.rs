@@ -17,6 +17,7 @@
 //! | `/headers` (any method) | the request's header fields as received |
 //! | `GET /cookies` | the parsed cookies |
 //! | `GET /healthz` | 200, or 503 once a graceful shutdown has begun (for a load balancer) |
+//! | `GET /metrics` | the runtime's and the server's metrics for Prometheus (`docs/observe.md`) |
 //!
 //! `--max-connections N` caps the connections served at once (default 10,000; clients past it
 //! wait in the listen backlog).
@@ -100,6 +101,7 @@ fn demo_app(access_log: bool) -> App {
         App::new()
     };
     app.healthz()
+        .metrics_endpoint("/metrics")
         .get("/", |_req: Request| async { "Hello, World!" })
         .get("/hi", |_req: Request| async {
             spindle::time::sleep(Duration::from_secs(1)).await;
@@ -193,11 +195,9 @@ fn pool_sleep(req: Request) -> Result<String, HttpError> {
 /// [`MAX_DUMP_MS`], since it stalls a worker.
 async fn worker_sleep(req: Request) -> Result<String, HttpError> {
     let ms = ms_param(&req)?.min(MAX_DUMP_MS);
-    // The label that the report shows (the server labels every handler with its route once
-    // routes are wired to `set_route`; setting it here too is harmless).
-    spindle::task::set_route(Some("GET /dump"));
+    // The report names the route: the server labels every handler's poll with it
+    // (`spindle::task::set_route`).
     std::thread::sleep(Duration::from_millis(ms)); // blocks the worker: don't do this
-    spindle::task::set_route(None);
     Ok(format!("blocked a worker for {ms} ms\n"))
 }
 
