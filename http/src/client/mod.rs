@@ -53,8 +53,8 @@ mod url;
 
 pub use error::{Error, ParseError, Phase};
 pub use parse::{
-    framing, keep_alive, parse_head, BodyDecoder, Decoded, Framing, HeadLimits, Headers,
-    ResponseHead,
+    framing, keep_alive, parse_head, parse_head_summary, BodyDecoder, Decoded, Framing, HeadLimits,
+    HeadSummary, Headers, ResponseHead,
 };
 pub use url::Url;
 

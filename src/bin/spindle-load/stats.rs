@@ -208,6 +208,9 @@ pub struct Report {
     pub elapsed: Duration,
     /// Open loop: the rate and the number of scheduled sends.
     pub rate: Option<(f64, u64)>,
+    /// The warm-up, if one ran: how long it took and how many answers it got (none of them
+    /// in the counts above).
+    pub warmup: Option<(Duration, u64)>,
 }
 
 /// The percentiles of the summary, with their JSON names.
@@ -289,6 +292,13 @@ pub fn text(shared: &Shared, r: &Report, percentiles: bool) -> String {
             scheduled.saturating_sub(t.sent)
         );
     }
+    if let Some((took, answers)) = r.warmup {
+        let _ = writeln!(
+            s,
+            "  warm-up    {answers} answers in {:.2}s before the run, not counted above",
+            took.as_secs_f64()
+        );
+    }
     if percentiles {
         let _ = writeln!(
             s,
@@ -351,6 +361,7 @@ pub fn json(shared: &Shared, r: &Report, percentiles: bool) -> String {
         "status": status,
         "latency": latency,
         "open_loop": open,
+        "warmup": r.warmup.map(|(d, n)| json!({"duration_secs": d.as_secs_f64(), "requests": n})),
     });
     if percentiles {
         let list: Vec<Value> = spectrum(&t.hist)
