@@ -115,10 +115,14 @@ fn read_target(s: &mut TcpStream) -> Option<String> {
 }
 
 /// A raw server: connection `k` reads `reads[k]` request heads (all of them before writing
-/// anything), answers the first `answers[k]` in order (body = the request's target), then
-/// closes. Connections past the lists read and answer one request at a time. Returns the
-/// address and the count of connections accepted.
-fn raw_server(reads: Vec<usize>, answers: Vec<usize>) -> (SocketAddr, Arc<AtomicUsize>) {
+/// anything), answers the first `answers[k]` in order (body = the request's target), writes
+/// `then`, and closes. Connections past the lists read and answer one request at a time.
+/// Returns the address and the count of connections accepted.
+fn raw_server(
+    reads: Vec<usize>,
+    answers: Vec<usize>,
+    then: &'static [u8],
+) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let count = Arc::new(AtomicUsize::new(0));
@@ -142,6 +146,7 @@ fn raw_server(reads: Vec<usize>, answers: Vec<usize>) -> (SocketAddr, Arc<Atomic
                     for t in targets.iter().take(answers[k]) {
                         let _ = answer(&mut s, t);
                     }
+                    let _ = s.write_all(then);
                     return; // closes, leaving the rest unanswered
                 }
                 while let Some(t) = read_target(&mut s) {
@@ -160,7 +165,7 @@ fn raw_server(reads: Vec<usize>, answers: Vec<usize>) -> (SocketAddr, Arc<Atomic
 /// makes the four requests reach the connection before its driver first runs.)
 #[test]
 fn requests_are_written_before_earlier_responses_are_read() {
-    let (addr, accepted) = raw_server(vec![4], vec![4]);
+    let (addr, accepted) = raw_server(vec![4], vec![4], b"");
     run(0, move || async move {
         let client = pipelining_client(4);
         let urls: Vec<String> = (0..4).map(|i| format!("http://{addr}/r{i}")).collect();
@@ -176,7 +181,7 @@ fn requests_are_written_before_earlier_responses_are_read() {
 /// the two unanswered are sent again on a second connection and succeed there.
 #[test]
 fn unanswered_requests_are_sent_again_after_a_close_mid_pipeline() {
-    let (addr, accepted) = raw_server(vec![4], vec![2]);
+    let (addr, accepted) = raw_server(vec![4], vec![2], b"");
     run(0, move || async move {
         let client = pipelining_client(4);
         let urls: Vec<String> = (0..4).map(|i| format!("http://{addr}/r{i}")).collect();
@@ -192,7 +197,7 @@ fn unanswered_requests_are_sent_again_after_a_close_mid_pipeline() {
 /// once, so the two unanswered ones fail with `Error::Closed`, and the two answered succeed.
 #[test]
 fn a_request_is_sent_again_only_once() {
-    let (addr, accepted) = raw_server(vec![4, 2], vec![2, 0]);
+    let (addr, accepted) = raw_server(vec![4, 2], vec![2, 0], b"");
     run(0, move || async move {
         let client = pipelining_client(4);
         let urls: Vec<String> = (0..4).map(|i| format!("http://{addr}/r{i}")).collect();
@@ -205,6 +210,29 @@ fn a_request_is_sent_again_only_once() {
         for answer in answers {
             assert!(matches!(answer, Err(Error::Closed)), "{answer:?}");
         }
+    });
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+/// The first connection answers one of three requests and then sends a malformed head: the
+/// first request succeeds, the one whose answer was malformed fails with the parse error (it
+/// may have been processed, and its answer cannot be trusted), and the third, never answered,
+/// is sent again on a second connection and succeeds.
+#[test]
+fn a_malformed_answer_fails_its_request_and_the_rest_are_sent_again() {
+    let (addr, accepted) = raw_server(vec![3], vec![1], b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n");
+    run(0, move || async move {
+        let client = pipelining_client(4);
+        let urls: Vec<String> = (0..3).map(|i| format!("http://{addr}/r{i}")).collect();
+        let mut answers = join_all(urls.iter().map(|u| client.get(u).send()))
+            .await
+            .into_iter();
+        let first = answers.next().unwrap().unwrap();
+        assert_eq!(first.text().await.unwrap(), "/r0");
+        let second = answers.next().unwrap();
+        assert!(matches!(second, Err(Error::Parse(_))), "{second:?}");
+        let third = answers.next().unwrap().unwrap();
+        assert_eq!(third.text().await.unwrap(), "/r2");
     });
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
