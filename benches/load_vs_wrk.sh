@@ -11,6 +11,17 @@
 # Latency: in keep-alive mode both tools measure each request from its write to its answer. In
 # pipelined mode wrk (benches/pipeline.lua) measures one sample per 16-request batch and
 # spindle-load one per request (refilling each slot as it frees), so only req/s compare there.
+#
+# Little's law check (keep-alive): 64 connections, each with one request outstanding or about
+# to be, complete X requests/s, so the mean time around one connection's loop is 64/X. A tool
+# whose mean latency is below 64/X is not counting part of that loop (for wrk: the time from
+# parsing an answer to writing the next request, spent in its own event loop). The table shows
+# the tool's mean latency next to 64/X; docs/benchmarks.md explains the difference.
+#
+# Two more columns and one more mode test that explanation: each tool's CPU use (user + system
+# over wall time, from /usr/bin/time; 100% means the load thread itself is the bottleneck and
+# its own queueing is part of every cycle), and keep-alive with 8 connections, where neither
+# tool should be saturated, so their latencies should agree whatever their bookkeeping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-4}
@@ -35,35 +46,47 @@ URL=http://127.0.0.1:$PORT/
 # Converts wrk's latency figures (12.3us, 1.2ms, 3s) to microseconds.
 to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s/,"",v); print v*1e6} else print v}'; }
 
-# One wrk run: prints "req/s p50_us p99_us".
+# Connections for a mode.
+conns() { [ "$1" = keep-alive-c8 ] && echo 8 || echo 64; }
+
+# CPU use of the last timed run, in percent of one core.
+cpu() { awk '{printf "%.0f", ($2 + $3) / $1 * 100}' /tmp/load_vs_wrk.time; }
+
+# One wrk run: prints "req/s p50_us p99_us mean_us cpu%".
 run_wrk() {
-    local out
+    local out c
+    c=$(conns "$1")
     if [ "$1" = pipelined ]; then
-        out=$(wrk -t1 -c64 -d"${SECS}s" --latency -s benches/pipeline.lua "$URL")
+        out=$(/usr/bin/time -f "%e %U %S" -o /tmp/load_vs_wrk.time \
+            wrk -t1 -c64 -d"${SECS}s" --latency -s benches/pipeline.lua "$URL")
     else
-        out=$(wrk -t1 -c64 -d"${SECS}s" --latency "$URL")
+        out=$(/usr/bin/time -f "%e %U %S" -o /tmp/load_vs_wrk.time \
+            wrk -t1 -c"$c" -d"${SECS}s" --latency "$URL")
     fi
-    local rps p50 p99
+    local rps p50 p99 mean
     rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+    mean=$(echo "$out" | awk '$1=="Latency" {print $2; exit}' | to_us)
     p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_us)
     p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_us)
-    echo "$rps $p50 $p99"
+    echo "$rps $p50 $p99 $mean $(cpu)"
 }
 
-# One spindle-load run: prints "req/s p50_us p99_us".
+# One spindle-load run: prints "req/s p50_us p99_us mean_us cpu%".
 run_load() {
-    local depth=1
+    local depth=1 line
     [ "$1" = pipelined ] && depth=16
-    "$LOAD" -t 1 -c 64 --pipeline "$depth" -d "${SECS}s" --json --quiet "$URL" |
-        python3 -c 'import json,sys; r=json.load(sys.stdin); l=r["latency"]; print(r["requests_per_sec"], l["p50"]*1e6, l["p99"]*1e6, file=sys.stdout) if r["errors"]["total"]==0 else sys.exit("errors: %s" % r["errors"])'
+    line=$(/usr/bin/time -f "%e %U %S" -o /tmp/load_vs_wrk.time \
+        "$LOAD" -t 1 -c "$(conns "$1")" --pipeline "$depth" -d "${SECS}s" --json --quiet "$URL" |
+        python3 -c 'import json,sys; r=json.load(sys.stdin); l=r["latency"]; print(r["requests_per_sec"], l["p50"]*1e6, l["p99"]*1e6, l["mean"]*1e6) if r["errors"]["total"]==0 else sys.exit("errors: %s" % r["errors"])')
+    echo "$line $(cpu)"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "| mode | tool | req/s (median of $ROUNDS) | p50 | p99 | runs (req/s) |"
-echo "|---|---|---|---|---|---|"
-for mode in keep-alive pipelined; do
+echo "| mode | tool | req/s (median of $ROUNDS) | p50 | p99 | mean | in flight / req/s | CPU | runs (req/s) |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for mode in keep-alive pipelined keep-alive-c8; do
     : >/tmp/load_vs_wrk.wrk
     : >/tmp/load_vs_wrk.load
     for _ in $(seq "$ROUNDS"); do
@@ -72,10 +95,15 @@ for mode in keep-alive pipelined; do
     done
     for tool in wrk load; do
         f=/tmp/load_vs_wrk.$tool
-        name=$([ $tool = wrk ] && echo "wrk -t1 -c64" || echo "spindle-load -t1 -c64")
-        printf '| %s | %s | %.0f | %.0f us | %.0f us | %s |\n' "$mode" "$name" \
-            "$(cut -d' ' -f1 $f | median)" "$(cut -d' ' -f2 $f | median)" \
-            "$(cut -d' ' -f3 $f | median)" "$(cut -d' ' -f1 $f | awk '{printf "%s%.0f", (NR>1?", ":""), $1}')"
+        c=$(conns $mode)
+        name=$([ $tool = wrk ] && echo "wrk -t1 -c$c" || echo "spindle-load -t1 -c$c")
+        inflight=$([ $mode = pipelined ] && echo 1024 || echo "$c")
+        rps=$(cut -d' ' -f1 $f | median)
+        printf '| %s | %s | %.0f | %.0f us | %.0f us | %.0f us | %.0f us | %s%% | %s |\n' "$mode" "$name" \
+            "$rps" "$(cut -d' ' -f2 $f | median)" "$(cut -d' ' -f3 $f | median)" \
+            "$(cut -d' ' -f4 $f | median)" "$(echo "$inflight $rps" | awk '{print $1/$2*1e6}')" \
+            "$(cut -d' ' -f5 $f | median)" \
+            "$(cut -d' ' -f1 $f | awk '{printf "%s%.0f", (NR>1?", ":""), $1}')"
     done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -230,3 +230,45 @@ fn unparsable_answers_are_parse_errors_and_exit_1() {
     assert_eq!(r["errors"]["parse"], 10, "{r}");
     assert_eq!(r["errors"]["total"], 10, "{r}");
 }
+
+/// `--warmup` sends requests before the run and leaves them out of its counts: the demo's
+/// access log (one line per request it answered) holds the warm-up's answers plus the run's
+/// exactly, the JSON reports the warm-up's count, and `requests` is only the run's `-n`.
+#[test]
+fn warmup_requests_are_sent_but_not_counted() {
+    let demo = Demo::start(&[]);
+    let url = demo.url("/users/warm");
+    let r = report(&["-c", "4", "-n", "300", "--warmup", "1s", &url]);
+    check_consistent(&r);
+    assert_eq!(r["requests"], 300, "{r}");
+    assert_eq!(r["errors"]["total"], 0, "{r}");
+    let warm = r["warmup"]["requests"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("the JSON reports the warm-up: {r}"));
+    assert!(
+        warm > 0,
+        "a 1 s warm-up on loopback answers some requests: {r}"
+    );
+    assert!(r["warmup"]["duration_secs"].as_f64().unwrap() >= 1.0, "{r}");
+    // The access log is written as each answer goes out; wait (bounded) until it has them all.
+    let logged = || {
+        demo.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("\"GET /users/warm HTTP/1.1\" 200 "))
+            .count() as u64
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while logged() < warm + 300 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        logged(),
+        warm + 300,
+        "the server saw the warm-up and the run: {r}"
+    );
+    // Without --warmup the field is null.
+    let r = report(&["-c", "1", "-n", "5", &url]);
+    assert!(r["warmup"].is_null(), "{r}");
+}

@@ -5,13 +5,15 @@
 //! byte says whether the request was HEAD. The split run and the whole run must agree on the
 //! outcome (status, body, trailers, error); nothing may panic; and whenever our head parser
 //! accepts a complete head, httparse must accept the same bytes identically (ours may only be
-//! stricter).
+//! stricter). The allocation-free fast path (`parse_head_summary`) must agree with the strict
+//! parser whenever it answers, on the whole input and on its first piece.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use spindle_fuzz::SplitInput;
 use spindle_http::client::{
-    framing, parse_head, BodyDecoder, Decoded, HeadLimits, ParseError, ResponseHead,
+    framing, keep_alive, parse_head, parse_head_summary, BodyDecoder, Decoded, HeadLimits,
+    ParseError, ResponseHead,
 };
 
 /// What decoding one response produced.
@@ -111,6 +113,20 @@ fn check_against_httparse(raw: &[u8]) {
     assert_eq!(ours, theirs);
 }
 
+/// The fast path answered `raw`: the strict parser must give the same length, status, framing
+/// and keep-alive.
+fn check_fast_path(raw: &[u8], request_was_head: bool) {
+    let Some((fast, len)) = parse_head_summary(raw, LIMITS, request_was_head) else {
+        return;
+    };
+    let Ok(Some((head, strict_len))) = parse_head(raw, LIMITS) else {
+        panic!("the fast path accepted a head the strict parser did not");
+    };
+    assert_eq!((fast.status, len), (head.status, strict_len));
+    assert_eq!(Ok(fast.framing), framing(&head, request_was_head));
+    assert_eq!(fast.keep_alive, keep_alive(&head, fast.framing));
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some(input) = SplitInput::decode(data) else {
         return;
@@ -120,4 +136,8 @@ fuzz_target!(|data: &[u8]| {
     let split = decode(&input.pieces(), is_head);
     assert_eq!(whole, split, "split decoding disagrees with whole decoding");
     check_against_httparse(input.payload);
+    check_fast_path(input.payload, is_head);
+    if let Some(first) = input.pieces().first() {
+        check_fast_path(first, is_head);
+    }
 });

@@ -7,8 +7,9 @@
 //! per-host limit), `error` (what can go wrong); `spindle::time::timeout` for every deadline.
 //!
 //! Scope: `http://` only. TLS (`https://`) is out of scope and refused with
-//! [`Error::UnsupportedScheme`]. One request at a time per connection: pipelining is not
-//! implemented (a load generator that wants it drives `parse` itself).
+//! [`Error::UnsupportedScheme`]. One request at a time per connection unless
+//! [`ClientBuilder::pipeline_depth`] is above 1: then idempotent requests to one host share
+//! pipelined connections (`pipeline`), up to that many written ahead of their responses.
 //!
 //! # Retries, and why they are safe
 //! A pooled connection may be closed by the server at the moment we reuse it. A request is sent
@@ -20,6 +21,10 @@
 //!
 //! A POST in the second situation fails with [`Error::Closed`] instead: it may have been
 //! processed, and only the caller can know whether repeating it is right.
+//!
+//! Pipelined requests (all idempotent) are sent again once, on another connection, when they
+//! were never written or were written and never answered because the connection ended; the
+//! request whose answer was being read when it broke mid-way gets the error.
 //!
 //! ```no_run
 //! use spindle_http::client::Client;
@@ -48,13 +53,14 @@ use spindle::time::timeout;
 mod conn;
 mod error;
 mod parse;
+mod pipeline;
 mod pool;
 mod url;
 
 pub use error::{Error, ParseError, Phase};
 pub use parse::{
-    framing, keep_alive, parse_head, BodyDecoder, Decoded, Framing, HeadLimits, Headers,
-    ResponseHead,
+    framing, keep_alive, parse_head, parse_head_summary, BodyDecoder, Decoded, Framing, HeadLimits,
+    HeadSummary, Headers, ResponseHead,
 };
 pub use url::Url;
 
@@ -86,6 +92,10 @@ struct Inner {
     timeout: Duration,
     /// Limits on a response head.
     head_limits: HeadLimits,
+    /// Requests written ahead of their responses on one connection (1: no pipelining).
+    pipeline_depth: usize,
+    /// How long an idle connection is kept (also ends an idle pipelined connection).
+    idle_timeout: Duration,
 }
 
 impl fmt::Debug for Client {
@@ -126,6 +136,8 @@ pub struct ClientBuilder {
     timeout: Duration,
     /// See [`ClientBuilder::max_head_bytes`].
     head_limits: HeadLimits,
+    /// See [`ClientBuilder::pipeline_depth`].
+    pipeline_depth: usize,
 }
 
 impl ClientBuilder {
@@ -166,14 +178,43 @@ impl ClientBuilder {
         self
     }
 
+    /// HTTP/1.1 pipelining: up to `n` requests written on one connection before their
+    /// responses are read (default 1: none). Only idempotent methods (GET, HEAD, PUT, DELETE,
+    /// OPTIONS, TRACE) are pipelined; others keep one request per connection. Responses are
+    /// matched to requests in order; a pipelined response's body is read whole before the next
+    /// one (so [`Response::chunk`] then returns it from memory). With pipelining,
+    /// [`max_connections_per_host`](ClientBuilder::max_connections_per_host) caps the
+    /// pipelined connections per host; when all are full, requests queue on the least loaded.
+    ///
+    /// ```no_run
+    /// # spindle::Runtime::new().unwrap().block_on(async {
+    /// let client = spindle_http::client::Client::builder()
+    ///     .pipeline_depth(4)
+    ///     .max_connections_per_host(1)
+    ///     .build();
+    /// // Four GETs at once: written back to back on one connection.
+    /// let urls = ["/a", "/b", "/c", "/d"].map(|p| format!("http://127.0.0.1:8080/users{p}"));
+    /// let answers = spindle::future::join_all(urls.iter().map(|u| client.get(u).send())).await;
+    /// for a in answers {
+    ///     println!("{}", a?.text().await?);
+    /// }
+    /// # Ok::<_, spindle_http::client::Error>(()) }).unwrap();
+    /// ```
+    pub fn pipeline_depth(mut self, n: usize) -> ClientBuilder {
+        self.pipeline_depth = n.max(1);
+        self
+    }
+
     /// The client.
     pub fn build(self) -> Client {
         Client {
             inner: Arc::new(Inner {
+                idle_timeout: self.pool.idle_timeout,
                 pool: Pool::new(self.pool),
                 connect_timeout: self.connect_timeout,
                 timeout: self.timeout,
                 head_limits: self.head_limits,
+                pipeline_depth: self.pipeline_depth,
             }),
         }
     }
@@ -196,6 +237,7 @@ impl Client {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             head_limits: HeadLimits::default(),
+            pipeline_depth: 1,
         }
     }
 
@@ -241,6 +283,14 @@ impl Client {
         self.inner
             .pool
             .idle_count(&(host.to_ascii_lowercase(), port))
+    }
+
+    /// How many pipelined connections to `host:port` are open right now (see
+    /// [`ClientBuilder::pipeline_depth`]).
+    pub fn pipelined_connections(&self, host: &str, port: u16) -> usize {
+        self.inner
+            .pool
+            .pipe_count(&(host.to_ascii_lowercase(), port))
     }
 }
 
@@ -304,6 +354,9 @@ impl RequestBuilder {
             self.method.as_str(),
             "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
         );
+        if idempotent && inner.pipeline_depth > 1 {
+            return send_pipelined(inner, key, bytes, is_head, deadline).await;
+        }
         let mut retried = false;
         loop {
             // 1. A slot under the per-host limit, then an idle connection or a new one.
@@ -387,6 +440,46 @@ impl RequestBuilder {
     }
 }
 
+/// Sends an idempotent request on a pipelined connection (see `pipeline`), and once more on
+/// another when it was never written, or written and never answered.
+async fn send_pipelined(
+    inner: Arc<Inner>,
+    key: Key,
+    bytes: Vec<u8>,
+    is_head: bool,
+    deadline: Duration,
+) -> Result<Response, Error> {
+    let settings = pipeline::Settings {
+        depth: inner.pipeline_depth,
+        connect_timeout: inner.connect_timeout,
+        timeout: deadline,
+        idle_timeout: inner.idle_timeout,
+        head_limits: inner.head_limits,
+    };
+    let bytes = Arc::new(bytes);
+    let mut retried = false;
+    // A connection that ended just before taking the request sent nothing; trying another
+    // is always safe, but bounded.
+    let mut unsent = 0;
+    loop {
+        let pipe = inner.pool.pipe(&key, settings);
+        let error = match pipe.send(bytes.clone(), is_head).await {
+            Ok(Ok(d)) => return Ok(Response::delivered(d, key, inner, deadline)),
+            Err(()) if unsent < 3 => {
+                unsent += 1;
+                continue;
+            }
+            Err(()) => Error::Closed,
+            Ok(Err(f)) if f.nothing_sent || f.closed_unanswered => f.error,
+            Ok(Err(f)) => return Err(f.error),
+        };
+        if retried {
+            return Err(error);
+        }
+        retried = true;
+    }
+}
+
 /// `tchar`: the characters of a method or field name.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -421,6 +514,8 @@ pub struct Response {
     inner: Arc<Inner>,
     /// Deadline for each body read.
     read_timeout: Duration,
+    /// A body already read whole (by a pipelined connection), not yet handed out.
+    buffered: Option<Vec<u8>>,
 }
 
 impl Response {
@@ -443,11 +538,31 @@ impl Response {
             key,
             inner,
             read_timeout,
+            buffered: None,
         };
         if response.decoder.is_done() {
             response.finish();
         }
         Ok(response)
+    }
+
+    /// A response whose body a pipelined connection already read whole.
+    fn delivered(
+        d: pipeline::Delivered,
+        key: Key,
+        inner: Arc<Inner>,
+        read_timeout: Duration,
+    ) -> Response {
+        Response {
+            head: d.head,
+            conn: None,
+            decoder: d.decoder,
+            keep_alive: false,
+            key,
+            inner,
+            read_timeout,
+            buffered: Some(d.body),
+        }
     }
 
     /// The status code.
@@ -496,6 +611,11 @@ impl Response {
     /// # Ok::<_, spindle_http::client::Error>(()) }).unwrap();
     /// ```
     pub async fn chunk(&mut self) -> Result<Option<Vec<u8>>, Error> {
+        if let Some(body) = self.buffered.take() {
+            if !body.is_empty() {
+                return Ok(Some(body));
+            }
+        }
         loop {
             let Some(conn) = self.conn.as_mut() else {
                 return Ok(None);

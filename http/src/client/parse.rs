@@ -15,6 +15,9 @@ use std::ops::Range;
 
 use super::error::ParseError;
 
+mod fast;
+pub use fast::{parse_head_summary, HeadSummary};
+
 /// The most chunk-size hex digits accepted (16 digits fill a `u64`).
 const MAX_CHUNK_SIZE_DIGITS: usize = 16;
 /// Most bytes of chunk extensions on one size line, and of the whole trailer section.

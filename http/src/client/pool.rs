@@ -14,6 +14,10 @@
 //! allowed keep-alive; the most recently used connection is taken first (it is the least likely
 //! to have been closed by the server); a connection idle longer than `idle_timeout`, or whose
 //! server already closed it, is dropped instead of used. Locks are never held across an `await`.
+//!
+//! With a pipelining depth above 1, idempotent requests use the separate `pipes` list instead
+//! (see `client::pipeline`): there `max_connections_per_host` caps the number of pipelined
+//! connections, each carrying up to `depth` requests, and no permit is taken.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +26,7 @@ use std::time::{Duration, Instant};
 use spindle::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::conn::Conn;
+use super::pipeline::{Pipe, Settings};
 
 /// A pool key: the host and port a connection goes to.
 pub(crate) type Key = (String, u16);
@@ -55,6 +60,8 @@ pub(crate) struct Pool {
     idle: Mutex<HashMap<Key, Vec<Idle>>>,
     /// The per-host limit's semaphores (created on first use; only if there is a limit).
     limits: Mutex<HashMap<Key, Arc<Semaphore>>>,
+    /// Pipelined connections per host (only with a pipelining depth above 1).
+    pipes: Mutex<HashMap<Key, Vec<Pipe>>>,
 }
 
 impl Pool {
@@ -64,7 +71,40 @@ impl Pool {
             config,
             idle: Mutex::new(HashMap::new()),
             limits: Mutex::new(HashMap::new()),
+            pipes: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The pipelined connection for the next request to `key`: the least loaded one if it has
+    /// a free slot; else a new one while the host has fewer than `max_connections_per_host`;
+    /// else the least loaded one anyway (the request queues for a slot there).
+    pub(crate) fn pipe(&self, key: &Key, settings: Settings) -> Pipe {
+        let mut pipes = self.pipes.lock().unwrap_or_else(|e| e.into_inner());
+        let list = pipes.entry(key.clone()).or_default();
+        list.retain(Pipe::is_open);
+        let least = list
+            .iter()
+            .min_by_key(|p| p.load.load(std::sync::atomic::Ordering::SeqCst));
+        let max = self.config.max_connections_per_host.unwrap_or(usize::MAX);
+        match least {
+            Some(p) if p.load.load(std::sync::atomic::Ordering::SeqCst) < settings.depth => {
+                p.clone()
+            }
+            Some(p) if list.len() >= max => p.clone(),
+            _ => {
+                let p = Pipe::start(key.clone(), settings);
+                list.push(p.clone());
+                p
+            }
+        }
+    }
+
+    /// How many pipelined connections to `key` are open (for tests).
+    pub(crate) fn pipe_count(&self, key: &Key) -> usize {
+        let pipes = self.pipes.lock().unwrap_or_else(|e| e.into_inner());
+        pipes
+            .get(key)
+            .map_or(0, |l| l.iter().filter(|p| p.is_open()).count())
     }
 
     /// An idle connection to `key` that still looks usable, if any.

@@ -1,7 +1,8 @@
 //! The load itself: one task per connection, each writing pre-serialized requests (up to
 //! `--pipeline` outstanding, several in one write) on a raw `spindle::net::TcpStream` and
-//! reading the answers with the client's strict parser pieces (`parse_head`, `framing`,
-//! `BodyDecoder`).
+//! reading the answers with the client's parser pieces: `parse_head_summary` (the
+//! allocation-free fast path) for the usual heads, the strict `parse_head` + `framing` for
+//! whatever it declines, and `BodyDecoder` for bodies.
 //!
 //! Closed loop: a free slot sends at once. Open loop: request `i` is due at `start + i/rate`;
 //! a connection with a free slot claims the next ticket and waits for its time, and a ticket
@@ -24,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use spindle::net::TcpStream;
 use spindle::time::Sleep;
-use spindle_http::client::{framing, keep_alive, parse_head, BodyDecoder, Decoded, HeadLimits};
+use spindle_http::client::{
+    framing, keep_alive, parse_head, parse_head_summary, BodyDecoder, Decoded, HeadLimits,
+};
 
 use crate::stats::{ErrorKind, Local, Shared};
 
@@ -342,24 +345,36 @@ impl Conn {
             // 3. Parse every complete answer in the buffer.
             loop {
                 match &mut state {
-                    State::Head => match parse_head(&rbuf[pos..len], HeadLimits::default()) {
-                        Ok(None) => break,
-                        Err(_) => return End::Failed(ErrorKind::Parse),
-                        Ok(Some((head, hl))) => {
+                    // The allocation-free fast path answers the usual heads; anything it
+                    // declines goes to the strict parser, which says "more" or what broke.
+                    State::Head => {
+                        let fast =
+                            parse_head_summary(&rbuf[pos..len], HeadLimits::default(), plan.head);
+                        if let Some((s, hl)) = fast {
                             pos += hl;
-                            if head.status < 200 {
-                                if head.status == 101 {
-                                    return End::Failed(ErrorKind::Parse);
-                                }
-                                continue; // an interim answer: the final one follows
-                            }
-                            let Ok(fr) = framing(&head, plan.head) else {
-                                return End::Failed(ErrorKind::Parse);
-                            };
-                            let ka = keep_alive(&head, fr);
-                            state = State::Body(BodyDecoder::new(fr), head.status, ka);
+                            let dec = BodyDecoder::new(s.framing);
+                            state = State::Body(dec, s.status, s.keep_alive);
+                            continue;
                         }
-                    },
+                        match parse_head(&rbuf[pos..len], HeadLimits::default()) {
+                            Ok(None) => break,
+                            Err(_) => return End::Failed(ErrorKind::Parse),
+                            Ok(Some((head, hl))) => {
+                                pos += hl;
+                                if head.status < 200 {
+                                    if head.status == 101 {
+                                        return End::Failed(ErrorKind::Parse);
+                                    }
+                                    continue; // an interim answer: the final one follows
+                                }
+                                let Ok(fr) = framing(&head, plan.head) else {
+                                    return End::Failed(ErrorKind::Parse);
+                                };
+                                let ka = keep_alive(&head, fr);
+                                state = State::Body(BodyDecoder::new(fr), head.status, ka);
+                            }
+                        }
+                    }
                     State::Body(dec, status, ka) => {
                         let consumed = match dec.decode(&rbuf[pos..len]) {
                             Err(_) => return End::Failed(ErrorKind::Parse),

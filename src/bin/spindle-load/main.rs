@@ -38,6 +38,8 @@ With --json, stdout holds one JSON object (progress stays on stderr):
   open_loop          null in closed loop; else {rate, scheduled, sent, late, dropped,
                      max_late_secs}: sends more than 1 ms behind schedule are late, those
                      never sent before the end are dropped; sent + dropped = scheduled
+  warmup             null without --warmup; else {duration_secs, requests}: the warm-up's
+                     answers, sent before the run and counted nowhere else
   percentiles        only with --percentiles: [{percentile, latency_secs, count}, ...]
 
 Exit status: 0 when requests were answered (errors are in the report), 1 when none was,
@@ -229,14 +231,15 @@ fn main() {
         timeout: args.timeout,
         head,
     };
-    if let Some(w) = args.warmup {
+    let warmup = args.warmup.map(|w| {
         if !args.quiet {
             eprintln!("spindle-load: warming up for {w:?}");
         }
         let limit = args.rate.map(|r| (r * w.as_secs_f64()).ceil() as u64);
         let shared = Arc::new(Shared::new());
-        rt.block_on(engine::run(plan(Some(w), limit), shared));
-    }
+        let took = rt.block_on(engine::run(plan(Some(w), limit), shared.clone()));
+        (took, stats::answered(&shared))
+    });
     let shared = Arc::new(Shared::new());
     let progress = (!args.quiet).then(|| {
         let shared = shared.clone();
@@ -259,6 +262,7 @@ fn main() {
         threads: args.threads,
         elapsed,
         rate: args.rate.map(|r| (r, scheduled.unwrap_or(0))),
+        warmup,
     };
     if args.json {
         println!("{}", stats::json(&shared, &report, args.percentiles));

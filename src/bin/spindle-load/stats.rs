@@ -1,6 +1,12 @@
 //! Counting and reporting: each connection counts into its own [`Local`] (no sharing on the
-//! hot path) and adds it to the [`Shared`] totals every 500 ms and at its end; the progress
-//! thread and the final report read the totals.
+//! hot path) and adds it to the [`Shared`] [`Totals`] every 500 ms and at its end; the
+//! progress thread and the final report read the totals.
+//!
+//! Only the totals hold an HDR histogram (about 220 KiB at three significant digits from 1 ns
+//! to 100 s); a connection keeps its latencies since the last flush in a plain list. One
+//! histogram per connection (the first version) meant 64 of them: recording missed the cache
+//! and each flush walked a whole histogram (together about 6% of a pipelined run: see
+//! docs/benchmarks.md, section 3).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -33,9 +39,28 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid histogram bounds")
 }
 
-/// Counts of one connection (or the totals).
+/// Counts of one connection since its last flush.
 #[derive(Debug, Clone)]
 pub struct Local {
+    /// Latency of each answer since the last flush, nanoseconds.
+    pub samples: Vec<u64>,
+    /// Answers by status code.
+    pub status: BTreeMap<u16, u64>,
+    /// Response bytes read.
+    pub bytes: u64,
+    /// Lost requests by [`ErrorKind`].
+    pub errors: [u64; 4],
+    /// Requests written.
+    pub sent: u64,
+    /// Open loop: sends more than 1 ms behind schedule.
+    pub late: u64,
+    /// Open loop: the most a send was behind schedule.
+    pub max_late: Duration,
+}
+
+/// The counts of a whole run.
+#[derive(Debug, Clone)]
+pub struct Totals {
     /// Latency of each answered request, nanoseconds.
     pub hist: Histogram<u64>,
     /// Answers by status code.
@@ -52,11 +77,31 @@ pub struct Local {
     pub max_late: Duration,
 }
 
+impl Totals {
+    /// Zero counts.
+    fn new() -> Totals {
+        Totals {
+            hist: histogram(),
+            status: BTreeMap::new(),
+            bytes: 0,
+            errors: [0; 4],
+            sent: 0,
+            late: 0,
+            max_late: Duration::ZERO,
+        }
+    }
+
+    /// Answers received.
+    fn requests(&self) -> u64 {
+        self.hist.len()
+    }
+}
+
 impl Local {
     /// Zero counts.
     pub fn new() -> Local {
         Local {
-            hist: histogram(),
+            samples: Vec::with_capacity(1024),
             status: BTreeMap::new(),
             bytes: 0,
             errors: [0; 4],
@@ -68,15 +113,17 @@ impl Local {
 
     /// One answer with `status` after `latency`.
     pub fn record(&mut self, status: u16, latency: Duration) {
-        self.hist
-            .saturating_record(latency.as_nanos().min(u64::MAX as u128) as u64);
+        self.samples
+            .push(latency.as_nanos().min(u64::MAX as u128) as u64);
         *self.status.entry(status).or_insert(0) += 1;
     }
 
     /// Adds these counts to the totals and zeroes them.
     pub fn flush(&mut self, shared: &Shared) {
         let mut t = shared.totals.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = t.hist.add(&self.hist);
+        for &ns in &self.samples {
+            t.hist.saturating_record(ns);
+        }
         for (s, n) in &self.status {
             *t.status.entry(*s).or_insert(0) += n;
         }
@@ -88,14 +135,9 @@ impl Local {
         t.late += self.late;
         t.max_late = t.max_late.max(self.max_late);
         drop(t);
-        self.hist.reset();
+        self.samples.clear();
         self.status.clear();
         (self.bytes, self.errors, self.sent, self.late) = (0, [0; 4], 0, 0);
-    }
-
-    /// Answers received.
-    fn requests(&self) -> u64 {
-        self.hist.len()
     }
 }
 
@@ -103,7 +145,7 @@ impl Local {
 #[derive(Debug)]
 pub struct Shared {
     /// The counts so far.
-    pub totals: Mutex<Local>,
+    pub totals: Mutex<Totals>,
     /// Set when the run is over (the progress thread then stops).
     pub finished: AtomicBool,
 }
@@ -112,13 +154,13 @@ impl Shared {
     /// Empty totals.
     pub fn new() -> Shared {
         Shared {
-            totals: Mutex::new(Local::new()),
+            totals: Mutex::new(Totals::new()),
             finished: AtomicBool::new(false),
         }
     }
 
     /// A copy of the totals.
-    fn snapshot(&self) -> Local {
+    fn snapshot(&self) -> Totals {
         self.totals
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -208,6 +250,9 @@ pub struct Report {
     pub elapsed: Duration,
     /// Open loop: the rate and the number of scheduled sends.
     pub rate: Option<(f64, u64)>,
+    /// The warm-up, if one ran: how long it took and how many answers it got (none of them
+    /// in the counts above).
+    pub warmup: Option<(Duration, u64)>,
 }
 
 /// The percentiles of the summary, with their JSON names.
@@ -289,6 +334,13 @@ pub fn text(shared: &Shared, r: &Report, percentiles: bool) -> String {
             scheduled.saturating_sub(t.sent)
         );
     }
+    if let Some((took, answers)) = r.warmup {
+        let _ = writeln!(
+            s,
+            "  warm-up    {answers} answers in {:.2}s before the run, not counted above",
+            took.as_secs_f64()
+        );
+    }
     if percentiles {
         let _ = writeln!(
             s,
@@ -351,6 +403,7 @@ pub fn json(shared: &Shared, r: &Report, percentiles: bool) -> String {
         "status": status,
         "latency": latency,
         "open_loop": open,
+        "warmup": r.warmup.map(|(d, n)| json!({"duration_secs": d.as_secs_f64(), "requests": n})),
     });
     if percentiles {
         let list: Vec<Value> = spectrum(&t.hist)

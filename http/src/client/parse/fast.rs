@@ -1,0 +1,180 @@
+//! The response-head fast path for callers that need only what frames the body (status code,
+//! [`Framing`], keep-alive), such as `spindle-load`: one pass over the bytes, no `String` or
+//! `Vec` per response. The strict parser beside it (`parse_head`, `framing`, `keep_alive`) stays
+//! the reference and the code to read first.
+//!
+//! Talks to: its parent `client::parse` (it reuses the same byte classes: `is_tchar`,
+//! `is_field_value_byte`, `trim_ows`, `parse_decimal`).
+//!
+//! Contract (tested in `fast_tests.rs` against the strict parser on the same inputs, whole, split
+//! at every offset, and randomized): when [`parse_head_summary`] returns `Some((summary, len))`,
+//! the strict `parse_head` returns `Ok(Some((head, len)))` with the same `len` and status, and
+//! `framing(&head, ..)` and `keep_alive(&head, ..)` give `summary.framing` and
+//! `summary.keep_alive`. Anything else — an incomplete head, any grammar fault, a 1xx, a
+//! `Transfer-Encoding` other than exactly one `chunked`, a repeated or bad `Content-Length`,
+//! a head over the limits — returns `None`: the caller asks the strict parser, which gives
+//! the precise answer (need more bytes, or which rule broke).
+
+use super::{is_field_value_byte, is_tchar, parse_decimal, trim_ows, Framing, HeadLimits};
+
+/// What frames a response, from its head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadSummary {
+    /// The status code, 200 to 599 (1xx answers are left to the strict parser).
+    pub status: u16,
+    /// How the body is delimited (as [`framing`](super::framing) decides).
+    pub framing: Framing,
+    /// Whether the connection may carry another request (as
+    /// [`keep_alive`](super::keep_alive) decides).
+    pub keep_alive: bool,
+}
+
+/// What the fields that matter for framing said, gathered while scanning.
+#[derive(Default)]
+struct Seen {
+    /// `Content-Length` fields seen.
+    lengths: u32,
+    /// The value of the last `Content-Length`, if it was a plain decimal number.
+    length: Option<u64>,
+    /// `Transfer-Encoding` fields seen.
+    encodings: u32,
+    /// Whether the last `Transfer-Encoding` was exactly `chunked`.
+    chunked: bool,
+    /// A `Connection` field lists `close`.
+    close: bool,
+    /// A `Connection` field lists `keep-alive`.
+    keep_alive_token: bool,
+}
+
+/// Parses the head at the start of `buf` into a [`HeadSummary`] and its length (blank line
+/// included), or declines with `None` (see the module's contract): then call the strict
+/// [`parse_head`](super::parse_head).
+///
+/// ```
+/// use spindle_http::client::{parse_head_summary, Framing, HeadLimits};
+/// let raw = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi";
+/// let (s, len) = parse_head_summary(raw, HeadLimits::default(), false).unwrap();
+/// assert_eq!((s.status, s.framing, s.keep_alive, len), (200, Framing::Length(2), true, raw.len() - 2));
+/// // Incomplete: declined (the strict parser says "need more bytes").
+/// assert!(parse_head_summary(&raw[..20], HeadLimits::default(), false).is_none());
+/// ```
+pub fn parse_head_summary(
+    buf: &[u8],
+    limits: HeadLimits,
+    request_was_head: bool,
+) -> Option<(HeadSummary, usize)> {
+    // 1. The status line: `HTTP/1.x SP 3DIGIT [SP reason] CRLF`.
+    let (minor, status, mut i) = status_line(buf)?;
+    // 2. Fields, one per line, until the blank line.
+    let mut seen = Seen::default();
+    let mut fields = 0;
+    loop {
+        if *buf.get(i)? == b'\r' {
+            i = crlf(buf, i)?;
+            break;
+        }
+        fields += 1;
+        if fields > limits.max_headers {
+            return None;
+        }
+        let name_start = i;
+        while is_tchar(*buf.get(i)?) {
+            i += 1;
+        }
+        if i == name_start || buf[i] != b':' {
+            return None;
+        }
+        let name = &buf[name_start..i];
+        let value_start = i + 1;
+        i = value_end(buf, value_start)?;
+        seen.note(name, trim_ows(&buf[value_start..i]));
+        i = crlf(buf, i)?;
+    }
+    if i > limits.max_head_bytes {
+        return None;
+    }
+    // 3. Framing and keep-alive, by the rules of `framing` and `keep_alive`.
+    let framing = seen.framing(status, minor, request_was_head)?;
+    let keep_alive =
+        framing != Framing::CloseDelimited && !seen.close && (minor == 1 || seen.keep_alive_token);
+    Some((
+        HeadSummary {
+            status,
+            framing,
+            keep_alive,
+        },
+        i,
+    ))
+}
+
+/// The status line: the minor version, the status (200 to 599), and where the next line starts.
+fn status_line(buf: &[u8]) -> Option<(u8, u16, usize)> {
+    let minor = match buf.get(..9)? {
+        b"HTTP/1.1 " => 1,
+        b"HTTP/1.0 " => 0,
+        _ => return None,
+    };
+    let code = buf.get(9..12)?;
+    if !code.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let status = code.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+    if !(200..=599).contains(&status) {
+        return None;
+    }
+    let end = match *buf.get(12)? {
+        b'\r' => 12,
+        b' ' => value_end(buf, 13)?,
+        _ => return None,
+    };
+    Some((minor, status, crlf(buf, end)?))
+}
+
+/// The end of the field-value (or reason) bytes that start at `i`; the byte there must exist
+/// (it is checked to be CR by [`crlf`]).
+fn value_end(buf: &[u8], mut i: usize) -> Option<usize> {
+    while is_field_value_byte(*buf.get(i)?) {
+        i += 1;
+    }
+    Some(i)
+}
+
+/// `i` past the CRLF at `i`.
+fn crlf(buf: &[u8], i: usize) -> Option<usize> {
+    (buf.get(i..i + 2)? == b"\r\n").then_some(i + 2)
+}
+
+impl Seen {
+    /// Notes one field if its name is one that frames the body or the connection.
+    fn note(&mut self, name: &[u8], value: &[u8]) {
+        if name.eq_ignore_ascii_case(b"content-length") {
+            self.lengths += 1;
+            self.length = parse_decimal(value);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            self.encodings += 1;
+            self.chunked = value.eq_ignore_ascii_case(b"chunked");
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in value.split(|&b| b == b',').map(trim_ows) {
+                self.close |= token.eq_ignore_ascii_case(b"close");
+                self.keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+    }
+
+    /// The framing, or `None` for the shapes left to the strict parser.
+    fn framing(&self, status: u16, minor: u8, request_was_head: bool) -> Option<Framing> {
+        if request_was_head || status == 204 || status == 304 {
+            return Some(Framing::Empty);
+        }
+        match (self.encodings, self.lengths) {
+            (0, 0) => Some(Framing::CloseDelimited),
+            (0, 1) => self.length.map(Framing::Length),
+            (1, 0) if self.chunked && minor == 1 => Some(Framing::Chunked),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "fast_tests.rs"]
+mod tests;
