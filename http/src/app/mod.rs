@@ -23,6 +23,7 @@ pub(crate) mod middleware;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod router;
+pub(crate) mod sse;
 pub(crate) mod stack;
 
 use std::fmt;
