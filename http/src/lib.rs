@@ -52,6 +52,7 @@ pub mod body;
 pub mod client;
 pub mod error;
 pub mod limits;
+pub mod metrics;
 pub mod parse;
 
 #[cfg(feature = "fuzzing")]

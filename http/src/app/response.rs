@@ -12,6 +12,8 @@ use std::future::Future;
 
 use spindle::sync::mpsc;
 
+use crate::metrics::RequestMeta;
+
 /// An HTTP response under construction.
 ///
 /// ```
@@ -31,6 +33,9 @@ pub struct Response {
     headers: Vec<(Cow<'static, str>, String)>,
     /// The payload.
     body: ResponseBody,
+    /// The route, method and start time of the request this answers, stamped by the app for
+    /// the HTTP metrics (`crate::metrics`), which count the request when the response is ready.
+    pub(crate) meta: RequestMeta,
 }
 
 /// The payload of a [`Response`].
@@ -85,6 +90,7 @@ impl Response {
             content_type: None,
             headers: Vec::new(),
             body: ResponseBody::Empty,
+            meta: RequestMeta::UNKNOWN,
         }
     }
 
@@ -102,6 +108,7 @@ impl Response {
             content_type: Some(Cow::Borrowed("text/plain; charset=utf-8")),
             headers: Vec::new(),
             body: ResponseBody::Static(body.as_bytes()),
+            meta: RequestMeta::UNKNOWN,
         }
     }
 

@@ -16,6 +16,7 @@ use spindle::future::FutureSlot;
 use crate::app::request::Request;
 use crate::app::response::Response;
 use crate::app::router::{Lookup, Router};
+use crate::metrics::{publish_route, RequestMeta};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -24,29 +25,45 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// requests to the same route reuse one allocation (see [`FutureSlot`]).
 pub(crate) type ResponseSlot = FutureSlot<'static, Response>;
 
-/// A type-erased handler: takes the request and puts the future of its response in the slot.
-pub(crate) type Handler = Arc<dyn Fn(Request, &mut ResponseSlot) + Send + Sync>;
+/// A type-erased handler: takes the request and puts the future of its response in the slot;
+/// the response it resolves to carries the given [`RequestMeta`] (for the HTTP metrics).
+pub(crate) type Handler = Arc<dyn Fn(Request, &mut ResponseSlot, RequestMeta) + Send + Sync>;
+
+/// What the router finds for a request: the handler, and who it is for the metrics.
+#[derive(Clone)]
+pub(crate) struct Route {
+    /// The handler.
+    pub(crate) handler: Handler,
+    /// The route template's index in the app's metrics (`crate::metrics`).
+    pub(crate) index: u32,
+    /// `"GET /users/{id}"`: what the connection task says it is running while the handler
+    /// runs (`crate::metrics::publish_route`). Made once per route when the app is built and
+    /// leaked, so it can be handed out as `&'static str`: one small string per route per app.
+    pub(crate) label: &'static str,
+}
 
 /// What a request goes through: the middleware chain, then the router.
 #[derive(Clone, Default)]
 pub(crate) struct Stack {
     /// Handlers by method and path pattern.
-    pub(crate) router: Router<Handler>,
+    pub(crate) router: Router<Route>,
     /// Middleware, outermost (first added) first.
     pub(crate) middleware: Vec<Arc<dyn Middleware>>,
 }
 
 impl Stack {
     /// The innermost step: routes `req` and puts its handler's future in `slot`, or the
-    /// answer 404 / 405 / OPTIONS.
+    /// answer 404 / 405 / OPTIONS. The response carries `meta`, with the route filled in.
     #[inline]
-    pub(crate) fn route(&self, mut req: Request, slot: &mut ResponseSlot) {
-        let response = match self.router.lookup_bytes(req.method_str(), req.path_bytes()) {
+    pub(crate) fn route(&self, mut req: Request, slot: &mut ResponseSlot, mut meta: RequestMeta) {
+        let mut response = match self.router.lookup_bytes(req.method_str(), req.path_bytes()) {
             Lookup::Found { value, params } => {
                 if !params.is_empty() {
                     req.set_params(params);
                 }
-                return value(req, slot);
+                meta.route = value.index;
+                publish_route(Some(value.label));
+                return (value.handler)(req, slot, meta);
             }
             Lookup::NotFound => Response::text("Not Found\n").with_status(404),
             Lookup::MethodNotAllowed { allow } => Response::text("Method Not Allowed\n")
@@ -55,6 +72,7 @@ impl Stack {
             Lookup::Options { allow } => Response::new(204).with_header("allow", allow),
             Lookup::NotImplemented => Response::text("Not Implemented\n").with_status(501),
         };
+        response.meta = meta;
         slot.set(ready(response));
     }
 }
@@ -114,8 +132,10 @@ impl Next {
         let Next { stack, index } = self;
         if index >= stack.middleware.len() {
             // The router puts the handler's future in a slot; here it becomes a plain box.
+            // The route is stamped here; the method and start time by the app's dispatch.
             let mut slot = ResponseSlot::new();
-            stack.route(req, &mut slot);
+            let meta = RequestMeta::for_method(req.method());
+            stack.route(req, &mut slot, meta);
             return Box::pin(async move { slot.wait().await.unwrap_or_else(internal_error) });
         }
         Box::pin(async move {

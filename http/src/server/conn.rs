@@ -201,6 +201,7 @@ impl Conn {
                 Ok(started) => started,
                 Err(end) => {
                     if let Some((status, reason)) = end.answer() {
+                        self.app.recorder().rejected(status);
                         let is_head = self.rejected_head_is_head();
                         self.queue_error(status, reason, is_head);
                     }
@@ -214,6 +215,7 @@ impl Conn {
             }
             // 3. The handler runs on this task.
             let mut resp = poll_fn(|cx| self.poll_handler(cx)).await;
+            self.app.recorder().finish(&resp);
             // 4. Body leftovers: only a request with a body lent the socket out.
             if let Some(lent) = self.lent_body.take() {
                 if !Box::pin(self.take_back(lent)).await {

@@ -215,8 +215,11 @@ impl Server {
         });
         let accept_tasks = listeners
             .into_iter()
-            .map(|l| spindle::spawn(accept_loop(l, shared.clone())))
-            .collect();
+            .map(|l| {
+                let task = spindle::task::Builder::new().name("accept");
+                task.spawn(accept_loop(l, shared.clone()))
+            })
+            .collect::<io::Result<_>>()?;
         Ok(RunningServer {
             local_addr,
             shared,
@@ -271,6 +274,11 @@ impl RunningServer {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The served app's HTTP metrics (the handle [`App::metrics`] returns).
+    pub fn http_metrics(&self) -> crate::metrics::HttpMetrics {
+        self.shared.app.metrics()
     }
 
     /// Number of connections open right now.
@@ -379,11 +387,22 @@ fn spawn_connection(
         shared.shutdown.clone(),
     );
     let active = ActiveGuard::new(shared.active.clone());
-    drop(spindle::spawn(async move {
+    let open = app.recorder().connection();
+    let task = async move {
         serve_connection(stream, peer, app, config, shutdown).await;
+        drop(open);
         drop(active);
         drop(permit);
-    }));
+    };
+    // The task's name, `conn 127.0.0.1:50312`, is put together on the stack; the runtime
+    // copies it (the one allocation a name costs).
+    let mut name = [0u8; 80];
+    let mut cursor = std::io::Cursor::new(&mut name[..]);
+    let _ = std::io::Write::write_fmt(&mut cursor, format_args!("conn {peer}"));
+    let len = cursor.position() as usize;
+    let name = std::str::from_utf8(&name[..len]).unwrap_or("conn");
+    // Spawning fails only outside a runtime, and the accept loop always runs inside one.
+    let _ = spindle::task::Builder::new().name(name).spawn(task);
 }
 
 /// Counts one connection in `Accepting::active` for as long as it lives (also if its task is

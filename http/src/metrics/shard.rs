@@ -1,0 +1,258 @@
+//! The live counters behind [`HttpMetrics`](super::HttpMetrics): one [`Shard`] per thread that
+//! serves requests, so that counting a request writes only lines its own thread owns.
+//!
+//! How a thread finds its shard: every thread that counts something claims a small *thread
+//! index* on first use (a thread-local, returned to a free list when the thread exits, so a
+//! test suite that starts thousands of threads reuses a few dozen indices). A recorder keeps
+//! one lazily made shard per index. Threads beyond [`EXCLUSIVE_SHARDS`] at once share one last
+//! shard, counted with atomic read-modify-writes instead.
+//!
+//! Invariants:
+//! - INVARIANT (single writer): a shard made for an exclusive index is written only by the
+//!   thread holding that index. An index changes hands only through the free list's mutex, so
+//!   the next holder sees every store of the previous one. Its counters are bumped with a
+//!   Relaxed load and a Relaxed store, not a read-modify-write (nobody else can store in
+//!   between); a reader on another thread sees some recent value of each.
+//! - INVARIANT (own lines): each shard is aligned to 128 bytes, so two threads never write the
+//!   same cache line.
+//! - A snapshot adds the shards up while they keep counting: each number is recent, but the
+//!   snapshot is not one instant's consistent cut (see `HttpSnapshot`).
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// Threads that get a shard of their own (the rest share the last one).
+pub(crate) const EXCLUSIVE_SHARDS: usize = 64;
+
+/// Routes per lazily allocated page of request counters.
+pub(crate) const ROUTES_PER_PAGE: usize = 8;
+/// Pages per shard: routes beyond `ROUTES_PER_PAGE * PAGES` are counted as the last route.
+pub(crate) const PAGES: usize = 128;
+/// Method labels (see `super::METHODS`).
+pub(crate) const METHODS: usize = 10;
+/// Status classes (see `super::STATUS_CLASSES`).
+pub(crate) const CLASSES: usize = 6;
+/// Rejection statuses (see `super::REJECTION_STATUSES`), plus one for any other status.
+pub(crate) const REJECTIONS: usize = 8;
+/// Duration buckets: `[0, 1 µs)`, then one per doubling up to about 34 s (2^35 ns), then the rest.
+pub(crate) const BUCKETS: usize = 27;
+/// log2 of the first bucket's upper bound in nanoseconds (1,024 ns).
+const FIRST_BOUND_LOG2: u32 = 10;
+
+/// The bucket a duration of `ns` nanoseconds falls in.
+#[inline]
+pub(crate) fn bucket_of(ns: u64) -> usize {
+    // 0 below 1,024 ns; then the bit length of ns >> 10: [1024, 2048) -> 1, [2048, 4096) -> 2...
+    let bits = (u64::BITS - (ns >> FIRST_BOUND_LOG2).leading_zeros()) as usize;
+    bits.min(BUCKETS - 1)
+}
+
+/// The exclusive upper bound of bucket `i` in nanoseconds; `None` for the last one.
+pub(crate) fn bucket_upper_ns(i: usize) -> Option<u64> {
+    (i < BUCKETS - 1).then(|| 1u64 << (FIRST_BOUND_LOG2 as usize + i))
+}
+
+/// A counter in a shard; `exclusive` says whether the caller's shard has a single writer.
+#[derive(Debug, Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`: a plain load and store in an exclusive shard, `fetch_add` in the shared one.
+    #[inline(always)]
+    pub(crate) fn add(&self, n: u64, exclusive: bool) {
+        if exclusive {
+            // Relaxed load and store: the shard's thread is the only writer (module
+            // INVARIANT); readers pair with nothing, they only want a recent value.
+            let v = self.0.load(Ordering::Relaxed);
+            self.0.store(v.wrapping_add(n), Ordering::Relaxed);
+        } else {
+            // Relaxed: a count, nothing is published through it.
+            self.0.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets the value (the sampling countdown: a race in the shared shard only nudges the
+    /// sampling rate).
+    #[inline(always)]
+    pub(crate) fn set(&self, v: u64) {
+        // Relaxed: as in `add`.
+        self.0.store(v, Ordering::Relaxed);
+    }
+
+    /// The current value (any thread).
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Request counters of `ROUTES_PER_PAGE` routes, by method and status class.
+#[derive(Debug)]
+pub(crate) struct Page([Counter; ROUTES_PER_PAGE * METHODS * CLASSES]);
+
+/// One thread's counters (or the shared overflow shard's).
+#[derive(Debug)]
+#[repr(align(128))]
+pub(crate) struct Shard {
+    /// True when one thread at a time writes here (an exclusive index); false for the shared
+    /// overflow shard.
+    pub(crate) exclusive: bool,
+    /// Requests handed to the app (`App::dispatch`); minus the finished ones: in flight.
+    pub(crate) started: Counter,
+    /// Connections whose task started.
+    pub(crate) conns_opened: Counter,
+    /// Connections whose task ended.
+    pub(crate) conns_closed: Counter,
+    /// Requests refused by the connection before any handler, by status.
+    pub(crate) rejected: [Counter; REJECTIONS],
+    /// Timed requests per duration bucket.
+    pub(crate) duration: [Counter; BUCKETS],
+    /// Sum of the timed requests' durations, in nanoseconds.
+    pub(crate) duration_sum_ns: Counter,
+    /// Requests still to dispatch before the next timed one (sampling countdown).
+    pub(crate) countdown: Counter,
+    /// Finished requests by route, method and status class; a page is made at its first count.
+    pub(crate) pages: [OnceLock<Box<Page>>; PAGES],
+}
+
+impl Shard {
+    /// An empty shard.
+    pub(crate) fn new(exclusive: bool) -> Shard {
+        Shard {
+            exclusive,
+            started: Counter::default(),
+            conns_opened: Counter::default(),
+            conns_closed: Counter::default(),
+            rejected: Default::default(),
+            duration: Default::default(),
+            duration_sum_ns: Counter::default(),
+            countdown: Counter::default(),
+            pages: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    /// Adds one to `counter` (a field of this shard).
+    #[inline(always)]
+    pub(crate) fn inc(&self, counter: &Counter) {
+        counter.add(1, self.exclusive);
+    }
+
+    /// The counter of finished requests for `route`, `method` and `class`.
+    #[inline]
+    pub(crate) fn request_counter(&self, route: usize, method: usize, class: usize) -> &Counter {
+        let route = route.min(ROUTES_PER_PAGE * PAGES - 1);
+        let page = self.pages[route / ROUTES_PER_PAGE]
+            .get_or_init(|| Box::new(Page(std::array::from_fn(|_| Counter::default()))));
+        &page.0[((route % ROUTES_PER_PAGE) * METHODS + method) * CLASSES + class]
+    }
+
+    /// The finished-request count for `route`, `method` and `class`, without making a page.
+    pub(crate) fn requests(&self, route: usize, method: usize, class: usize) -> u64 {
+        match self
+            .pages
+            .get(route / ROUTES_PER_PAGE)
+            .and_then(|p| p.get())
+        {
+            Some(page) => {
+                page.0[((route % ROUTES_PER_PAGE) * METHODS + method) * CLASSES + class].get()
+            }
+            None => 0,
+        }
+    }
+
+    /// Whether this shard has counted anything for routes `[first, first + ROUTES_PER_PAGE)`.
+    pub(crate) fn has_page(&self, page: usize) -> bool {
+        self.pages.get(page).is_some_and(|p| p.get().is_some())
+    }
+}
+
+/// The index of the shared overflow shard.
+pub(crate) const SHARED: usize = EXCLUSIVE_SHARDS;
+
+/// Indices handed back by threads that ended.
+static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// The next index never handed out.
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A thread's claim on a shard index; gives it back when the thread exits.
+struct ThreadIndex(usize);
+
+impl ThreadIndex {
+    /// A free index, or [`SHARED`] when all exclusive ones are taken.
+    fn claim() -> ThreadIndex {
+        let mut free = FREE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = free.pop() {
+            return ThreadIndex(i);
+        }
+        // Under the lock, so indices are handed out in order and never past SHARED.
+        let i = NEXT.load(Ordering::Relaxed);
+        if i < EXCLUSIVE_SHARDS {
+            NEXT.store(i + 1, Ordering::Relaxed);
+            ThreadIndex(i)
+        } else {
+            ThreadIndex(SHARED)
+        }
+    }
+}
+
+impl Drop for ThreadIndex {
+    fn drop(&mut self) {
+        if self.0 != SHARED {
+            FREE.lock().unwrap_or_else(|p| p.into_inner()).push(self.0);
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's shard index, claimed on first use.
+    static INDEX: ThreadIndex = ThreadIndex::claim();
+}
+
+/// This thread's shard index ([`SHARED`] while the thread is exiting, or when too many
+/// threads count at once).
+#[inline]
+pub(crate) fn thread_index() -> usize {
+    INDEX.try_with(|i| i.0).unwrap_or(SHARED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_double_from_one_microsecond() {
+        let table = [
+            (0u64, 0usize),
+            (1_023, 0),
+            (1_024, 1),
+            (2_047, 1),
+            (2_048, 2),
+            (1_000_000, 10),
+            ((1 << 35) - 1, 25),
+            (1 << 35, 26),
+            (u64::MAX, 26),
+        ];
+        for (ns, bucket) in table {
+            assert_eq!(bucket_of(ns), bucket, "{ns} ns");
+            if let Some(upper) = bucket_upper_ns(bucket) {
+                assert!(ns < upper, "{ns} ns below bucket {bucket}'s bound {upper}");
+            }
+            if bucket > 0 {
+                assert!(ns >= bucket_upper_ns(bucket - 1).unwrap());
+            }
+        }
+        assert_eq!(bucket_upper_ns(BUCKETS - 1), None);
+    }
+
+    /// Indices of threads that ended are reused, so threads come and go without running out.
+    #[test]
+    fn thread_indices_are_recycled() {
+        for _ in 0..3 * EXCLUSIVE_SHARDS {
+            let i = std::thread::spawn(thread_index).join().unwrap();
+            assert!(i <= SHARED);
+        }
+        // After many short-lived threads, a new one still gets an exclusive index unless
+        // EXCLUSIVE_SHARDS threads are alive at once (test threads run in parallel: allow it).
+        let i = std::thread::spawn(thread_index).join().unwrap();
+        assert!(i < SHARED || NEXT.load(Ordering::Relaxed) == EXCLUSIVE_SHARDS);
+    }
+}
