@@ -14,6 +14,9 @@
 //! - `spawn-mt N` / `yield-mt N`: the same inside a task on a one-worker multi-thread runtime,
 //!   so every spawn and wake takes the worker's path (LIFO slot, local deque).
 //!
+//! A third argument `off` builds both runtimes with the long-poll detector off
+//! (`long_poll_threshold(None)`: no per-poll record, no monitor thread), to compare.
+//!
 //! Run it with two values of N and divide the difference in instructions by the difference in
 //! N: start-up and shutdown cancel out.
 
@@ -33,9 +36,17 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "spawn".into());
     let n: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
-    let current = spindle::Builder::new_current_thread().build().unwrap();
+    let threshold = match args.next().as_deref() {
+        Some("off") => None,
+        _ => Some(std::time::Duration::from_millis(10)),
+    };
+    let current = spindle::Builder::new_current_thread()
+        .long_poll_threshold(threshold)
+        .build()
+        .unwrap();
     let multi = spindle::Builder::new_multi_thread()
         .worker_threads(1)
+        .long_poll_threshold(threshold)
         .build()
         .unwrap();
     match mode.as_str() {

@@ -46,6 +46,7 @@
 //! | `BLOCK` | `task/id.rs` | a block of task ids this thread hands out | each block is taken whole from one global counter, so ids are unique across threads and never zero |
 //! | `NEXT_SHARD` | `task/owned.rs` | where this thread's next spawn goes in the owned-task list | any value is correct (it only spreads lock traffic over the shards) |
 //! | `REMOTE` | `metrics/stats.rs` | the sampling countdown for tasks this thread pushes onto the injector | any value is correct (it only decides which entries are timed for the schedule-latency histogram) |
+//! | `RECORD` | `monitor.rs` | a pointer to this worker's long-poll record (null elsewhere, and with the detector off) | set and restored by a `RecordScope` guard that the worker loop (or `block_on`) holds while it runs, so the record, which lives in the runtime's shared state, outlives every use |
 //! | `CURRENT_POOL` | `blocking/mod.rs` | the address of the blocking pool this thread belongs to (0 elsewhere) | set once when a pool thread starts, so a pool's `shutdown` called from its own job does not wait for itself |
 
 #![warn(missing_docs)]
@@ -55,6 +56,7 @@ mod loom;
 mod coop;
 mod executor;
 pub mod metrics;
+pub(crate) mod monitor;
 mod reactor;
 #[cfg(test)]
 mod test_util;

@@ -21,12 +21,14 @@
 //! | [`Kind::AcceptBackOff`] | `spindle::net` | `accept` ran out of descriptors or memory; the listener backs off (once per listener) |
 //! | [`Kind::BlockingThreadFailed`] | `spindle::blocking` | the OS refused a new blocking-pool thread |
 //! | [`Kind::ReactorFailed`] | `spindle::runtime` | `epoll_wait` failed (other than `EINTR`) |
+//! | [`Kind::LongPoll`] | `spindle::runtime` | a task kept its worker inside one poll longer than the threshold (once when found, once when it returns) |
 //! | [`Kind::AcceptFailed`] | `spindle_http::server` | one `accept` failed; the server carries on |
 //! | [`Kind::ShutdownSignal`] | `spindle_http::server` | SIGINT / SIGTERM arrived: graceful shutdown begins |
 //!
-//! Further detectors report through the same hook with a kind of their own (a long-poll detector
-//! would add a `Kind` variant carrying the task id, its spawn site and how long the poll took);
-//! [`Kind`] is `#[non_exhaustive]` so that adding one breaks no program's `match`.
+//! Further detectors report through the same hook with a kind of their own; [`Kind`] is
+//! `#[non_exhaustive]` so that adding one breaks no program's `match`. The long-poll reports'
+//! structured form is [`LongPoll`](crate::metrics::LongPoll), in
+//! [`RuntimeMetrics::recent_long_polls`](crate::metrics::RuntimeMetrics::recent_long_polls).
 //!
 //! The hook is called on the thread that hit the event, often a worker thread in the middle of
 //! its loop: it should be quick, must not block on the runtime, and should not panic (a panic
@@ -52,6 +54,11 @@ pub enum Kind {
     ReactorFailed,
     /// A shutdown signal (SIGINT or SIGTERM) arrived and a graceful shutdown begins.
     ShutdownSignal,
+    /// A task has kept its worker inside one poll for longer than the runtime's
+    /// [`long_poll_threshold`](crate::Builder::long_poll_threshold): reported once when the
+    /// monitor finds it ("has run for 12.1 ms so far") and once when the poll returns ("returned
+    /// after 203.4 ms"). The message names the task's id, name, spawn site, route and worker.
+    LongPoll,
 }
 
 /// One event, as handed to the hook: what happened, who reported it, and a one-line message.

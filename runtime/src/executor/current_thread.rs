@@ -18,6 +18,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use super::park::Parker;
 use crate::loom::{AtomicBool, Mutex, Ordering};
 use crate::metrics::{BusyClock, SharedSampler, WorkerMetrics, WorkerState, WorkerStats};
+use crate::monitor::{Detector, RecordScope};
 use crate::runtime::{context, Handle};
 use crate::task::Notified;
 
@@ -37,10 +38,16 @@ pub(crate) struct CurrentThread {
     stats: WorkerStats,
     /// Picks the queued entries whose schedule latency and poll are timed (see `metrics`).
     sampler: SharedSampler,
+    /// The loop's current-poll record and the long-poll reports (`monitor.rs`): the thread
+    /// inside `block_on` is this runtime's one worker.
+    detector: Detector,
 }
 
 impl CurrentThread {
-    pub(crate) fn new(event_interval: u32) -> CurrentThread {
+    pub(crate) fn new(
+        event_interval: u32,
+        long_poll_threshold: Option<std::time::Duration>,
+    ) -> CurrentThread {
         CurrentThread {
             queue: Mutex::new(VecDeque::new()),
             parker: Parker::new(),
@@ -49,7 +56,13 @@ impl CurrentThread {
             shutdown: AtomicBool::new(false),
             stats: WorkerStats::default(),
             sampler: SharedSampler::new(),
+            detector: Detector::new(1, long_poll_threshold),
         }
+    }
+
+    /// The long-poll detector's state.
+    pub(crate) fn detector(&self) -> &Detector {
+        &self.detector
     }
 
     /// Queues a task and wakes the loop.
@@ -71,6 +84,7 @@ impl CurrentThread {
     }
 
     pub(crate) fn shutdown(&self) {
+        self.detector.stop();
         self.shutdown.store(true, Ordering::Release);
         let drained: Vec<_> = self.queue.lock().drain(..).collect();
         drop(drained);
@@ -103,6 +117,8 @@ impl CurrentThread {
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         let stats = &self.stats;
+        let watch = self.detector.watch(0);
+        let _record = RecordScope::enter(watch.as_ref().map(|w| w.record()));
         /// What the loop has done since it last added it to `stats`: busy time, and polls
         /// (added before each sleep, every 64th turn, and however `block_on` ends, a panic
         /// included; between `block_on` calls nobody runs the tasks, which shows as a deep
@@ -146,7 +162,11 @@ impl CurrentThread {
                 match self.pop() {
                     Some(task) => {
                         pending.polls += 1;
+                        let poll = watch.map(|w| (w, w.poll_started(&task)));
                         stats.run_uncounted(task);
+                        if let Some((w, seq)) = poll {
+                            w.poll_ended(seq);
+                        }
                     }
                     None => {
                         ran_dry = true;

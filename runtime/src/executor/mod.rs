@@ -23,3 +23,13 @@ pub(crate) enum Scheduler {
     /// The `block_on` thread does everything.
     CurrentThread(current_thread::CurrentThread),
 }
+
+impl Scheduler {
+    /// The long-poll detector's state (`monitor.rs`).
+    pub(crate) fn detector(&self) -> &crate::monitor::Detector {
+        match self {
+            Scheduler::MultiThread(mt) => mt.detector(),
+            Scheduler::CurrentThread(ct) => ct.detector(),
+        }
+    }
+}

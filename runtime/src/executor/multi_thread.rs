@@ -26,6 +26,7 @@ use super::idle::{Idle, LIGHT_SLEEP, LIGHT_SLEEPS};
 use super::park::Parker;
 use crate::loom::{AtomicBool, Mutex, Ordering};
 use crate::metrics::{BusyClock, Sampler, WorkerMetrics, WorkerState, WorkerStats};
+use crate::monitor::{Detector, RecordScope};
 use crate::runtime::{context, Handle};
 use crate::task::Notified;
 
@@ -59,6 +60,11 @@ pub(crate) struct MultiThread {
     /// A worker's own pushes wake a sleeping sibling once this many tasks wait in its deque
     /// (sooner if no sibling sleeps light; see `idle.rs`).
     spread_threshold: usize,
+    /// Each worker's current-poll record and the long-poll reports (`monitor.rs`).
+    detector: Detector,
+    /// `Builder::hand_off_blocked_worker`: wakes go to the deque, never the LIFO slot, so that
+    /// a sibling can take them when this worker is stuck in a long poll (see [`MultiThread::hand_off`]).
+    hand_off: bool,
 }
 
 /// The state only its own worker thread touches.
@@ -108,6 +114,8 @@ impl MultiThread {
         global_queue_interval: u32,
         event_interval: u32,
         spread_threshold: usize,
+        long_poll_threshold: Option<std::time::Duration>,
+        hand_off: bool,
     ) -> MultiThread {
         let mut cores = Vec::with_capacity(num_workers);
         let mut stealers = Vec::with_capacity(num_workers);
@@ -136,7 +144,14 @@ impl MultiThread {
             global_queue_interval: global_queue_interval.max(1),
             event_interval: event_interval.max(1),
             spread_threshold: spread_threshold.max(1),
+            detector: Detector::new(num_workers, long_poll_threshold),
+            hand_off,
         }
+    }
+
+    /// The long-poll detector's state.
+    pub(crate) fn detector(&self) -> &Detector {
+        &self.detector
     }
 
     pub(crate) fn num_workers(&self) -> usize {
@@ -166,7 +181,9 @@ impl MultiThread {
                 return Some(task);
             };
             core.sampler.sample(&task, || handle.inner.sample_period);
-            let pushed_to_deque = if is_yield {
+            // With hand-off on, the LIFO slot stays empty: a task there could not be taken
+            // from a worker stuck in a long poll.
+            let pushed_to_deque = if is_yield || self.hand_off {
                 core.local.push(task);
                 true
             } else if let Some(prev) = core.lifo.replace(task) {
@@ -202,9 +219,36 @@ impl MultiThread {
 
     /// Starts the shutdown: every worker leaves its loop at its next check.
     pub(crate) fn shutdown(&self, handle: &Handle) {
+        self.detector.stop();
         self.shutdown.store(true, Ordering::SeqCst);
         for parker in self.parkers.iter() {
             parker.unpark(&*handle.inner);
+        }
+    }
+
+    /// The monitor found worker `stuck` inside a long poll: with hand-off on, get the tasks
+    /// queued behind that poll run elsewhere, and make sure someone drives I/O and timers.
+    ///
+    /// 1. The stuck worker's LIFO slot is empty (with hand-off on, wakes skip it) and its deque
+    ///    is stealable: if it (or the injector) holds tasks, wake a parked sibling as a
+    ///    searcher, which steals half of it; that thief's own wake rules bring more help.
+    /// 2. Only a parked worker turns the reactor and fires timers. A sibling sleeping on its
+    ///    condvar (because the stuck worker held the reactor when it parked) would leave every
+    ///    timer and socket waiting for the stuck poll; unpark one parked sibling so that it
+    ///    parks again, in the reactor this time.
+    pub(crate) fn hand_off(&self, stuck: usize, handle: &Handle) {
+        if !self.hand_off {
+            return;
+        }
+        // 1.
+        if !self.stealers[stuck].is_empty() || !self.injector.is_empty() {
+            self.notify_parked(handle, Some(stuck), true);
+        }
+        // 2.
+        if let Some(sibling) =
+            (0..self.num_workers()).find(|&i| i != stuck && self.idle.is_parked(i))
+        {
+            self.parkers[sibling].unpark(&*handle.inner);
         }
     }
 
@@ -271,6 +315,8 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
 
     let shared = handle.multi_thread();
     let stats = &shared.stats[ctx.index];
+    let watch = shared.detector.watch(ctx.index);
+    let _record = RecordScope::enter(watch.as_ref().map(|w| w.record()));
     let mut busy = BusyClock::start();
     loop {
         // 1.
@@ -314,7 +360,11 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
                 if was_last_searcher {
                     shared.notify_parked(&handle, None, true);
                 }
+                let poll = watch.map(|w| (w, w.poll_started(&task)));
                 stats.run(task);
+                if let Some((w, seq)) = poll {
+                    w.poll_ended(seq);
+                }
             }
             // 6.
             None => {

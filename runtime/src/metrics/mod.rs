@@ -32,6 +32,8 @@ mod stats;
 
 pub(crate) use stats::{sample_remote, BusyClock, Sampler, SharedSampler, WorkerStats};
 
+pub use crate::monitor::LongPoll;
+
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -86,6 +88,11 @@ pub struct RuntimeMetrics {
     pub reactor_events: u64,
     /// Sockets registered with the reactor now.
     pub registrations: usize,
+    /// Long polls reported since the runtime started (see
+    /// [`Builder::long_poll_threshold`](crate::Builder::long_poll_threshold)).
+    pub long_polls: u64,
+    /// The last 32 long polls reported, oldest first (empty with the detector off).
+    pub recent_long_polls: Vec<LongPoll>,
 }
 
 impl RuntimeMetrics {

@@ -62,6 +62,10 @@ pub struct Builder {
     spread_threshold: usize,
     /// Time about one poll in this many for the metrics' histograms.
     metrics_sample_period: u32,
+    /// Report polls longer than this (`None`: no monitor thread).
+    long_poll_threshold: Option<Duration>,
+    /// Whether the monitor hands a stuck worker's queued tasks to its siblings.
+    hand_off_blocked_worker: bool,
 }
 
 impl Builder {
@@ -90,6 +94,8 @@ impl Builder {
             event_interval: 61,
             spread_threshold: 4,
             metrics_sample_period: DEFAULT_SAMPLE_PERIOD,
+            long_poll_threshold: Some(crate::monitor::DEFAULT_LONG_POLL_THRESHOLD),
+            hand_off_blocked_worker: false,
         }
     }
 
@@ -213,6 +219,65 @@ impl Builder {
         self
     }
 
+    /// Reports a task that keeps a worker inside one poll for longer than `threshold` (default
+    /// `Some(10 ms)`); `None` turns the long-poll detector off.
+    ///
+    /// A long poll is almost always a blocking call inside async code (`std::thread::sleep`,
+    /// a blocking read, a long computation, a contended `std::sync::Mutex`): the worker can run
+    /// nothing else meanwhile, neither the tasks queued behind it nor, unless a sibling does,
+    /// the reactor and the timers. A monitor thread (`spindle-monitor`, one per runtime) looks at
+    /// every worker each `threshold / 2` and reports each such poll once, with the task's id,
+    /// name, spawn site and route ([`task::set_route`](crate::task::set_route)), and again when
+    /// it returns, with its total duration. Reports go to the [`report`](crate::report) hook as
+    /// [`Kind::LongPoll`](crate::report::Kind::LongPoll), and the last 32 are kept in
+    /// [`RuntimeMetrics::recent_long_polls`](crate::metrics::RuntimeMetrics::recent_long_polls).
+    ///
+    /// Cost: a few stores per poll on the worker's own cache line (no clock read), and a thread
+    /// that wakes `2000 / threshold_ms` times a second. `None` removes both.
+    /// A zero threshold counts as `None`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = spindle::Builder::new_multi_thread()
+    ///     .worker_threads(2)
+    ///     .long_poll_threshold(Some(Duration::from_millis(50)))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {});
+    /// assert_eq!(rt.handle().metrics().long_polls, 0);
+    /// ```
+    pub fn long_poll_threshold(&mut self, threshold: Option<Duration>) -> &mut Builder {
+        self.long_poll_threshold = threshold;
+        self
+    }
+
+    /// When the long-poll detector finds a worker stuck in a poll, has the other workers take
+    /// over the tasks queued behind it (default `false`; multi-thread flavour only).
+    ///
+    /// With it on, a task woken on a worker always goes to that worker's deque, which siblings
+    /// can steal from, and never to the LIFO slot, which they cannot; when the monitor reports a
+    /// long poll it wakes a parked sibling to steal the stuck worker's deque, and unparks one so
+    /// that I/O and timers are driven while the worker is stuck (Go's `sysmon` does the same
+    /// for a thread stuck in a system call). The price: no LIFO slot, so a task woken by the
+    /// one that runs now waits its turn behind the deque instead of running next.
+    /// It needs [`long_poll_threshold`](Self::long_poll_threshold) on, and cannot help a
+    /// runtime with one worker. See `docs/observe.md`, "Hand-off".
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = spindle::Builder::new_multi_thread()
+    ///     .worker_threads(2)
+    ///     .long_poll_threshold(Some(Duration::from_millis(5)))
+    ///     .hand_off_blocked_worker(true)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(rt.block_on(async { spindle::spawn(async { 1 }).await.unwrap() }), 1);
+    /// ```
+    pub fn hand_off_blocked_worker(&mut self, on: bool) -> &mut Builder {
+        self.hand_off_blocked_worker = on;
+        self
+    }
+
     /// I/O and timers are always on in spindle; this exists so tokio-shaped code reads the same.
     pub fn enable_all(&mut self) -> &mut Builder {
         self
@@ -232,11 +297,14 @@ impl Builder {
                     self.global_queue_interval,
                     self.event_interval,
                     self.spread_threshold,
+                    self.long_poll_threshold,
+                    self.hand_off_blocked_worker,
                 ))
             }
-            Flavor::CurrentThread => {
-                Scheduler::CurrentThread(CurrentThread::new(self.event_interval))
-            }
+            Flavor::CurrentThread => Scheduler::CurrentThread(CurrentThread::new(
+                self.event_interval,
+                self.long_poll_threshold,
+            )),
         };
         let name = self.thread_name.clone();
         let shared = Shared {
@@ -261,6 +329,10 @@ impl Builder {
         };
         if self.flavor == Flavor::MultiThread {
             start_workers(&mut rt, &self.thread_name, self.stack_size)?;
+        }
+        // The long-poll monitor; joined at shutdown with the workers.
+        if let Some(monitor) = crate::monitor::start(&rt.handle)? {
+            rt.threads.push(monitor);
         }
         Ok(rt)
     }

@@ -218,6 +218,8 @@ impl Handle {
             reactor_turns,
             reactor_events,
             registrations: shared.reactor.num_registrations(),
+            long_polls: shared.sched.detector().count(),
+            recent_long_polls: shared.sched.detector().recent(),
         }
     }
 }

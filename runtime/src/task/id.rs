@@ -53,6 +53,14 @@ impl Id {
         self.0.get()
     }
 
+    /// The id whose number is `n` (`None` for 0, which no task has).
+    pub(crate) fn from_number(n: u64) -> Option<Id> {
+        if n == 0 || n >= 1 << 56 {
+            return None;
+        }
+        NonZeroU64::new((n << 8) | u64::from(crate::coop::BUDGET)).map(Id)
+    }
+
     /// The task of a poll scope word whatever its budget byte; `None` for task number 0.
     pub(crate) fn from_scope(scope: u64) -> Option<Id> {
         if scope >> 8 == 0 {

@@ -35,6 +35,7 @@
 mod builder;
 mod id;
 mod join;
+pub(crate) mod names;
 mod owned;
 pub(crate) mod raw;
 mod spawn;
@@ -43,6 +44,7 @@ pub(crate) mod state;
 #[cfg(test)]
 mod tests;
 
+pub use crate::monitor::set_route;
 pub use builder::Builder;
 pub use id::{id, try_id, Id};
 pub use join::{JoinError, JoinHandle};
@@ -56,6 +58,7 @@ use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use raw::RawTask;
@@ -132,6 +135,13 @@ impl<S: 'static> Notified<S> {
         self.0.shutdown();
     }
 
+    /// The task's id and spawn site (for the long-poll record, `monitor.rs`).
+    #[inline]
+    pub(crate) fn id_and_site(&self) -> (Id, &'static Location<'static>) {
+        let header = self.0.raw.header();
+        (header.id, header.meta.spawned_at())
+    }
+
     /// Marks this queue entry as timed: `now` is when it was made (see `Header::scheduled_at`).
     #[inline]
     pub(crate) fn set_scheduled_at(&self, now: u64) {
@@ -176,13 +186,13 @@ pub(crate) struct Meta {
 }
 
 /// The heap half of a named task's [`Meta`].
-// Read by tests today; the long-poll reports and traces of issue 11 read them next.
-#[cfg_attr(not(test), allow(dead_code))]
 struct Named {
-    /// `task::Builder::name`.
-    name: Box<str>,
+    /// `task::Builder::name`, shared with the name registry (`names.rs`) once the task has an id.
+    name: Arc<str>,
     /// The caller of the spawn function.
     site: &'static Location<'static>,
+    /// The task's id, once [`Meta::bind`] gave it one: the registry entry to remove at drop.
+    id: Option<Id>,
 }
 
 /// The tag in [`Meta::ptr`]'s low bit for a named task.
@@ -205,8 +215,9 @@ impl Meta {
     /// A task named `name` spawned at `site`.
     pub(crate) fn named(name: &str, site: &'static Location<'static>) -> Meta {
         let named = Box::into_raw(Box::new(Named {
-            name: Box::from(name),
+            name: Arc::from(name),
             site,
+            id: None,
         }));
         // SAFETY: `Box::into_raw` never returns null.
         let ptr = unsafe { NonNull::new_unchecked(named) };
@@ -239,8 +250,21 @@ impl Meta {
         self.as_named().map(|n| &*n.name)
     }
 
+    /// Gives a named task's name to the registry under `id` (the long-poll monitor looks names
+    /// up there; see `names.rs`). Called once, when the task cell is made; the registry entry
+    /// goes when this `Meta` is dropped. Nothing to do for an unnamed task.
+    pub(crate) fn bind(&mut self, id: Id) {
+        if let Some(mut named) = self.named_ptr() {
+            // SAFETY: tagged, so (INVARIANT) the pointer came from `Box::into_raw` with write
+            // permission and this `Meta` owns it; `&mut self` means nobody else reads it now.
+            let named = unsafe { named.as_mut() };
+            named.id = Some(id);
+            names::register(id, named.name.clone());
+        }
+    }
+
     /// Where the task was spawned.
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[inline]
     pub(crate) fn spawned_at(&self) -> &'static Location<'static> {
         match self.as_named() {
             Some(named) => named.site,
@@ -267,7 +291,10 @@ impl Meta {
             // SAFETY: (INVARIANT) the pointer came from `Box::into_raw` (with its permission to
             // write: not derived from a shared reference) and this `Meta` owns it; it is
             // dropped once, here (`drop` calls this once).
-            drop(unsafe { Box::from_raw(named.as_ptr()) });
+            let named = unsafe { Box::from_raw(named.as_ptr()) };
+            if let Some(id) = named.id {
+                names::unregister(id);
+            }
         }
     }
 }

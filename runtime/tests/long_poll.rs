@@ -1,0 +1,287 @@
+//! The long-poll detector and hand-off (`runtime/src/monitor.rs`): a task that blocks its worker
+//! is reported once, with its name, spawn site and route, and again with its total when the
+//! poll returns; a task that is busy but yields is not; with hand-off on, a timer keeps its
+//! schedule while a task on the same worker blocks.
+//!
+//! Timing: the bounds are the issue's own (a 50 ms block, a 10 ms interval within 5 ms) or one
+//! sided (`>=` what a `thread::sleep` guarantees); where a test waits for the runtime, it polls
+//! with a deadline of seconds that only a hang reaches. The report hook is process-wide, so
+//! one hook collects every report and each test looks only at its own tasks' lines.
+
+mod common;
+
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::with_timeout;
+use spindle::metrics::LongPoll;
+use spindle::report::{self, Kind};
+use spindle::task::Id;
+use spindle::Builder;
+
+/// Every `Kind::LongPoll` report of this process, as text.
+fn reports() -> &'static Mutex<Vec<String>> {
+    static REPORTS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    REPORTS.get_or_init(|| {
+        report::set_hook(|r| {
+            if r.kind() == Kind::LongPoll {
+                reports().lock().unwrap().push(r.to_string());
+            }
+        });
+        Mutex::new(Vec::new())
+    })
+}
+
+/// The reports about task `id` so far.
+fn reports_about(id: Id) -> Vec<String> {
+    let prefix = format!("spindle::runtime: task {id} ");
+    reports()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.starts_with(&prefix))
+        .cloned()
+        .collect()
+}
+
+/// Waits (up to 10 s) until task `id` has `n` reports, then returns them.
+fn wait_for_reports(id: Id, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = reports_about(id);
+        if found.len() >= n || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The runtime's record of task `id`'s long polls.
+fn long_polls_of(rt: &spindle::Runtime, id: Id) -> Vec<LongPoll> {
+    let m = rt.handle().metrics();
+    m.recent_long_polls
+        .into_iter()
+        .filter(|p| p.task_id == id)
+        .collect()
+}
+
+/// Checks what the issue asks of a blocked task's reports: found once (with name, spawn site
+/// and route), then its end once, with a total of at least the 50 ms it slept.
+fn check_blocker_reports(rt: &spindle::Runtime, id: Id, line: u32, route: Option<&str>) {
+    let lines = wait_for_reports(id, 2);
+    assert_eq!(
+        lines.len(),
+        2,
+        "one report when found, one at the end: {lines:#?}"
+    );
+    let site = format!("(spawned at {}:{line}:", file!());
+    assert!(lines[0].contains("\"blocker\""), "{}", lines[0]);
+    assert!(lines[0].contains(&site), "{} has {site}", lines[0]);
+    assert!(lines[0].contains("so far"), "{}", lines[0]);
+    assert!(lines[1].contains("returned after"), "{}", lines[1]);
+    if let Some(route) = route {
+        assert!(
+            lines[0].contains(&format!("route {route})")),
+            "{}",
+            lines[0]
+        );
+    }
+    let polls = long_polls_of(rt, id);
+    assert_eq!(polls.len(), 1, "{polls:#?}");
+    let p = &polls[0];
+    assert_eq!(p.name.as_deref(), Some("blocker"));
+    assert_eq!((p.spawn_site.file(), p.spawn_site.line()), (file!(), line));
+    assert_eq!(p.route, route);
+    assert!(p.so_far >= Duration::from_millis(10), "{p:?}");
+    let total = p.total.expect("the end was recorded");
+    assert!(total >= Duration::from_millis(50), "{p:?}");
+    assert!(total >= p.so_far, "{p:?}");
+    assert_eq!(rt.handle().metrics().long_polls, 1);
+}
+
+/// A task that sleeps 50 ms inside a poll, on a 2-worker runtime with the default 10 ms
+/// threshold, is reported once with its name, spawn site and route, and its end once with a
+/// total of at least 50 ms.
+#[test]
+fn a_blocking_task_is_reported_once_with_name_site_and_route() {
+    with_timeout(30, || {
+        reports();
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let (id, line) = rt.block_on(async {
+            let line = line!() + 3;
+            let h = spindle::task::Builder::new()
+                .name("blocker")
+                .spawn(async {
+                    spindle::task::set_route(Some("GET /block"));
+                    std::thread::sleep(Duration::from_millis(50)); // blocks the worker
+                    spindle::task::set_route(None);
+                })
+                .unwrap();
+            let id = h.id();
+            h.await.unwrap();
+            (id, line)
+        });
+        check_blocker_reports(&rt, id, line, Some("GET /block"));
+    });
+}
+
+/// The same on a current-thread runtime: the thread inside `block_on` is the worker.
+#[test]
+fn the_detector_watches_a_current_thread_runtime() {
+    with_timeout(30, || {
+        reports();
+        let rt = Builder::new_current_thread().build().unwrap();
+        let (id, line) = rt.block_on(async {
+            let line = line!() + 3;
+            let h = spindle::task::Builder::new()
+                .name("blocker")
+                .spawn(async { std::thread::sleep(Duration::from_millis(50)) })
+                .unwrap();
+            let id = h.id();
+            h.await.unwrap();
+            (id, line)
+        });
+        check_blocker_reports(&rt, id, line, None);
+        assert_eq!(long_polls_of(&rt, id)[0].worker, 0);
+    });
+}
+
+/// A task that keeps a worker busy for 100 ms but yields all the time is never reported: each
+/// of its polls is short, and the monitor looks at polls, not at tasks. (The threshold is
+/// 50 ms here, half of the task's run, so that a detector that added up a task's polls would
+/// fail; a short threshold could also catch a poll whose thread the OS preempted for that
+/// long, which on a loaded machine is not the task's fault.)
+#[test]
+fn a_busy_yielding_task_is_never_reported() {
+    with_timeout(30, || {
+        reports();
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .long_poll_threshold(Some(Duration::from_millis(50)))
+            .build()
+            .unwrap();
+        let id = rt.block_on(async {
+            let h = spindle::spawn(async {
+                let start = Instant::now();
+                let mut polls = 0u64;
+                while start.elapsed() < Duration::from_millis(100) {
+                    spindle::task::yield_now().await;
+                    polls += 1;
+                }
+                polls
+            });
+            let id = h.id();
+            assert!(h.await.unwrap() > 10);
+            id
+        });
+        // Two monitor periods after the task ended: a late report would have come by now.
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(reports_about(id), Vec::<String>::new());
+        assert!(long_polls_of(&rt, id).is_empty());
+        assert_eq!(rt.handle().metrics().long_polls, 0);
+    });
+}
+
+/// What a 10 ms interval did while another task, spawned from the ticker (so onto the
+/// ticker's worker), blocked its worker for 200 ms on a 2-worker runtime with a 2 ms long-poll
+/// threshold. Before the blocker, the ticker runs a few ticks, so that the other worker has
+/// gone to sleep deep (the case in which nobody else would drive the timers).
+#[derive(Debug)]
+struct Ticks {
+    /// How late each tick was, in order.
+    lateness: Vec<Duration>,
+    /// Ticks that returned while the blocker was still blocking.
+    during_block: usize,
+}
+
+impl Ticks {
+    fn median(&self) -> Duration {
+        let mut l = self.lateness.clone();
+        l.sort();
+        l[l.len() / 2]
+    }
+
+    fn worst(&self) -> Duration {
+        self.lateness.iter().copied().max().unwrap_or_default()
+    }
+}
+
+fn ticks_during_a_block(hand_off: bool) -> Ticks {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .long_poll_threshold(Some(Duration::from_millis(2)))
+        .hand_off_blocked_worker(hand_off)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        spindle::spawn(async {
+            let mut interval = spindle::time::interval(Duration::from_millis(10));
+            for _ in 0..5 {
+                interval.tick().await;
+            }
+            let blocking = Arc::new(AtomicBool::new(true));
+            let b = blocking.clone();
+            let blocker = spindle::spawn(async move {
+                std::thread::sleep(Duration::from_millis(200));
+                b.store(false, Ordering::SeqCst);
+            });
+            let start = Instant::now();
+            let mut ticks = Ticks {
+                lateness: Vec::new(),
+                during_block: 0,
+            };
+            while start.elapsed() < Duration::from_millis(250) {
+                let due = interval.tick().await;
+                ticks.lateness.push(due.elapsed());
+                ticks.during_block += usize::from(blocking.load(Ordering::SeqCst));
+            }
+            blocker.await.unwrap();
+            ticks
+        })
+        .await
+        .unwrap()
+    })
+}
+
+/// The issue's hand-off test: with hand-off on, a 10 ms interval keeps ticking while a task on
+/// the same worker blocks for 200 ms: most of the 20 ticks due meanwhile come while the worker
+/// is still blocked (without hand-off, typically none), and the median tick is within the
+/// issue's 5 ms of its schedule. (The worst tick is printed, not asserted: on a loaded machine
+/// the OS alone delays a woken thread by tens of milliseconds now and then, blocker or not.)
+#[test]
+fn hand_off_keeps_a_timer_on_schedule_while_a_worker_is_blocked() {
+    with_timeout(30, || {
+        reports();
+        let ticks = ticks_during_a_block(true);
+        println!(
+            "with hand-off: {} ticks during the block, median {:?} late, worst {:?}",
+            ticks.during_block,
+            ticks.median(),
+            ticks.worst()
+        );
+        assert!(ticks.during_block >= 10, "{ticks:?}");
+        assert!(ticks.median() <= Duration::from_millis(5), "{ticks:?}");
+    });
+}
+
+/// The same without hand-off, for comparison (not a pass/fail test: whether the sibling
+/// happens to be asleep in the reactor, where it fires timers, decides the outcome). Run it
+/// with `cargo test -p spindle --test long_poll -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints a measurement"]
+fn without_hand_off_the_timer_waits_for_the_blocked_worker() {
+    reports();
+    for round in 0..5 {
+        let ticks = ticks_during_a_block(false);
+        println!(
+            "round {round}: without hand-off, {} ticks during the block, worst {:?} late",
+            ticks.during_block,
+            ticks.worst()
+        );
+    }
+}
