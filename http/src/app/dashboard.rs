@@ -6,7 +6,8 @@
 //! How the numbers travel:
 //! 1. Every [`SNAPSHOT_INTERVAL`] (250 ms) the stream's producer task takes
 //!    [`spindle::Handle::metrics`] (a read of each worker's own counters, no worker stopped),
-//!    plus the HTTP metrics and the recent long-poll reports when they are available;
+//!    (with the detector's recent long-poll reports) and the app's HTTP metrics
+//!    (`crate::metrics`: requests, status classes, connections, the duration histogram);
 //! 2. writes them as one JSON object ([`snapshot_json`], written by hand so the page works
 //!    without the `json` feature) and sends it as an SSE event named `snapshot`;
 //! 3. the page keeps the last minute of snapshots and subtracts neighbours to get rates
@@ -27,6 +28,7 @@ use crate::app::request::Request;
 use crate::app::response::Response;
 use crate::app::sse::Event;
 use crate::app::App;
+use crate::metrics::{HttpMetrics, HttpSnapshot};
 
 /// How often a connected page gets a snapshot.
 pub(crate) const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(250);
@@ -54,16 +56,21 @@ impl App {
     pub fn dashboard(self, path: &str) -> App {
         let events = format!("{}/events", path.trim_end_matches('/'));
         let page: Arc<str> = PAGE.replace("__EVENTS_URL__", &json_string(&events)).into();
+        // The app's own counters: this handle sees every request the finished app serves.
+        let http = self.metrics();
         self.get(path, move |_req: Request| {
             let page = page.clone();
             async move { Response::html(page.to_string()).with_header("cache-control", "no-store") }
         })
-        .get(&events, |_req: Request| async { snapshot_stream() })
+        .get(&events, move |_req: Request| {
+            let http = http.clone();
+            async move { snapshot_stream(http) }
+        })
     }
 }
 
 /// The SSE response behind `path/events`: a snapshot now, then one every [`SNAPSHOT_INTERVAL`].
-fn snapshot_stream() -> Response {
+fn snapshot_stream(http: HttpMetrics) -> Response {
     let handle = spindle::Handle::current();
     Response::sse(|tx| async move {
         let start = Instant::now();
@@ -73,7 +80,7 @@ fn snapshot_stream() -> Response {
         ticks.set_missed_tick_behavior(spindle::time::MissedTickBehavior::Skip);
         loop {
             ticks.tick().await;
-            let json = snapshot_json(&handle.metrics(), start);
+            let json = snapshot_json(&handle.metrics(), &http.snapshot(), start);
             if tx
                 .send(Event::new().event("snapshot").data(json))
                 .await
@@ -96,9 +103,9 @@ fn snapshot_stream() -> Response {
 ///  "blocking":{"threads":..,"idle":..,"queued":..},"timers":..,
 ///  "reactor":{"turns":..,"events":..,"registrations":..},
 ///  "poll_duration":{"sum_ns":..,"buckets":[..]},"schedule_latency":{..},
-///  "http":null,"long_polls":null}
+///  "http":{..},"long_polls_total":N,"long_polls":[..]}
 /// ```
-pub(crate) fn snapshot_json(m: &RuntimeMetrics, start: Instant) -> String {
+pub(crate) fn snapshot_json(m: &RuntimeMetrics, http: &HttpSnapshot, start: Instant) -> String {
     let mut o = String::with_capacity(2048);
     let t_ms = m.taken_at.saturating_duration_since(start).as_secs_f64() * 1e3;
     // `write!` into a String cannot fail: the `let _` below ignore an always-Ok result.
@@ -156,9 +163,9 @@ pub(crate) fn snapshot_json(m: &RuntimeMetrics, start: Instant) -> String {
     o.push_str(",\"schedule_latency\":");
     histogram_json(&mut o, &m.schedule_latency());
     o.push_str(",\"http\":");
-    http_json(&mut o);
-    o.push_str(",\"long_polls\":");
-    long_polls_json(&mut o);
+    http_json(&mut o, http);
+    let _ = write!(o, ",\"long_polls_total\":{},\"long_polls\":", m.long_polls);
+    long_polls_json(&mut o, m);
     o.push('}');
     o
 }
@@ -177,22 +184,68 @@ fn histogram_json(o: &mut String, h: &Histogram) {
     o.push_str("]}");
 }
 
-/// The HTTP metrics (requests, latency, connections).
-///
-/// HOOK(http metrics): `null` until spindle-http's request metrics exist in this branch; the
-/// page then shows "not available" in its HTTP panel. Wiring: write
-/// `{"requests":N,"in_flight":N,"connections":N,"latency":<histogram_json>}` here.
-fn http_json(o: &mut String) {
-    o.push_str("null");
+/// The app's HTTP metrics: `{"requests":N,"status":[1xx,2xx,3xx,4xx,5xx,other],
+/// "in_flight":N,"connections":N,"accepted":N,"sample_period":N,
+/// "latency":{"bounds_ns":[..],"counts":[..]}}`; the last latency bound is `null` (unbounded).
+fn http_json(o: &mut String, h: &HttpSnapshot) {
+    let _ = write!(o, "{{\"requests\":{},\"status\":[", h.requests);
+    for (i, n) in h.status_classes.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let _ = write!(o, "{n}");
+    }
+    let _ = write!(
+        o,
+        "],\"in_flight\":{},\"connections\":{},\"accepted\":{},\"sample_period\":{},\
+         \"latency\":{{\"bounds_ns\":[",
+        h.in_flight, h.open_connections, h.connections, h.sample_period
+    );
+    let buckets = h.duration.buckets();
+    for i in 0..buckets.len() {
+        if i > 0 {
+            o.push(',');
+        }
+        match h.duration.bucket_upper_bound(i) {
+            Some(d) => {
+                let _ = write!(o, "{}", d.as_nanos());
+            }
+            None => o.push_str("null"),
+        }
+    }
+    o.push_str("],\"counts\":[");
+    for (i, n) in buckets.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let _ = write!(o, "{n}");
+    }
+    o.push_str("]}}");
 }
 
-/// The recent long-poll reports of the runtime's detector.
-///
-/// HOOK(long polls): `null` until the runtime's long-poll detector exists in this branch; the
-/// page then shows "not available". Wiring: an array of
-/// `{"task":N,"name":"..","site":"file:line","route":"..","ms":N,"done":bool}`.
-fn long_polls_json(o: &mut String) {
-    o.push_str("null");
+/// The detector's recent reports, oldest first: an array of `{"worker":N,"task":"id",
+/// "name":".."|null,"site":"file:line:col","route":".."|null,"ms":F,"done":bool}`, where `ms`
+/// is the whole poll once it returned (`done`), else how long it had run when reported.
+fn long_polls_json(o: &mut String, m: &RuntimeMetrics) {
+    o.push('[');
+    for (i, p) in m.recent_long_polls.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let name = p.name.as_deref().map_or("null".to_string(), json_string);
+        let route = p.route.map_or("null".to_string(), json_string);
+        let ms = p.total.unwrap_or(p.so_far).as_secs_f64() * 1e3;
+        let _ = write!(
+            o,
+            "{{\"worker\":{},\"task\":{},\"name\":{name},\"site\":{},\"route\":{route},\
+             \"ms\":{ms:.1},\"done\":{}}}",
+            p.worker,
+            json_string(&p.task_id.to_string()),
+            json_string(&p.spawn_site.to_string()),
+            p.total.is_some(),
+        );
+    }
+    o.push(']');
 }
 
 /// `s` as a JSON string literal (quotes, backslashes and control characters escaped).
@@ -240,11 +293,50 @@ mod tests {
             .unwrap();
         rt.block_on(async { spindle::spawn(async {}).await.unwrap() });
         let start = Instant::now();
-        let text = snapshot_json(&rt.handle().metrics(), start);
+        let http = App::new().metrics().snapshot();
+        let text = snapshot_json(&rt.handle().metrics(), &http, start);
         let v: serde_json::Value = serde_json::from_str(&text).expect(&text);
         assert_eq!(v["workers"].as_array().unwrap().len(), 3);
         assert!(v["workers"][0]["state"].is_string());
         assert_eq!(v["spawned_tasks"], 1);
         assert_eq!(v["poll_duration"]["buckets"].as_array().unwrap().len(), 27);
+        assert_eq!(v["http"]["requests"], 0);
+        let bounds = v["http"]["latency"]["bounds_ns"].as_array().unwrap();
+        assert_eq!(
+            bounds.len(),
+            v["http"]["latency"]["counts"].as_array().unwrap().len()
+        );
+        assert!(bounds.last().unwrap().is_null());
+        assert!(v["long_polls"].as_array().unwrap().is_empty());
+    }
+
+    /// A task that blocks its worker for 50 ms shows up in `long_polls` with its name and
+    /// spawn site (the runtime's detector is on by default at 10 ms).
+    #[cfg(feature = "json")]
+    #[test]
+    fn long_polls_carry_name_and_site() {
+        let rt = spindle::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            spindle::task::Builder::new()
+                .name("sleepy \"one\"")
+                .spawn(async { std::thread::sleep(Duration::from_millis(50)) })
+                .unwrap()
+                .await
+                .unwrap();
+        });
+        let http = App::new().metrics().snapshot();
+        let text = snapshot_json(&rt.handle().metrics(), &http, Instant::now());
+        let v: serde_json::Value = serde_json::from_str(&text).expect(&text);
+        assert_eq!(v["long_polls_total"], 1, "{text}");
+        let report = &v["long_polls"][0];
+        assert_eq!(report["name"], "sleepy \"one\"");
+        assert!(
+            report["site"].as_str().unwrap().contains("dashboard.rs"),
+            "{report}"
+        );
+        assert!(report["ms"].as_f64().unwrap() >= 10.0, "{report}");
     }
 }
