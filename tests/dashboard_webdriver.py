@@ -6,7 +6,7 @@ only reports what the page shows, as JSON lines on stdout:
 
   {"read": 1, "lanes": [...], "snapshots": N, "http_rps": "..."}   the page once it is live
   {"read": 2, ...}                                                  again, once the polls moved
-  {"long_polls": [...]}                                             with --dump: the report rows
+  {"long_polls_before": N, ...}                                     with --dump: after the report
   {"screenshot": PATH, "bytes": N}
 
 Usage: dashboard_webdriver.py PAGE_URL WORKERS SCREENSHOT_PATH [--dump DUMP_URL]
@@ -99,6 +99,7 @@ const rows = Array.from(document.querySelectorAll('#long-polls tr')).slice(1)
 return { lanes, snapshots: Number(document.getElementById('status').dataset.snapshots),
          http_rps: rps ? rps.textContent : null,
          http_na: !document.getElementById('http-na').hidden,
+         long_polls_total: Number(document.getElementById('long-polls').dataset.total || 0),
          long_polls_text: document.getElementById('long-polls').textContent, long_polls: rows };
 """
 
@@ -152,11 +153,18 @@ def main():
         print(json.dumps({"read": 2, **second}), flush=True)
         # 3. With --dump: a request that blocks its worker shows up in the long-poll table.
         if DUMP:
+            before = driver.js(READ_PAGE)["long_polls_total"]
             urllib.request.urlopen(DUMP, timeout=30).read()
             seen = wait_for(
-                driver, "a long-poll report row", lambda p: len(p["long_polls"]) > 0, 30
+                driver,
+                "a new long-poll report",
+                lambda p: p["long_polls_total"] > before and len(p["long_polls"]) > 0,
+                30,
             )
-            print(json.dumps({"long_polls": seen["long_polls"]}), flush=True)
+            print(
+                json.dumps({"long_polls_before": before, **seen}),
+                flush=True,
+            )
         # 4. A screenshot of the live page.
         png = driver.screenshot()
         with open(SHOT, "wb") as f:

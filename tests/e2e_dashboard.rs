@@ -1,0 +1,167 @@
+//! End-to-end: the live dashboard (`GET /debug/runtime` in the demo, `http/src/app/dashboard.rs`)
+//! in a real browser. Headless Chromium, driven through chromedriver by
+//! `tests/dashboard_webdriver.py` (W3C WebDriver over loopback HTTP), opens the page against the
+//! running demo while this test loads the demo; the test asserts that one lane per worker
+//! appears, that the numbers move between two reads, that req/s is shown, and (when the demo
+//! has `/dump`) that a request blocking its worker shows up as a long-poll report. A
+//! screenshot is saved as `target/dashboard.png`.
+//!
+//! Skipped, with a message saying so, only when chromium or chromedriver is not installed
+//! (`.ci/run` installs both, so it runs in CI).
+
+mod common;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{read_response, run_to_end, status_of, Demo};
+
+/// Whether `program --version` runs.
+fn installed(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Keep-alive clients that request `/` in a loop until `stop` is set (or 120 s pass).
+fn start_load(addr: SocketAddr, clients: usize, stop: Arc<AtomicBool>) -> Vec<JoinHandle<u64>> {
+    (0..clients)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut s = common::connect(addr);
+                let deadline = Instant::now() + Duration::from_secs(120);
+                let mut done = 0;
+                while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    s.write_all(b"GET / HTTP/1.1\r\nHost: load\r\n\r\n")
+                        .unwrap();
+                    let (head, _) = read_response(&mut s);
+                    assert_eq!(status_of(&head), 200);
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect()
+}
+
+/// The rate shown as `1,234/s` (or `0.50/s`), as a number.
+fn rate(text: &str) -> f64 {
+    text.trim_end_matches("/s")
+        .replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("a rate like 1,234/s: {text:?}"))
+}
+
+#[test]
+fn dashboard_in_headless_chromium_shows_lanes_that_update() {
+    if !installed("chromium") || !installed("chromedriver") {
+        eprintln!(
+            "SKIPPED dashboard_in_headless_chromium_shows_lanes_that_update: chromium and \
+             chromedriver are not installed (apt-get install chromium chromium-driver; .ci/run \
+             installs them)"
+        );
+        return;
+    }
+    let demo = Demo::start(&["--no-access-log"]);
+    // Does this demo have the blocking handler of issue 11 (`/dump`)?
+    let dump = {
+        let mut s = demo.connect();
+        s.write_all(b"GET /dump?ms=1 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        status_of(&read_response(&mut s).0) == 200
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = start_load(demo.addr, 4, stop.clone());
+
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR is target/tmp")
+        .to_path_buf();
+    let shot = target.join("dashboard.png");
+    let _ = std::fs::remove_file(&shot);
+    let mut cmd = Command::new("python3");
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/dashboard_webdriver.py"
+    ))
+    .arg(demo.url("/debug/runtime"))
+    .arg("2")
+    .arg(&shot);
+    if dump {
+        cmd.arg("--dump").arg(demo.url("/dump?ms=200"));
+    } else {
+        eprintln!(
+            "note: the demo has no /dump route in this build: the long-poll assertion is skipped"
+        );
+    }
+    let (code, out, err) = run_to_end(cmd, Duration::from_secs(150));
+    stop.store(true, Ordering::SeqCst);
+    let served: u64 = load.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(code, Some(0), "the WebDriver script failed:\n{out}\n{err}");
+    println!("{out}");
+
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let read = |n: u64| {
+        lines
+            .iter()
+            .find(|v| v["read"] == n)
+            .unwrap_or_else(|| panic!("read {n} in {out}"))
+    };
+    let (first, second) = (read(1), read(2));
+    // 1. One lane per worker, numbered 0 and 1.
+    for r in [first, second] {
+        let workers: Vec<u64> = r["lanes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["worker"].as_u64().unwrap())
+            .collect();
+        assert_eq!(workers, [0, 1], "{r}");
+    }
+    // 2. The lanes update: the polls they show moved between the two reads, under load.
+    let polls = |r: &serde_json::Value| -> u64 {
+        r["lanes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["polls"].as_u64().unwrap())
+            .sum()
+    };
+    assert!(polls(second) > polls(first), "{first}\n{second}");
+    assert!(second["snapshots"].as_u64() > first["snapshots"].as_u64());
+    // 3. The HTTP panel shows a request rate above zero while the load runs.
+    assert_eq!(second["http_na"], false, "{second}");
+    let rps = rate(second["http_rps"].as_str().expect("a req/s value"));
+    assert!(
+        rps > 0.0,
+        "req/s shown while {served} requests were served: {second}"
+    );
+    // 4. A request that blocks its worker for 200 ms is reported in the long-poll list.
+    if dump {
+        let after = lines
+            .iter()
+            .find(|v| v.get("long_polls_before").is_some())
+            .expect("the long-poll read");
+        let rows = after["long_polls"].as_array().unwrap();
+        assert!(!rows.is_empty(), "{after}");
+        println!("long-poll rows after /dump?ms=200: {rows:?}");
+    }
+    // 5. The screenshot is a PNG.
+    let png = std::fs::read(&shot).expect("the screenshot was written");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG file");
+    assert!(png.len() > 10_000, "a real page, not a blank one");
+    println!("screenshot: {}", shot.display());
+    drop(demo);
+}
