@@ -165,3 +165,51 @@ fn dashboard_in_headless_chromium_shows_lanes_that_update() {
     println!("screenshot: {}", shot.display());
     drop(demo);
 }
+
+/// The snapshot stream, read raw: JSON events every 250 ms with one entry per worker; and a
+/// graceful shutdown ends it (the last chunk arrives) instead of waiting for the shutdown
+/// timeout, so `shutdown` finds no connection left open.
+#[test]
+fn snapshot_stream_ends_when_the_server_drains() {
+    let rt = spindle::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let app = spindle_http::App::new().dashboard("/debug/runtime");
+    let server = rt
+        .block_on(spindle_http::Server::bind("127.0.0.1:0").start(app))
+        .expect("bind 127.0.0.1:0");
+    let mut s = common::connect(server.local_addr());
+    s.write_all(b"GET /debug/runtime/events HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Two events: the one sent at once and the next, 250 ms later.
+    while got.windows(15).filter(|w| w == b"event: snapshot").count() < 2 {
+        let n = std::io::Read::read(&mut s, &mut buf).expect("read an event");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    assert!(
+        text.contains("content-type: text/event-stream\r\n"),
+        "{text}"
+    );
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("a data line");
+    let v: serde_json::Value = serde_json::from_str(data).expect(data);
+    assert_eq!(v["workers"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["interval_ms"], 250);
+    assert!(v["http"]["requests"].is_u64(), "{v}");
+    // The shutdown: the stream ends with the last chunk, and no connection is left.
+    let left = rt.block_on(server.shutdown());
+    assert_eq!(left, 0, "the dashboard stream ended when the drain began");
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut s, &mut rest).expect("read to the close");
+    assert!(
+        rest.ends_with(b"0\r\n\r\n"),
+        "the body ended with the last chunk"
+    );
+}

@@ -15,10 +15,11 @@
 //!    sends only counters that grow and gauges read at the instant.
 //!
 //! Each connected page has its own producer (snapshots are cheap: see `Handle::metrics`); it
-//! stops when the page goes away (`sse.rs`). Talks to: `sse.rs` (the stream), the runtime's
+//! stops when the page goes away (`sse.rs`) or when a graceful shutdown begins. Talks to: `sse.rs` (the stream), the runtime's
 //! `metrics` module (the numbers).
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,19 +59,22 @@ impl App {
         let page: Arc<str> = PAGE.replace("__EVENTS_URL__", &json_string(&events)).into();
         // The app's own counters: this handle sees every request the finished app serves.
         let http = self.metrics();
+        let draining = self.draining_flag();
         self.get(path, move |_req: Request| {
             let page = page.clone();
             async move { Response::html(page.to_string()).with_header("cache-control", "no-store") }
         })
         .get(&events, move |_req: Request| {
-            let http = http.clone();
-            async move { snapshot_stream(http) }
+            let (http, draining) = (http.clone(), draining.clone());
+            async move { snapshot_stream(http, draining) }
         })
     }
 }
 
-/// The SSE response behind `path/events`: a snapshot now, then one every [`SNAPSHOT_INTERVAL`].
-fn snapshot_stream(http: HttpMetrics) -> Response {
+/// The SSE response behind `path/events`: a snapshot now, then one every [`SNAPSHOT_INTERVAL`],
+/// until the page goes away or the server begins a graceful shutdown (`draining`): a stream
+/// that never ended would hold the shutdown for its whole timeout.
+fn snapshot_stream(http: HttpMetrics, draining: Arc<AtomicBool>) -> Response {
     let handle = spindle::Handle::current();
     Response::sse(|tx| async move {
         let start = Instant::now();
@@ -80,6 +84,9 @@ fn snapshot_stream(http: HttpMetrics) -> Response {
         ticks.set_missed_tick_behavior(spindle::time::MissedTickBehavior::Skip);
         loop {
             ticks.tick().await;
+            if draining.load(Ordering::SeqCst) {
+                return; // the body ends; the browser's EventSource will try to reconnect
+            }
             let json = snapshot_json(&handle.metrics(), &http.snapshot(), start);
             if tx
                 .send(Event::new().event("snapshot").data(json))
