@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the loom models: the task state protocol (wake while running, join vs completion, abort vs a poll under way,
 # abort vs run, join-handle drop vs completion), park/unpark on the condvar and reactor paths, shutdown
-# racing a park, and the idle-worker handshake.
+# racing a park, the idle-worker handshake, and the long-poll record (a monitor reading a worker's poll
+# record never mixes two polls' fields, and the end of a flagged poll is claimed exactly once).
 # loom replaces the atomics, locks and UnsafeCell imported through runtime/src/loom.rs and
 # explores every interleaving of each model. The oneshot channel and the in-memory duplex pipe have
 # their own models (tests/loom_oneshot.rs, tests/loom_duplex.rs).

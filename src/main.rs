@@ -7,10 +7,11 @@
 //! |---|---|
 //! | `GET /` | the smallest async handler |
 //! | `GET /hi` | `await asyncio.sleep(1)`: a timer, no thread held while waiting |
-//! | `GET /sleep?ms=N` | the same with a chosen delay |
+//! | `GET /sleep?ms=N`, `GET /async-sleep?ms=N` | the same with a chosen delay (`await asyncio.sleep(n)`) |
 //! | `GET /users/{id}` | a path parameter |
 //! | `POST /echo` | reading the request body (Content-Length or chunked, 100-continue) |
-//! | `GET /blocking?ms=N` | a plain `def` handler: blocking work on the blocking pool |
+//! | `GET /blocking?ms=N`, `GET /normal?ms=N` | a plain `def` handler: blocking work on the blocking pool |
+//! | `GET /dump?ms=N` | the mistake: `time.sleep` inside `async def` blocks a worker; the long-poll detector reports it on stderr |
 //! | `GET /stream?n=N` | a streamed (chunked) response, ASGI-style |
 //! | `GET /json` | a JSON response |
 //! | `/headers` (any method) | the request's header fields as received |
@@ -106,11 +107,9 @@ fn demo_app(access_log: bool) -> App {
             spindle::time::sleep(Duration::from_secs(1)).await;
             "Hi, after one second on a timer\n"
         })
-        .get("/sleep", |req: Request| async move {
-            let ms = ms_param(&req)?;
-            spindle::time::sleep(Duration::from_millis(ms)).await;
-            Ok::<_, HttpError>(format!("slept {ms} ms on a timer\n"))
-        })
+        .get("/sleep", timer_sleep)
+        .get("/async-sleep", timer_sleep)
+        .get("/dump", worker_sleep)
         .get("/users/{id}", |req: Request| async move {
             Response::text(format!("user {}\n", req.param("id").unwrap_or_default()))
         })
@@ -122,12 +121,8 @@ fn demo_app(access_log: bool) -> App {
             let body = req.bytes().await?;
             Ok::<_, HttpError>(Response::bytes(body).set_header("content-type", content_type))
         })
-        .get_blocking("/blocking", |req: Request| {
-            let ms = ms_param(&req)?;
-            // A blocking call: fine here, because this handler runs on the blocking pool.
-            std::thread::sleep(Duration::from_millis(ms));
-            Ok::<_, HttpError>(format!("blocked a pool thread for {ms} ms\n"))
-        })
+        .get_blocking("/blocking", pool_sleep)
+        .get_blocking("/normal", pool_sleep)
         .get("/stream", |req: Request| async move {
             let n = match req.query_param("n") {
                 None => 5,
@@ -177,6 +172,39 @@ fn demo_app(access_log: bool) -> App {
             Response::text(out)
         })
 }
+
+/// `GET /sleep`, `GET /async-sleep`: `await asyncio.sleep(ms)`, a timer; the worker runs other
+/// tasks meanwhile.
+async fn timer_sleep(req: Request) -> Result<String, HttpError> {
+    let ms = ms_param(&req)?;
+    spindle::time::sleep(Duration::from_millis(ms)).await;
+    Ok(format!("slept {ms} ms on a timer\n"))
+}
+
+/// `GET /blocking`, `GET /normal`: a plain `def` handler; the blocking sleep is fine here,
+/// because this handler runs on the blocking pool.
+fn pool_sleep(req: Request) -> Result<String, HttpError> {
+    let ms = ms_param(&req)?;
+    std::thread::sleep(Duration::from_millis(ms));
+    Ok(format!("blocked a pool thread for {ms} ms\n"))
+}
+
+/// `GET /dump`: `time.sleep(ms)` inside `async def`, the mistake the seed notes warn about.
+/// The worker thread sleeps inside the poll and runs nothing else meanwhile; the runtime's
+/// long-poll detector reports it on stderr (task, spawn site, route). At most
+/// [`MAX_DUMP_MS`], since it stalls a worker.
+async fn worker_sleep(req: Request) -> Result<String, HttpError> {
+    let ms = ms_param(&req)?.min(MAX_DUMP_MS);
+    // The label that the report shows (the server labels every handler with its route once
+    // routes are wired to `set_route`; setting it here too is harmless).
+    spindle::task::set_route(Some("GET /dump"));
+    std::thread::sleep(Duration::from_millis(ms)); // blocks the worker: don't do this
+    spindle::task::set_route(None);
+    Ok(format!("blocked a worker for {ms} ms\n"))
+}
+
+/// The most `GET /dump` blocks a worker for.
+const MAX_DUMP_MS: u64 = 5_000;
 
 /// The `ms` query parameter (default 100), bounded by [`MAX_MS`].
 fn ms_param(req: &Request) -> Result<u64, HttpError> {

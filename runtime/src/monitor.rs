@@ -15,9 +15,8 @@
 //! - the task's id, its spawn site (a `&'static Location`) and the route label set with
 //!   [`set_route`]; all plain data or `'static` references.
 //!
-//! A poll costs the worker three stores at its start (id, site, seq) and, at its end, one store
-//! and two loads (the flag and the route, both on the record's own cache line); no clock is
-//! read. The monitor compares `seq` between its looks: a worker showing the same odd `seq` for
+//! A poll costs the worker three stores at its start (id, spawn site, seq) and, at its end, one store
+//! and one load (the monitor's flag, on the record's own cache line); no clock is read. The monitor compares `seq` between its looks: a worker showing the same odd `seq` for
 //! longer than the threshold is stuck in one poll.
 //!
 //! **Why the record holds no pointer to the task.** The task may complete, and its cell and name
@@ -31,12 +30,13 @@
 //! when the long poll returns, would delay the name until the poll ends, which for a task
 //! stuck for good is never.)
 //!
-//! **The route** is kept in the record only for the poll during which [`set_route`] was called:
-//! the worker clears it when that poll ends. It therefore names the route of a handler whose
-//! *own* poll blocks (the common `time.sleep` inside `async def` case), but not one that blocks
-//! in a later poll after an `.await` returned `Pending`; following the label across polls would
-//! need a field in every task's header, read at every poll start, for a label only HTTP
-//! connection tasks carry.
+//! **The route** is kept in the record with the number of the poll during which [`set_route`]
+//! was called, and the monitor shows it only for that poll: it lasts until the end of that
+//! poll, and the worker does nothing about it when a poll ends. It therefore names the route of
+//! a handler whose *own* poll blocks (the common `time.sleep` inside `async def` case), but not
+//! one that blocks in a later poll after an `.await` returned `Pending`; following the label
+//! across polls would need a field in every task's header, read at every poll start, for a
+//! label only HTTP connection tasks carry.
 //!
 //! # The monitor
 //!
@@ -78,7 +78,7 @@ use crate::executor::Scheduler;
 use crate::loom::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use crate::report::{Kind, Report};
 use crate::runtime::Handle;
-use crate::task::{Id, Notified};
+use crate::task::{Id, Meta, Notified};
 
 /// The default of [`Builder::long_poll_threshold`](crate::Builder::long_poll_threshold).
 pub const DEFAULT_LONG_POLL_THRESHOLD: Duration = Duration::from_millis(10);
@@ -177,10 +177,12 @@ fn ms(d: Duration) -> f64 {
 pub(crate) struct PollRecord {
     /// Bumped at the start and at the end of each poll: odd while inside one.
     seq: AtomicU64,
-    /// The polled task's id (`Id::as_u64`), valid while `seq` is odd.
+    /// The polled task's id as its scope word (`Id::scope`), valid while `seq` is odd.
     task: AtomicU64,
-    /// The polled task's spawn site, valid while `seq` is odd. INVARIANT: null or a `&'static Location`.
-    site: AtomicPtr<Location<'static>>,
+    /// The polled task's `Meta` word, valid while `seq` is odd: for an unnamed task its spawn
+    /// site, a `&'static Location`; for a named task a pointer into the task's heap cell that
+    /// is never dereferenced here (decoded by `Meta::static_site`).
+    meta: AtomicPtr<()>,
     /// Version of `route_ptr` / `route_len`: odd while [`set_route`] writes them.
     route_ver: AtomicU64,
     /// The route's bytes; null for none. INVARIANT: with `route_len`, a `&'static str` whenever
@@ -188,6 +190,8 @@ pub(crate) struct PollRecord {
     route_ptr: AtomicPtr<u8>,
     /// The route's length.
     route_len: AtomicUsize,
+    /// The `seq` of the poll that set the route: the route belongs to that poll only.
+    route_seq: AtomicU64,
     /// The `seq` of the poll the monitor reported and whose end is not yet reported; 0 for none.
     flagged: AtomicU64,
 }
@@ -197,9 +201,10 @@ pub(crate) struct PollRecord {
 pub(crate) struct Snapshot {
     /// The poll's number (odd).
     pub(crate) seq: u64,
-    /// The task's id as a number.
+    /// The task's id as its scope word (`Id::scope`).
     pub(crate) task: u64,
-    /// Where the task was spawned.
+    /// Where the task was spawned, if the record says so by itself (an unnamed task; a named
+    /// task's site is in the name registry).
     pub(crate) site: Option<&'static Location<'static>>,
     /// The route label, if one was set during this poll.
     pub(crate) route: Option<&'static str>,
@@ -210,23 +215,23 @@ impl PollRecord {
         PollRecord {
             seq: AtomicU64::new(0),
             task: AtomicU64::new(0),
-            site: AtomicPtr::new(ptr::null_mut()),
+            meta: AtomicPtr::new(ptr::null_mut()),
             route_ver: AtomicU64::new(0),
             route_ptr: AtomicPtr::new(ptr::null_mut()),
             route_len: AtomicUsize::new(0),
+            route_seq: AtomicU64::new(0),
             flagged: AtomicU64::new(0),
         }
     }
 
-    /// Worker: a poll of task `task`, spawned at `site`, begins. Returns the poll's number.
+    /// Worker: a poll of task `task`, whose `Meta` word is `meta`, begins. Returns the poll's number.
     #[inline(always)]
-    pub(crate) fn enter(&self, task: u64, site: &'static Location<'static>) -> u64 {
+    pub(crate) fn enter(&self, task: Id, meta: *mut ()) -> u64 {
         // Release stores: a reader that sees one of these values and then (after its Acquire
         // fence) reloads `seq` sees at least the even `seq` stored before them, so it cannot
         // take this poll's task for the previous poll's (see `snapshot`). Plain stores on x86.
-        self.task.store(task, Ordering::Release);
-        self.site
-            .store(ptr::from_ref(site).cast_mut(), Ordering::Release);
+        self.task.store(task.scope(), Ordering::Release);
+        self.meta.store(meta, Ordering::Release);
         // Load and store, not an add: this thread is the only writer (INVARIANT).
         let seq = self.seq.load(Ordering::Relaxed) + 1;
         // Release: pairs with the Acquire load in `snapshot`, publishing `task` and `site`.
@@ -240,10 +245,6 @@ impl PollRecord {
     pub(crate) fn leave(&self, seq: u64) -> bool {
         // Release: a reader that sees the next poll's fields after this also sees this store.
         self.seq.store(seq + 1, Ordering::Release);
-        // Relaxed: only this thread writes the route; a stale non-null only costs a clear.
-        if !self.route_ptr.load(Ordering::Relaxed).is_null() {
-            self.write_route(None);
-        }
         // Relaxed: a hint; `claim` decides with a compare-and-swap (which also acquires).
         self.flagged.load(Ordering::Relaxed) == seq && self.claim(seq)
     }
@@ -272,8 +273,8 @@ impl PollRecord {
         self.seq.load(Ordering::Acquire) != seq
     }
 
-    /// Worker: sets the route label of the current poll (see [`set_route`]).
-    pub(crate) fn write_route(&self, route: Option<&'static str>) {
+    /// Worker: sets the route label of the current poll, `seq` (see [`set_route`]).
+    pub(crate) fn write_route(&self, route: Option<&'static str>, seq: u64) {
         let (ptr, len) = route.map_or((ptr::null_mut(), 0), |r| (r.as_ptr().cast_mut(), r.len()));
         let ver = self.route_ver.load(Ordering::Relaxed);
         // The seqlock write: odd version, a Release fence (so that a reader who sees any of the
@@ -283,17 +284,20 @@ impl PollRecord {
         fence(Ordering::Release);
         self.route_ptr.store(ptr, Ordering::Relaxed);
         self.route_len.store(len, Ordering::Relaxed);
+        self.route_seq.store(seq, Ordering::Relaxed);
         self.route_ver.store(ver + 2, Ordering::Release);
     }
 
-    /// Whether this thread's current poll is under way (a worker asking about its own record).
-    fn in_poll(&self) -> bool {
+    /// The current poll's number if a poll is under way (a worker asking about its own record).
+    fn current_poll(&self) -> Option<u64> {
         // Relaxed: this thread is the writer of `seq`.
-        self.seq.load(Ordering::Relaxed) & 1 == 1
+        let seq = self.seq.load(Ordering::Relaxed);
+        (seq & 1 == 1).then_some(seq)
     }
 
-    /// Any thread: the route label, or `None` if a write was under way (try again).
-    fn read_route(&self) -> Option<Option<&'static str>> {
+    /// Any thread: the route label and the poll that set it, or `None` if a write was under
+    /// way (try again).
+    fn read_route(&self) -> Option<(Option<&'static str>, u64)> {
         // Acquire: pairs with the final Release store of `write_route`.
         let ver = self.route_ver.load(Ordering::Acquire);
         if ver & 1 == 1 {
@@ -301,6 +305,7 @@ impl PollRecord {
         }
         let ptr = self.route_ptr.load(Ordering::Relaxed);
         let len = self.route_len.load(Ordering::Relaxed);
+        let seq = self.route_seq.load(Ordering::Relaxed);
         // Acquire fence: pairs with the writer's Release fence, so if either value came from a
         // newer write, the version read below is that write's odd (or later) one.
         fence(Ordering::Acquire);
@@ -308,13 +313,12 @@ impl PollRecord {
             return None;
         }
         if ptr.is_null() {
-            return Some(None);
+            return Some((None, seq));
         }
         // SAFETY: the version was even and unchanged around the reads, so `ptr` and `len` come
         // from one `write_route` call, that is from one `&'static str` (field INVARIANT).
-        Some(Some(unsafe {
-            std::str::from_utf8_unchecked(std::slice::from_raw_parts(ptr, len))
-        }))
+        let route = unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(ptr, len)) };
+        Some((Some(route), seq))
     }
 
     /// Monitor: the poll under way, read consistently; `None` between polls, or if the worker
@@ -327,17 +331,19 @@ impl PollRecord {
             return None;
         }
         let task = self.task.load(Ordering::Relaxed);
-        let site = self.site.load(Ordering::Relaxed);
+        let meta = self.meta.load(Ordering::Relaxed);
         // A route being rewritten this very moment: look again (bounded; the label is optional).
-        let route = (0..4).find_map(|_| self.read_route()).flatten();
+        // A route set by an earlier poll is not this poll's.
+        let route = (0..4)
+            .find_map(|_| self.read_route())
+            .and_then(|(route, set_by)| route.filter(|_| set_by == seq));
         // Acquire fence: pairs with the Release stores of a later `enter`; if `task` or `site`
         // came from a later poll, the reload below sees that `seq` has moved.
         fence(Ordering::Acquire);
         if self.seq.load(Ordering::Relaxed) != seq {
             return None;
         }
-        // SAFETY: non-null `site` values are `&'static Location`s (field INVARIANT).
-        let site = unsafe { site.as_ref() };
+        let site = Meta::static_site(meta);
         Some(Snapshot {
             seq,
             task,
@@ -381,11 +387,11 @@ impl Drop for RecordScope {
 /// The HTTP server calls it with the matched route template (`"GET /users/{id}"`) before it
 /// runs a handler, and with `None` after, so that a report about a handler that blocks its
 /// worker names the route. The label lasts until the end of the current poll (the worker
-/// clears it when the poll returns), so it names a poll that blocks right in the handler's own
+/// record ties it to that poll), so it names a poll that blocks right in the handler's own
 /// code; see the module docs of `monitor.rs` for why it does not follow the task across polls.
 ///
 /// A no-op outside a task polled by a runtime worker (a blocking-pool thread, `block_on`'s own
-/// future), and when the runtime's detector is off. Cheap: a thread-local read and four stores.
+/// future), and when the runtime's detector is off. Cheap: a thread-local read and six stores.
 ///
 /// ```
 /// let rt = spindle::Runtime::new().unwrap();
@@ -407,41 +413,26 @@ pub fn set_route(route: Option<&'static str>) {
     // SAFETY: a non-null RECORD points at this thread's worker record, alive while the
     // `RecordScope` that set it exists (see `RecordScope::enter`).
     let record = unsafe { &*record };
-    if record.in_poll() {
-        record.write_route(route);
+    if let Some(seq) = record.current_poll() {
+        record.write_route(route, seq);
     }
 }
 
-/// A worker's view of its runtime's detector: what it calls around each poll.
-#[derive(Clone, Copy)]
-pub(crate) struct Watch<'a> {
-    /// The runtime's detector.
-    detector: &'a Detector,
-    /// This worker's index.
-    worker: usize,
-    /// This worker's record.
-    record: &'a PollRecord,
-}
-
-impl Watch<'_> {
-    /// A poll of `task` begins; returns its number for [`poll_ended`](Self::poll_ended).
+impl PollRecord {
+    /// Worker: a poll of `task` begins; returns its number for [`poll_ended`](Self::poll_ended).
     #[inline(always)]
     pub(crate) fn poll_started<S: 'static>(&self, task: &Notified<S>) -> u64 {
-        let (id, site) = task.id_and_site();
-        self.record.enter(id.as_u64(), site)
+        let (id, meta) = task.id_and_meta();
+        self.enter(id, meta)
     }
 
-    /// Poll `seq` returned.
+    /// Worker: poll `seq` returned; if the monitor reported it, report its end (`detector` is
+    /// this record's runtime's, `worker` its index there).
     #[inline(always)]
-    pub(crate) fn poll_ended(&self, seq: u64) {
-        if self.record.leave(seq) {
-            self.detector.complete(self.worker, seq, Instant::now());
+    pub(crate) fn poll_ended(&self, seq: u64, detector: &Detector, worker: usize) {
+        if self.leave(seq) {
+            detector.complete(worker, seq, Instant::now());
         }
-    }
-
-    /// This worker's record (for [`RecordScope`]).
-    pub(crate) fn record(&self) -> &PollRecord {
-        self.record
     }
 }
 
@@ -486,14 +477,10 @@ impl Detector {
         }
     }
 
-    /// What worker `worker` calls around its polls; `None` when the detector is off.
-    pub(crate) fn watch(&self, worker: usize) -> Option<Watch<'_>> {
+    /// The record worker `worker` writes around its polls; `None` when the detector is off.
+    pub(crate) fn watch(&self, worker: usize) -> Option<&PollRecord> {
         self.threshold?;
-        Some(Watch {
-            detector: self,
-            worker,
-            record: &self.records[worker],
-        })
+        Some(&self.records[worker])
     }
 
     /// Whether a monitor thread should run.
@@ -671,18 +658,20 @@ fn run(handle: Handle) {
 /// Step 3 of the monitor loop: report the poll, flag it, hand off.
 fn found(handle: &Handle, worker: usize, snap: Snapshot, look: &mut Look, now: Instant) {
     let detector = handle.inner.sched.detector();
-    let Some(task_id) = Id::from_number(snap.task) else {
+    let Some(task_id) = Id::from_scope(snap.task) else {
         return;
     };
-    let Some(spawn_site) = snap.site else {
-        return;
+    // A named task's name and site are in the registry, for as long as the task lives.
+    let named = crate::task::names::name_of(task_id.as_u64());
+    let Some(spawn_site) = snap.site.or(named.as_ref().map(|n| n.1)) else {
+        return; // a named task that completed since the snapshot: its poll is over anyway
     };
     detector.report(Incident {
         seq: snap.seq,
         start: look.start,
         report: LongPoll {
             task_id,
-            name: crate::task::names::name_of(snap.task).map(|n| n.to_string()),
+            name: named.map(|n| n.0.to_string()),
             spawn_site,
             route: snap.route,
             worker,
@@ -699,6 +688,12 @@ fn found(handle: &Handle, worker: usize, snap: Snapshot, look: &mut Look, now: I
     }
 }
 
+/// An unnamed task's `Meta` word: its spawn site (for the tests and models).
+#[cfg(test)]
+fn word(site: &'static Location<'static>) -> *mut () {
+    ptr::from_ref(site).cast_mut().cast()
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -710,21 +705,28 @@ mod tests {
         let r = PollRecord::new();
         let site = Location::caller();
         assert_eq!(r.snapshot(), None);
-        let seq = r.enter(7, site);
+        let id = Id::from_number(7).unwrap();
+        let seq = r.enter(id, word(site));
         assert_eq!(seq, 1);
-        r.write_route(Some("GET /x"));
+        r.write_route(Some("GET /x"), seq);
         let snap = r.snapshot().unwrap();
-        assert_eq!((snap.seq, snap.task, snap.route), (1, 7, Some("GET /x")));
+        assert_eq!(
+            (snap.seq, Id::from_scope(snap.task), snap.route),
+            (1, Some(id), Some("GET /x"))
+        );
         assert!(ptr::eq(snap.site.unwrap(), site));
         assert!(!r.is_over(seq));
         r.flag(seq);
         assert!(r.leave(seq), "the worker claims the flagged poll's end");
         assert!(!r.claim(seq), "and the monitor then cannot");
         assert_eq!(r.snapshot(), None);
-        assert_eq!(r.read_route(), Some(None), "the route ends with the poll");
-        let next = r.enter(8, site);
+        let next = r.enter(Id::from_number(8).unwrap(), word(site));
         assert_eq!(next, 3);
-        assert_eq!(r.snapshot().unwrap().route, None);
+        assert_eq!(
+            r.snapshot().unwrap().route,
+            None,
+            "the route ended with its poll"
+        );
         assert!(!r.leave(next), "not flagged");
     }
 }
@@ -752,23 +754,24 @@ mod loom_tests {
             let record = Arc::new(PollRecord::new());
             let [a, b] = sites();
             let r = record.clone();
+            let [one, two] = [1, 2].map(|n| Id::from_number(n).unwrap());
             let worker = thread::spawn(move || {
-                let s = r.enter(1, a);
-                r.write_route(Some("GET /a"));
+                let s = r.enter(one, word(a));
+                r.write_route(Some("GET /a"), s);
                 r.leave(s);
-                let s = r.enter(2, b);
+                let s = r.enter(two, word(b));
                 r.leave(s);
             });
             for _ in 0..2 {
                 if let Some(snap) = record.snapshot() {
                     match snap.seq {
                         1 => {
-                            assert_eq!(snap.task, 1);
+                            assert_eq!(snap.task, one.scope());
                             assert!(ptr::eq(snap.site.unwrap(), a));
                             assert!(matches!(snap.route, None | Some("GET /a")));
                         }
                         3 => {
-                            assert_eq!(snap.task, 2);
+                            assert_eq!(snap.task, two.scope());
                             assert!(ptr::eq(snap.site.unwrap(), b));
                             assert_eq!(snap.route, None);
                         }
@@ -787,7 +790,7 @@ mod loom_tests {
         loom::model(|| {
             let record = Arc::new(PollRecord::new());
             let [a, _] = sites();
-            let seq = record.enter(1, a);
+            let seq = record.enter(Id::from_number(1).unwrap(), word(a));
             let r = record.clone();
             let worker = thread::spawn(move || r.leave(seq));
             record.flag(seq);

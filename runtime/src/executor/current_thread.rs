@@ -118,7 +118,7 @@ impl CurrentThread {
         let mut future = pin!(future);
         let stats = &self.stats;
         let watch = self.detector.watch(0);
-        let _record = RecordScope::enter(watch.as_ref().map(|w| w.record()));
+        let _record = RecordScope::enter(watch);
         /// What the loop has done since it last added it to `stats`: busy time, and polls
         /// (added before each sleep, every 64th turn, and however `block_on` ends, a panic
         /// included; between `block_on` calls nobody runs the tasks, which shows as a deep
@@ -162,10 +162,10 @@ impl CurrentThread {
                 match self.pop() {
                     Some(task) => {
                         pending.polls += 1;
-                        let poll = watch.map(|w| (w, w.poll_started(&task)));
+                        let seq = watch.map_or(0, |w| w.poll_started(&task));
                         stats.run_uncounted(task);
-                        if let Some((w, seq)) = poll {
-                            w.poll_ended(seq);
+                        if let Some(w) = watch {
+                            w.poll_ended(seq, &self.detector, 0);
                         }
                     }
                     None => {

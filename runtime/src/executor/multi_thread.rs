@@ -316,7 +316,7 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
     let shared = handle.multi_thread();
     let stats = &shared.stats[ctx.index];
     let watch = shared.detector.watch(ctx.index);
-    let _record = RecordScope::enter(watch.as_ref().map(|w| w.record()));
+    let _record = RecordScope::enter(watch);
     let mut busy = BusyClock::start();
     loop {
         // 1.
@@ -360,10 +360,10 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
                 if was_last_searcher {
                     shared.notify_parked(&handle, None, true);
                 }
-                let poll = watch.map(|w| (w, w.poll_started(&task)));
+                let seq = watch.map_or(0, |w| w.poll_started(&task));
                 stats.run(task);
-                if let Some((w, seq)) = poll {
-                    w.poll_ended(seq);
+                if let Some(w) = watch {
+                    w.poll_ended(seq, &shared.detector, ctx.index);
                 }
             }
             // 6.

@@ -54,6 +54,7 @@ impl Id {
     }
 
     /// The id whose number is `n` (`None` for 0, which no task has).
+    #[cfg(test)]
     pub(crate) fn from_number(n: u64) -> Option<Id> {
         if n == 0 || n >= 1 << 56 {
             return None;

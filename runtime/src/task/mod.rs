@@ -135,11 +135,12 @@ impl<S: 'static> Notified<S> {
         self.0.shutdown();
     }
 
-    /// The task's id and spawn site (for the long-poll record, `monitor.rs`).
+    /// The task's id and its [`Meta`] word (for the long-poll record, `monitor.rs`, which
+    /// decodes the word with [`Meta::static_site`]).
     #[inline]
-    pub(crate) fn id_and_site(&self) -> (Id, &'static Location<'static>) {
+    pub(crate) fn id_and_meta(&self) -> (Id, *mut ()) {
         let header = self.0.raw.header();
-        (header.id, header.meta.spawned_at())
+        (header.id, header.meta.ptr.as_ptr())
     }
 
     /// Marks this queue entry as timed: `now` is when it was made (see `Header::scheduled_at`).
@@ -259,12 +260,25 @@ impl Meta {
             // permission and this `Meta` owns it; `&mut self` means nobody else reads it now.
             let named = unsafe { named.as_mut() };
             named.id = Some(id);
-            names::register(id, named.name.clone());
+            names::register(id, named.name.clone(), named.site);
         }
     }
 
+    /// The spawn site in a `Meta` word read from a task that may since have been freed (the
+    /// long-poll monitor's case): an unnamed task's word *is* its `&'static Location`, so it
+    /// stays valid; a named task's points into its heap cell, which this never reads (`None`:
+    /// look the site up in the name registry, `names.rs`). Null: `None`.
+    pub(crate) fn static_site(word: *mut ()) -> Option<&'static Location<'static>> {
+        if word.addr() & NAMED != 0 {
+            return None;
+        }
+        // SAFETY: an untagged `Meta` word is a `&'static Location` (INVARIANT of `ptr`), or
+        // null (a record not written yet); static data is never freed.
+        unsafe { word.cast::<Location<'static>>().as_ref() }
+    }
+
     /// Where the task was spawned.
-    #[inline]
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn spawned_at(&self) -> &'static Location<'static> {
         match self.as_named() {
             Some(named) => named.site,

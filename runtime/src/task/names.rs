@@ -14,21 +14,26 @@
 //! order of cost. Nothing here runs per poll.
 
 use std::collections::BTreeMap;
+use std::panic::Location;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::Id;
 
-/// The live named tasks' names, by id (`Id::as_u64`).
-/// INVARIANT: an entry exists from `Meta::bind` to the drop of that `Meta`.
-static NAMES: Mutex<BTreeMap<u64, Arc<str>>> = Mutex::new(BTreeMap::new());
+/// A named task's name and spawn site (the poll record cannot decode a named task's site
+/// without reading its heap cell; see `Meta::static_site`).
+type Entry = (Arc<str>, &'static Location<'static>);
 
-/// Records `name` as the name of task `id`.
-pub(crate) fn register(id: Id, name: Arc<str>) {
+/// The live named tasks' names and spawn sites, by id (`Id::as_u64`).
+/// INVARIANT: an entry exists from `Meta::bind` to the drop of that `Meta`.
+static NAMES: Mutex<BTreeMap<u64, Entry>> = Mutex::new(BTreeMap::new());
+
+/// Records `name` and `site` for task `id`.
+pub(crate) fn register(id: Id, name: Arc<str>, site: &'static Location<'static>) {
     // A poisoned lock still holds a valid map: every critical section is one map operation.
     NAMES
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .insert(id.as_u64(), name);
+        .insert(id.as_u64(), (name, site));
 }
 
 /// Forgets the name of task `id` (its cell is being freed).
@@ -39,8 +44,8 @@ pub(crate) fn unregister(id: Id) {
         .remove(&id.as_u64());
 }
 
-/// The name of task `id`, if it is named and still alive.
-pub(crate) fn name_of(id: u64) -> Option<Arc<str>> {
+/// The name and spawn site of task `id`, if it is named and still alive.
+pub(crate) fn name_of(id: u64) -> Option<Entry> {
     NAMES
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -57,7 +62,7 @@ mod tests {
         let (id, during) = rt.block_on(async {
             let h = crate::task::Builder::new()
                 .name("registry-test")
-                .spawn(async { super::name_of(crate::task::id().as_u64()) })
+                .spawn(async { super::name_of(crate::task::id().as_u64()).map(|e| e.0) })
                 .unwrap();
             let id = h.id();
             (id, h.await.unwrap())
