@@ -152,10 +152,18 @@ fn dashboard_in_headless_chromium_shows_lanes_that_update() {
     if dump {
         let after = lines
             .iter()
-            .find(|v| v.get("long_polls_before").is_some())
+            .find(|v| v.get("dump_rows").is_some())
             .expect("the long-poll read");
-        let rows = after["long_polls"].as_array().unwrap();
+        let rows = after["dump_rows"].as_array().unwrap();
         assert!(!rows.is_empty(), "{after}");
+        // Columns: worker, task, name, route, spawn site, poll took ("201.3 ms").
+        for row in rows {
+            let took = row[5].as_str().unwrap();
+            let ms: f64 = took.trim_end_matches(" ms").parse().expect(took);
+            assert!(ms >= 200.0, "{row}");
+            assert_eq!(row[3], "GET /dump", "{row}");
+            assert!(row[2].as_str().unwrap().starts_with("conn "), "{row}");
+        }
         println!("long-poll rows after /dump?ms=200: {rows:?}");
     }
     // 5. The screenshot is a PNG.
