@@ -63,7 +63,7 @@ class WebDriver:
                             "--no-sandbox",
                             "--disable-gpu",
                             "--disable-dev-shm-usage",
-                            "--window-size=1280,1150",
+                            "--window-size=1280,1250",
                         ],
                     },
                 }
