@@ -18,6 +18,7 @@
 //! | `GET /cookies` | the parsed cookies |
 //! | `GET /healthz` | 200, or 503 once a graceful shutdown has begun (for a load balancer) |
 //! | `GET /debug/runtime` | the live runtime dashboard (workers, queues, pool, timers), fed by SSE |
+//! | `GET /metrics` | the runtime's and the server's metrics for Prometheus (`docs/observe.md`) |
 //!
 //! `--max-connections N` caps the connections served at once (default 10,000; clients past it
 //! wait in the listen backlog).
@@ -102,6 +103,7 @@ fn demo_app(access_log: bool) -> App {
     };
     app.healthz()
         .dashboard("/debug/runtime")
+        .metrics_endpoint("/metrics")
         .get("/", |_req: Request| async { "Hello, World!" })
         .get("/hi", |_req: Request| async {
             spindle::time::sleep(Duration::from_secs(1)).await;

@@ -305,8 +305,9 @@ impl App {
         HttpMetrics::new(self.metrics.clone())
     }
 
-    /// Times one request in `period` (chosen at random) for the duration histogram; 1 times
-    /// every request. Default: [`crate::metrics::DEFAULT_SAMPLE_PERIOD`]. Each timed request
+    /// Times one request in `period` (rounded up to a power of two; which ones is decided by a
+    /// hash of each request's sequence number) for the duration histogram; 1 times every
+    /// request. Default: [`crate::metrics::DEFAULT_SAMPLE_PERIOD`]. Each timed request
     /// costs two clock reads, which on some machines is a tenth of what a small pipelined
     /// request costs in all; the request counts are exact whatever the period.
     ///
@@ -318,6 +319,28 @@ impl App {
     pub fn duration_sample_period(self, period: u32) -> App {
         self.metrics.set_sample_period(period);
         self
+    }
+
+    /// Mounts `GET path` (and so `HEAD`) answering with the runtime's and this app's metrics in
+    /// the Prometheus text format (`text/plain; version=0.0.4`): point a Prometheus server's
+    /// scrape config at it. See [`crate::metrics::prometheus`].
+    ///
+    /// ```
+    /// use spindle_http::{App, Body, Limits, Request, RequestParser};
+    /// let app = App::new().get("/", |_req: Request| async { "hi" }).metrics_endpoint("/metrics");
+    /// let head = RequestParser::new(Limits::default())
+    ///     .parse(b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
+    ///     .unwrap()
+    ///     .unwrap();
+    /// let rt = spindle::Runtime::new().unwrap();
+    /// let resp = rt.block_on(app.handle(Request::new(head, Body::empty())));
+    /// assert_eq!(resp.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+    /// let text = String::from_utf8(resp.body_bytes().unwrap().to_vec()).unwrap();
+    /// assert!(text.contains("# TYPE spindle_http_requests_total counter"));
+    /// ```
+    pub fn metrics_endpoint(self, path: &str) -> App {
+        let handler = crate::metrics::prometheus::handler(self.metrics());
+        self.get(path, handler)
     }
 
     /// The live metrics, for the connection's counts.
@@ -339,8 +362,7 @@ impl App {
             let fut = Next::start(self.stack.clone()).run(req);
             slot.set(async move {
                 let mut response = fut.await;
-                response.meta.method = meta.method;
-                response.meta.start = meta.start;
+                response.meta = response.meta.with_request_of(meta);
                 response
             });
         }

@@ -61,7 +61,7 @@ impl Stack {
                 if !params.is_empty() {
                     req.set_params(params);
                 }
-                meta.route = value.index;
+                meta = meta.with_route(value.index);
                 publish_route(Some(value.label));
                 return (value.handler)(req, slot, meta);
             }

@@ -55,7 +55,9 @@ use std::time::{Duration, Instant};
 
 use crate::app::response::Response;
 use crate::parse::Method;
-use shard::{Shard, BUCKETS, CLASSES, EXCLUSIVE_SHARDS, METHODS as METHOD_COUNT, REJECTIONS};
+use shard::{
+    Shard, BUCKETS, CLASSES, MAX_ROUTES, METHODS as METHOD_COUNT, REJECTIONS, ROUTE_SHIFT, SHARDS,
+};
 
 /// The route label of requests no handler answered (see the module docs).
 pub const UNMATCHED: &str = "<unmatched>";
@@ -72,34 +74,62 @@ pub const METHODS: [&str; METHOD_COUNT] = [
 /// other status are counted as `other`.
 pub const REJECTION_STATUSES: [u16; REJECTIONS - 1] = [400, 408, 413, 414, 431, 501, 505];
 
-/// One request in `DEFAULT_SAMPLE_PERIOD` is timed, on average, unless the app says otherwise.
+/// One request in `DEFAULT_SAMPLE_PERIOD` is timed, unless the app says otherwise.
 pub const DEFAULT_SAMPLE_PERIOD: u32 = 16;
 
 /// What a response carries about its request, for the count made when it is ready: stamped by
-/// the app as the request goes through it (`app/mod.rs`, `app/stack.rs`).
+/// the app as the request goes through it (`app/mod.rs`, `app/stack.rs`). Kept to 8 bytes: it
+/// rides in every [`Response`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RequestMeta {
-    /// When the request was dispatched, if it was picked for timing.
-    pub(crate) start: Option<Instant>,
-    /// The route's index in the recorder's table (0: [`UNMATCHED`]).
-    pub(crate) route: u32,
-    /// The method's index in [`METHODS`].
-    pub(crate) method: u8,
+    /// The request's series without its status class: `route << ROUTE_SHIFT | method *
+    /// CLASSES` (`shard.rs`). INVARIANT: the route is below `MAX_ROUTES`.
+    series: u32,
+    /// When the request was dispatched, in [`TICK_NS`] ticks ([`now_ticks`]), if it was picked
+    /// for timing; 0 if not.
+    start: u32,
 }
+
+/// Nanoseconds per tick of [`RequestMeta`]'s start time: 32 bits of them wrap after about
+/// 4.6 minutes, so a duration is read modulo that (longer handlers are rare: a streamed
+/// response is timed only until its head is ready).
+const TICK_NS: u64 = 64;
+
+/// Mask of the method-and-class bits of a series.
+const LOW: u32 = (1 << ROUTE_SHIFT) - 1;
 
 impl RequestMeta {
     /// Nothing known: no route, method `OTHER`, not timed (a response made outside the app).
     pub(crate) const UNKNOWN: RequestMeta = RequestMeta {
-        start: None,
-        route: 0,
-        method: (METHOD_COUNT - 1) as u8,
+        series: ((METHOD_COUNT - 1) * CLASSES) as u32,
+        start: 0,
     };
 
     /// The meta of a request with `method`, not yet routed or timed.
+    #[inline]
     pub(crate) fn for_method(method: Method) -> RequestMeta {
         RequestMeta {
-            method: method_index(method),
-            ..RequestMeta::UNKNOWN
+            series: u32::from(method_index(method)) * CLASSES as u32,
+            start: 0,
+        }
+    }
+
+    /// This meta with the route at `index` (an index from [`Recorder::route_index`]).
+    #[inline]
+    pub(crate) fn with_route(self, index: u32) -> RequestMeta {
+        RequestMeta {
+            series: (index << ROUTE_SHIFT) | (self.series & LOW),
+            ..self
+        }
+    }
+
+    /// The route of `self` with the method and start time of `outer` (a middleware chain's
+    /// response: the router stamped the route inside, the app the rest outside).
+    #[inline]
+    pub(crate) fn with_request_of(self, outer: RequestMeta) -> RequestMeta {
+        RequestMeta {
+            series: (self.series & !LOW) | (outer.series & LOW),
+            start: outer.start,
         }
     }
 }
@@ -108,6 +138,14 @@ impl Default for RequestMeta {
     fn default() -> Self {
         RequestMeta::UNKNOWN
     }
+}
+
+/// Now, in [`TICK_NS`] ticks since the first call, wrapping, never 0 (which means "not timed").
+fn now_ticks() -> u32 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    let ticks = (epoch.elapsed().as_nanos() / u128::from(TICK_NS)) as u32; // wraps on purpose
+    ticks.max(1)
 }
 
 /// The index of `method` in [`METHODS`].
@@ -129,21 +167,23 @@ fn method_index(method: Method) -> u8 {
 /// The index of `status`'s class in [`STATUS_CLASSES`].
 #[inline]
 fn class_index(status: u16) -> usize {
-    match status {
-        100..=599 => (status / 100 - 1) as usize,
-        _ => CLASSES - 1,
-    }
+    // Below 100 wraps to a large number: `other`, as is 600 and up.
+    usize::from(status.wrapping_sub(100) / 100).min(CLASSES - 1)
 }
+
+/// Multiplier of the sampling hash (2^64 / the golden ratio).
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The live metrics of one app: one shard per counting thread, and the route table.
 pub(crate) struct Recorder {
     /// Shards by thread index (`shard.rs`); the last one is shared by threads past
-    /// `EXCLUSIVE_SHARDS`. Made at a thread's first count.
-    shards: Box<[OnceLock<Box<Shard>>]>,
+    /// `EXCLUSIVE_SHARDS`.
+    shards: Box<[Shard; SHARDS]>,
     /// Route templates by index; index 0 is [`UNMATCHED`]. Only grows (as routes are added).
     routes: Mutex<Vec<Arc<str>>>,
-    /// One request in this many is timed (1: all).
-    sample_period: AtomicU32,
+    /// 64 minus log2 of the sampling period (a power of two): a request is timed when the top
+    /// `64 - sample_shift` bits of its hashed sequence number are zero (64: every request).
+    sample_shift: AtomicU32,
 }
 
 impl fmt::Debug for Recorder {
@@ -155,66 +195,64 @@ impl fmt::Debug for Recorder {
 impl Default for Recorder {
     fn default() -> Self {
         Recorder {
-            shards: (0..=EXCLUSIVE_SHARDS).map(|_| OnceLock::new()).collect(),
+            shards: (0..SHARDS)
+                .map(|i| Shard::new(i != shard::SHARED))
+                .collect::<Box<[Shard]>>()
+                .try_into()
+                .expect("INVARIANT: exactly SHARDS shards were made"),
             routes: Mutex::new(vec![Arc::from(UNMATCHED)]),
-            sample_period: AtomicU32::new(DEFAULT_SAMPLE_PERIOD),
+            sample_shift: AtomicU32::new(64 - DEFAULT_SAMPLE_PERIOD.trailing_zeros()),
         }
     }
 }
 
 impl Recorder {
-    /// This thread's shard, made on first use.
-    #[inline]
+    /// This thread's shard.
+    #[inline(always)]
     fn shard(&self) -> &Shard {
-        let i = shard::thread_index();
-        self.shards[i].get_or_init(|| Box::new(Shard::new(i != shard::SHARED)))
+        &self.shards[shard::thread_index()]
     }
 
     /// The index of the route template `pattern`, added to the table if new (at app build).
+    /// Routes past [`MAX_ROUTES`] share the last index.
     pub(crate) fn route_index(&self, pattern: &str) -> u32 {
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = routes.iter().position(|r| &**r == pattern) {
-            return i as u32;
-        }
-        routes.push(Arc::from(pattern));
-        (routes.len() - 1) as u32
+        let i = match routes.iter().position(|r| &**r == pattern) {
+            Some(i) => i,
+            None => {
+                routes.push(Arc::from(pattern));
+                routes.len() - 1
+            }
+        };
+        i.min(MAX_ROUTES - 1) as u32
     }
 
-    /// Sets the sampling period of durations (at least 1).
+    /// Sets the sampling period of durations: at least 1, rounded up to a power of two.
     pub(crate) fn set_sample_period(&self, period: u32) {
-        // Relaxed: a setting read at each timed request; any recent value will do.
-        self.sample_period.store(period.max(1), Ordering::Relaxed);
+        let log2 = period.max(1).next_power_of_two().trailing_zeros();
+        // Relaxed: a setting read at each request; any recent value will do.
+        self.sample_shift.store(64 - log2, Ordering::Relaxed);
     }
 
-    /// Counts a request handed to the app and decides whether to time it.
+    /// The sampling period (a power of two).
+    fn sample_period(&self) -> u32 {
+        1 << (64 - self.sample_shift.load(Ordering::Relaxed))
+    }
+
+    /// Counts a request handed to the app and decides whether to time it: when the top bits
+    /// of its sequence number on this shard, hashed, are zero (one in the period, spread
+    /// without a fixed stride that a client's own rhythm could line up with).
     #[inline]
     pub(crate) fn begin(&self, method: Method) -> RequestMeta {
         let shard = self.shard();
+        let n = shard.started.get();
         shard.inc(&shard.started);
         let mut meta = RequestMeta::for_method(method);
-        let left = shard.countdown.get();
-        if left > 1 {
-            shard.countdown.set(left - 1);
-        } else {
-            self.reload(shard);
-            meta.start = Some(Instant::now());
+        let shift = self.sample_shift.load(Ordering::Relaxed);
+        if n.wrapping_mul(GOLDEN).checked_shr(shift).unwrap_or(0) == 0 {
+            meta.start = now_ticks();
         }
         meta
-    }
-
-    /// Reloads the sampling countdown with a value in `1..2 * period` (so one request in
-    /// `period` on average is timed, and a client with a period of its own cannot line up
-    /// with it), mixing the started count for randomness.
-    #[cold]
-    fn reload(&self, shard: &Shard) {
-        let period = u64::from(self.sample_period.load(Ordering::Relaxed));
-        let next = if period <= 1 {
-            1
-        } else {
-            let mixed = shard.started.get().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33;
-            1 + mixed % (2 * period - 1)
-        };
-        shard.countdown.set(next);
     }
 
     /// Counts a finished request by the meta its response carries, and times it if picked.
@@ -222,17 +260,20 @@ impl Recorder {
     pub(crate) fn finish(&self, resp: &Response) {
         let meta = resp.meta;
         let shard = self.shard();
-        let counter = shard.request_counter(
-            meta.route as usize,
-            meta.method as usize,
-            class_index(resp.status()),
-        );
-        shard.inc(counter);
-        if let Some(start) = meta.start {
-            let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            shard.inc(&shard.duration[shard::bucket_of(ns)]);
-            shard.duration_sum_ns.add(ns, shard.exclusive);
+        let series = meta.series as usize + class_index(resp.status());
+        shard.inc(shard.request_counter(series));
+        if meta.start != 0 {
+            let ticks = now_ticks().wrapping_sub(meta.start);
+            self.record_duration(shard, u64::from(ticks) * TICK_NS);
         }
+    }
+
+    /// Adds a timed request's duration to the histogram.
+    #[cold]
+    #[inline(never)]
+    fn record_duration(&self, shard: &Shard, ns: u64) {
+        shard.inc(&shard.duration[shard::bucket_of(ns)]);
+        shard.duration_sum_ns.add(ns, shard.exclusive);
     }
 
     /// Counts a request the connection refused with `status` before any handler ran.
@@ -259,12 +300,7 @@ impl Recorder {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let shards: Vec<&Shard> = self
-            .shards
-            .iter()
-            .filter_map(|s| s.get())
-            .map(|b| &**b)
-            .collect();
+        let shards: Vec<&Shard> = self.shards.iter().collect();
         let sum = |f: &dyn Fn(&Shard) -> u64| shards.iter().map(|s| f(s)).sum::<u64>();
         let mut s = HttpSnapshot {
             taken_at: Instant::now(),
@@ -279,9 +315,9 @@ impl Recorder {
                 buckets: std::array::from_fn(|i| sum(&|s| s.duration[i].get())),
                 sum: Duration::from_nanos(sum(&|s| s.duration_sum_ns.get())),
             },
-            sample_period: self.sample_period.load(Ordering::Relaxed),
+            sample_period: self.sample_period(),
         };
-        let max_route = shard::ROUTES_PER_PAGE * shard::PAGES;
+        let max_route = MAX_ROUTES;
         for (r, label) in routes.iter().enumerate().take(max_route) {
             let page = r / shard::ROUTES_PER_PAGE;
             let used: Vec<&&Shard> = shards.iter().filter(|s| s.has_page(page)).collect();
@@ -551,15 +587,18 @@ mod tests {
         let count_timed = |period: u32, n: usize| {
             let r = Recorder::default();
             r.set_sample_period(period);
-            (0..n)
-                .filter(|_| r.begin(Method::Get).start.is_some())
-                .count()
+            (0..n).filter(|_| r.begin(Method::Get).start != 0).count()
         };
         assert_eq!(count_timed(1, 100), 100);
         let timed = count_timed(16, 16_000);
         assert!(
-            (600..1_400).contains(&timed),
+            (800..1_200).contains(&timed),
             "{timed} of 16,000 timed at 1/16"
+        );
+        assert_eq!(
+            count_timed(3, 4_000),
+            count_timed(4, 4_000),
+            "3 rounds up to 4"
         );
     }
 }

@@ -4,8 +4,9 @@
 //! How a thread finds its shard: every thread that counts something claims a small *thread
 //! index* on first use (a thread-local, returned to a free list when the thread exits, so a
 //! test suite that starts thousands of threads reuses a few dozen indices). A recorder keeps
-//! one lazily made shard per index. Threads beyond [`EXCLUSIVE_SHARDS`] at once share one last
-//! shard, counted with atomic read-modify-writes instead.
+//! one shard per index (made with the recorder; the request counters of a shard are made in
+//! pages of routes, at a page's first count). Threads beyond [`EXCLUSIVE_SHARDS`] at once share
+//! one last shard, counted with atomic read-modify-writes instead.
 //!
 //! Invariants:
 //! - INVARIANT (single writer): a shard made for an exclusive index is written only by the
@@ -18,16 +19,27 @@
 //! - A snapshot adds the shards up while they keep counting: each number is recent, but the
 //!   snapshot is not one instant's consistent cut (see `HttpSnapshot`).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+/// Shards per recorder: a power of two, so that a thread index masked by `SHARDS - 1` needs no
+/// bounds check.
+pub(crate) const SHARDS: usize = 64;
 /// Threads that get a shard of their own (the rest share the last one).
-pub(crate) const EXCLUSIVE_SHARDS: usize = 64;
+pub(crate) const EXCLUSIVE_SHARDS: usize = SHARDS - 1;
 
 /// Routes per lazily allocated page of request counters.
 pub(crate) const ROUTES_PER_PAGE: usize = 8;
-/// Pages per shard: routes beyond `ROUTES_PER_PAGE * PAGES` are counted as the last route.
-pub(crate) const PAGES: usize = 128;
+/// Pages per shard.
+pub(crate) const PAGES: usize = 32;
+/// Routes with counters of their own: later ones are counted as the last of these.
+pub(crate) const MAX_ROUTES: usize = ROUTES_PER_PAGE * PAGES;
+/// A request's series (route, method, status class) is `route << ROUTE_SHIFT | method *
+/// CLASSES + class`: each route has 64 slots, of which `METHODS * CLASSES` are used.
+pub(crate) const ROUTE_SHIFT: u32 = 6;
+/// Counter slots per page.
+const PAGE_SLOTS: usize = ROUTES_PER_PAGE << ROUTE_SHIFT;
 /// Method labels (see `super::METHODS`).
 pub(crate) const METHODS: usize = 10;
 /// Status classes (see `super::STATUS_CLASSES`).
@@ -71,23 +83,18 @@ impl Counter {
         }
     }
 
-    /// Sets the value (the sampling countdown: a race in the shared shard only nudges the
-    /// sampling rate).
-    #[inline(always)]
-    pub(crate) fn set(&self, v: u64) {
-        // Relaxed: as in `add`.
-        self.0.store(v, Ordering::Relaxed);
-    }
-
     /// The current value (any thread).
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
 }
 
-/// Request counters of `ROUTES_PER_PAGE` routes, by method and status class.
+/// Request counters of `ROUTES_PER_PAGE` routes, by method and status class (indexed by the
+/// low bits of the series).
 #[derive(Debug)]
-pub(crate) struct Page([Counter; ROUTES_PER_PAGE * METHODS * CLASSES]);
+pub(crate) struct Page([Counter; PAGE_SLOTS]);
+
+const _: () = assert!(METHODS * CLASSES <= 1 << ROUTE_SHIFT);
 
 /// One thread's counters (or the shared overflow shard's).
 #[derive(Debug)]
@@ -108,8 +115,6 @@ pub(crate) struct Shard {
     pub(crate) duration: [Counter; BUCKETS],
     /// Sum of the timed requests' durations, in nanoseconds.
     pub(crate) duration_sum_ns: Counter,
-    /// Requests still to dispatch before the next timed one (sampling countdown).
-    pub(crate) countdown: Counter,
     /// Finished requests by route, method and status class; a page is made at its first count.
     pub(crate) pages: [OnceLock<Box<Page>>; PAGES],
 }
@@ -125,7 +130,6 @@ impl Shard {
             rejected: Default::default(),
             duration: Default::default(),
             duration_sum_ns: Counter::default(),
-            countdown: Counter::default(),
             pages: std::array::from_fn(|_| OnceLock::new()),
         }
     }
@@ -136,25 +140,20 @@ impl Shard {
         counter.add(1, self.exclusive);
     }
 
-    /// The counter of finished requests for `route`, `method` and `class`.
+    /// The counter of finished requests of `series` (see [`ROUTE_SHIFT`]; the route is below
+    /// [`MAX_ROUTES`]).
     #[inline]
-    pub(crate) fn request_counter(&self, route: usize, method: usize, class: usize) -> &Counter {
-        let route = route.min(ROUTES_PER_PAGE * PAGES - 1);
-        let page = self.pages[route / ROUTES_PER_PAGE]
+    pub(crate) fn request_counter(&self, series: usize) -> &Counter {
+        let page = self.pages[(series / PAGE_SLOTS) % PAGES]
             .get_or_init(|| Box::new(Page(std::array::from_fn(|_| Counter::default()))));
-        &page.0[((route % ROUTES_PER_PAGE) * METHODS + method) * CLASSES + class]
+        &page.0[series % PAGE_SLOTS]
     }
 
     /// The finished-request count for `route`, `method` and `class`, without making a page.
     pub(crate) fn requests(&self, route: usize, method: usize, class: usize) -> u64 {
-        match self
-            .pages
-            .get(route / ROUTES_PER_PAGE)
-            .and_then(|p| p.get())
-        {
-            Some(page) => {
-                page.0[((route % ROUTES_PER_PAGE) * METHODS + method) * CLASSES + class].get()
-            }
+        let series = (route << ROUTE_SHIFT) + method * CLASSES + class;
+        match self.pages.get(series / PAGE_SLOTS).and_then(|p| p.get()) {
+            Some(page) => page.0[series % PAGE_SLOTS].get(),
             None => 0,
         }
     }
@@ -165,8 +164,8 @@ impl Shard {
     }
 }
 
-/// The index of the shared overflow shard.
-pub(crate) const SHARED: usize = EXCLUSIVE_SHARDS;
+/// The index of the shared overflow shard (the last).
+pub(crate) const SHARED: usize = SHARDS - 1;
 
 /// Indices handed back by threads that ended.
 static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
@@ -196,6 +195,9 @@ impl ThreadIndex {
 
 impl Drop for ThreadIndex {
     fn drop(&mut self) {
+        // Forget the cached index first: a count made later in this thread's exit (another
+        // thread-local's destructor) must not write a shard the next holder writes.
+        let _ = FAST.try_with(|f| f.set(0));
         if self.0 != SHARED {
             FREE.lock().unwrap_or_else(|p| p.into_inner()).push(self.0);
         }
@@ -203,15 +205,34 @@ impl Drop for ThreadIndex {
 }
 
 thread_local! {
-    /// This thread's shard index, claimed on first use.
-    static INDEX: ThreadIndex = ThreadIndex::claim();
+    /// This thread's shard index plus one, 0 until claimed (or once given back): the copy read
+    /// on every count. It has no destructor, so reading it is a plain thread-local load.
+    static FAST: Cell<usize> = const { Cell::new(0) };
+    /// This thread's claim, which gives the index back when the thread exits.
+    static CLAIM: ThreadIndex = ThreadIndex::claim();
 }
 
 /// This thread's shard index ([`SHARED`] while the thread is exiting, or when too many
 /// threads count at once).
-#[inline]
+#[inline(always)]
 pub(crate) fn thread_index() -> usize {
-    INDEX.try_with(|i| i.0).unwrap_or(SHARED)
+    match FAST.with(Cell::get) {
+        0 => claim_index(),
+        i => (i - 1) % SHARDS, // always below SHARDS: the modulo only spares a bounds check
+    }
+}
+
+/// The first count on this thread: claim an index and cache it in `FAST`.
+#[cold]
+#[inline(never)]
+fn claim_index() -> usize {
+    match CLAIM.try_with(|c| c.0) {
+        Ok(SHARED) | Err(_) => SHARED,
+        Ok(i) => {
+            FAST.with(|f| f.set(i + 1));
+            i
+        }
+    }
 }
 
 #[cfg(test)]
