@@ -27,6 +27,10 @@ pub struct DocsIndex;
 #[doc = include_str!("../../docs/benchmarks.md")]
 pub struct Benchmarks;
 
+/// `docs/observe.md`.
+#[doc = include_str!("../../docs/observe.md")]
+pub struct Observe;
+
 /// `docs/blocking.md`.
 #[doc = include_str!("../../docs/blocking.md")]
 pub struct Blocking;
@@ -54,10 +58,6 @@ pub struct Http;
 /// `docs/load.md`.
 #[doc = include_str!("../../docs/load.md")]
 pub struct Load;
-
-/// `docs/observe.md`.
-#[doc = include_str!("../../docs/observe.md")]
-pub struct Observe;
 
 /// `docs/reactor.md`.
 #[doc = include_str!("../../docs/reactor.md")]
