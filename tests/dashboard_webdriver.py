@@ -41,7 +41,10 @@ class WebDriver:
         self.session = None
 
     def call(self, method, path, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        # Generous: on a loaded machine starting Chromium alone can take tens of seconds.
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        if not path.endswith("/execute/sync"):  # the polled read would flood the log
+            print(f"webdriver: {method} {path}", file=sys.stderr, flush=True)
         data = None if body is None else json.dumps(body)
         conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
         resp = conn.getresponse()

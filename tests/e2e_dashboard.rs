@@ -31,14 +31,14 @@ fn installed(program: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Keep-alive clients that request `/` in a loop until `stop` is set (or 120 s pass).
+/// Keep-alive clients that request `/` in a loop until `stop` is set (or 300 s pass).
 fn start_load(addr: SocketAddr, clients: usize, stop: Arc<AtomicBool>) -> Vec<JoinHandle<u64>> {
     (0..clients)
         .map(|_| {
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let mut s = common::connect(addr);
-                let deadline = Instant::now() + Duration::from_secs(120);
+                let deadline = Instant::now() + Duration::from_secs(300);
                 let mut done = 0;
                 while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
                     s.write_all(b"GET / HTTP/1.1\r\nHost: load\r\n\r\n")
@@ -103,7 +103,7 @@ fn dashboard_in_headless_chromium_shows_lanes_that_update() {
             "note: the demo has no /dump route in this build: the long-poll assertion is skipped"
         );
     }
-    let (code, out, err) = run_to_end(cmd, Duration::from_secs(150));
+    let (code, out, err) = run_to_end(cmd, Duration::from_secs(300));
     stop.store(true, Ordering::SeqCst);
     let served: u64 = load.into_iter().map(|t| t.join().unwrap()).sum();
     assert_eq!(code, Some(0), "the WebDriver script failed:\n{out}\n{err}");
