@@ -17,6 +17,7 @@
 //! | `/headers` (any method) | the request's header fields as received |
 //! | `GET /cookies` | the parsed cookies |
 //! | `GET /healthz` | 200, or 503 once a graceful shutdown has begun (for a load balancer) |
+//! | `GET /debug/runtime` | the live runtime dashboard (workers, queues, pool, timers), fed by SSE |
 //! | `GET /metrics` | the runtime's and the server's metrics for Prometheus (`docs/observe.md`) |
 //!
 //! `--max-connections N` caps the connections served at once (default 10,000; clients past it
@@ -101,6 +102,7 @@ fn demo_app(access_log: bool) -> App {
         App::new()
     };
     app.healthz()
+        .dashboard("/debug/runtime")
         .metrics_endpoint("/metrics")
         .get("/", |_req: Request| async { "Hello, World!" })
         .get("/hi", |_req: Request| async {

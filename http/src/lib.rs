@@ -73,6 +73,7 @@ pub use app::request::Request;
 pub use app::response::{
     reason_phrase, BodySender, ClientGone, IntoResponse, Response, ResponseBody,
 };
+pub use app::sse::{Event, Sse, SseSender};
 pub use app::stack::{BoxFuture, Middleware, Next};
 pub use app::{blocking, App};
 pub use error::ParseError;

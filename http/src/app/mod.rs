@@ -14,6 +14,7 @@
 //! methods take the app by value, so no request can observe a half-built app.
 
 pub(crate) mod background;
+pub(crate) mod dashboard;
 pub(crate) mod extract;
 pub(crate) mod health;
 pub(crate) mod http_error;
@@ -23,6 +24,7 @@ pub(crate) mod middleware;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod router;
+pub(crate) mod sse;
 pub(crate) mod stack;
 
 use std::fmt;

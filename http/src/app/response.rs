@@ -173,6 +173,12 @@ impl Response {
         r
     }
 
+    /// Replaces the body with chunks read from `rx`, written as they come (`Response::sse`).
+    pub(crate) fn with_stream_body(mut self, rx: mpsc::Receiver<Vec<u8>>) -> Response {
+        self.body = ResponseBody::Stream(rx);
+        self
+    }
+
     /// Sets the status.
     pub fn with_status(mut self, status: u16) -> Response {
         self.status = status;
