@@ -23,6 +23,7 @@
 //! | [`Kind::ReactorFailed`] | `spindle::runtime` | `epoll_wait` failed (other than `EINTR`) |
 //! | [`Kind::AcceptFailed`] | `spindle_http::server` | one `accept` failed; the server carries on |
 //! | [`Kind::ShutdownSignal`] | `spindle_http::server` | SIGINT / SIGTERM arrived: graceful shutdown begins |
+//! | [`Kind::TraceWriteFailed`] | `spindle::trace` | the trace file could not be written at shutdown |
 //!
 //! Further detectors report through the same hook with a kind of their own (a long-poll detector
 //! would add a `Kind` variant carrying the task id, its spawn site and how long the poll took);
@@ -52,6 +53,9 @@ pub enum Kind {
     ReactorFailed,
     /// A shutdown signal (SIGINT or SIGTERM) arrived and a graceful shutdown begins.
     ShutdownSignal,
+    /// The scheduling trace could not be written to its file at shutdown (`SPINDLE_TRACE`,
+    /// `Builder::trace_path`).
+    TraceWriteFailed,
 }
 
 /// One event, as handed to the hook: what happened, who reported it, and a one-line message.

@@ -37,10 +37,12 @@ pub(crate) struct CurrentThread {
     stats: WorkerStats,
     /// Picks the queued entries whose schedule latency and poll are timed (see `metrics`).
     sampler: SharedSampler,
+    /// Whether the runtime records a scheduling trace (`trace` module); fixed at build.
+    trace: bool,
 }
 
 impl CurrentThread {
-    pub(crate) fn new(event_interval: u32) -> CurrentThread {
+    pub(crate) fn new(event_interval: u32, trace: bool) -> CurrentThread {
         CurrentThread {
             queue: Mutex::new(VecDeque::new()),
             parker: Parker::new(),
@@ -49,6 +51,7 @@ impl CurrentThread {
             shutdown: AtomicBool::new(false),
             stats: WorkerStats::default(),
             sampler: SharedSampler::new(),
+            trace,
         }
     }
 
@@ -59,6 +62,9 @@ impl CurrentThread {
             return;
         }
         self.sampler.sample(&task, || handle.inner.sample_period);
+        if self.trace {
+            crate::trace::wake(&task);
+        }
         self.push(task);
         self.parker.unpark(&*handle.inner);
     }
@@ -95,6 +101,7 @@ impl CurrentThread {
     pub(crate) fn block_on<F: Future>(&self, handle: &Handle, future: F) -> F::Output {
         let _driver = self.driver.lock();
         let _enter = context::enter(handle.clone());
+        let _trace = crate::trace::enter_worker(handle.inner.trace.as_ref(), 0);
         let main_woken = StdArc::new(MainWaker {
             woken: AtomicBool::new(true),
             handle: handle.clone(),
@@ -134,9 +141,10 @@ impl CurrentThread {
         loop {
             // 1.
             if main_woken.woken.swap(false, Ordering::AcqRel) {
-                if let Poll::Ready(out) =
-                    crate::coop::budget(None, || future.as_mut().poll(&mut cx))
-                {
+                let span = crate::trace::span(self.trace, crate::trace::Kind::MainPoll);
+                let polled = crate::coop::budget(None, || future.as_mut().poll(&mut cx));
+                drop(span);
+                if let Poll::Ready(out) = polled {
                     return out;
                 }
             }
@@ -146,7 +154,11 @@ impl CurrentThread {
                 match self.pop() {
                     Some(task) => {
                         pending.polls += 1;
-                        stats.run_uncounted(task);
+                        if self.trace {
+                            crate::trace::run(Some(stats), task, false);
+                        } else {
+                            stats.run_uncounted(task);
+                        }
                     }
                     None => {
                         ran_dry = true;
@@ -161,11 +173,16 @@ impl CurrentThread {
             let sleep = ran_dry && !main_woken.woken.load(Ordering::Acquire);
             if sleep || turns.is_multiple_of(64) {
                 pending.flush();
+                if self.trace {
+                    crate::trace::queues(self.queue.lock().len(), None);
+                }
             }
             if sleep {
                 stats.parks_deep.inc();
                 stats.set_state(WorkerState::ParkedDeep);
+                let span = crate::trace::park_span(self.trace, false);
                 self.parker.park(&*handle.inner, None);
+                drop(span);
                 stats.set_state(WorkerState::Busy);
                 pending.busy.restart();
             } else {

@@ -15,7 +15,8 @@
 //! request and its response); a chain of LIFO runs is capped so that the deque is not starved.
 //! Talks to: `task` (runs `Notified` entries), `idle` (who to wake), `park` (sleeping on the
 //! reactor or a condvar), `runtime` (the shared state and configuration), `metrics` (each
-//! worker counts what it does in its own `WorkerStats`, which `Handle::metrics` reads).
+//! worker counts what it does in its own `WorkerStats`, which `Handle::metrics` reads),
+//! `trace` (when the runtime traces, each worker records polls, parks, steals and wakes).
 
 use std::cell::{Cell, RefCell};
 use std::ptr;
@@ -59,6 +60,8 @@ pub(crate) struct MultiThread {
     /// A worker's own pushes wake a sleeping sibling once this many tasks wait in its deque
     /// (sooner if no sibling sleeps light; see `idle.rs`).
     spread_threshold: usize,
+    /// Whether the runtime records a scheduling trace (`trace` module); fixed at build.
+    trace: bool,
 }
 
 /// The state only its own worker thread touches.
@@ -79,6 +82,8 @@ pub(crate) struct Core {
     rand: FastRand,
     /// Picks the entries this worker makes whose schedule latency and poll are timed.
     sampler: Sampler,
+    /// Whether the runtime traces (a copy of `MultiThread::trace` where the wake path looks).
+    trace: bool,
 }
 
 /// What a worker thread keeps in its thread-local while it runs.
@@ -108,6 +113,7 @@ impl MultiThread {
         global_queue_interval: u32,
         event_interval: u32,
         spread_threshold: usize,
+        trace: bool,
     ) -> MultiThread {
         let mut cores = Vec::with_capacity(num_workers);
         let mut stealers = Vec::with_capacity(num_workers);
@@ -123,6 +129,7 @@ impl MultiThread {
                 searching: false,
                 rand: FastRand::new(index as u64 + 1),
                 sampler: Sampler::new(),
+                trace,
             }));
         }
         MultiThread {
@@ -136,6 +143,7 @@ impl MultiThread {
             global_queue_interval: global_queue_interval.max(1),
             event_interval: event_interval.max(1),
             spread_threshold: spread_threshold.max(1),
+            trace,
         }
     }
 
@@ -166,6 +174,9 @@ impl MultiThread {
                 return Some(task);
             };
             core.sampler.sample(&task, || handle.inner.sample_period);
+            if core.trace {
+                crate::trace::wake(&task);
+            }
             let pushed_to_deque = if is_yield {
                 core.local.push(task);
                 true
@@ -187,6 +198,9 @@ impl MultiThread {
         });
         if let Some(task) = leftover {
             crate::metrics::sample_remote(&task, || handle.inner.sample_period);
+            if self.trace {
+                crate::trace::wake(&task);
+            }
             self.injector.push(task);
             self.notify_parked(handle, None, true);
         }
@@ -271,6 +285,8 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
 
     let shared = handle.multi_thread();
     let stats = &shared.stats[ctx.index];
+    let tracing = shared.trace;
+    let _trace = crate::trace::enter_worker(handle.inner.trace.as_ref(), ctx.index);
     let mut busy = BusyClock::start();
     loop {
         // 1.
@@ -289,6 +305,12 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
         if maintenance {
             busy.flush(stats);
             Parker::poll_driver_now(&*handle.inner);
+            if tracing {
+                crate::trace::queues(
+                    shared.stealers[ctx.index].len(),
+                    Some(shared.injector.len()),
+                );
+            }
         }
         // 3.
         let task = {
@@ -314,7 +336,11 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
                 if was_last_searcher {
                     shared.notify_parked(&handle, None, true);
                 }
-                stats.run(task);
+                if tracing {
+                    crate::trace::run(Some(stats), task, true);
+                } else {
+                    stats.run(task);
+                }
             }
             // 6.
             None => {
@@ -390,9 +416,11 @@ fn steal_work(shared: &MultiThread, core: &mut Core, stats: &WorkerStats) -> Opt
                     // The batch landed in our deque, but for the one we run now. (Saturating:
                     // a sibling may already be stealing some of it back.)
                     stats.steals.inc();
-                    stats
-                        .stolen
-                        .add(core.local.len().saturating_sub(before) as u64 + 1);
+                    let moved = core.local.len().saturating_sub(before) as u64 + 1;
+                    stats.stolen.add(moved);
+                    if core.trace {
+                        crate::trace::steal(victim, moved);
+                    }
                     return Some(task);
                 }
                 Steal::Empty => break,
@@ -444,6 +472,7 @@ fn park(shared: &MultiThread, ctx: &WorkerContext, stats: &WorkerStats) {
                 stats.parks_deep.inc();
                 stats.set_state(WorkerState::ParkedDeep);
             }
+            let _span = crate::trace::park_span(shared.trace, light);
             shared.parkers[index].park(&*ctx.handle.inner, light.then_some(LIGHT_SLEEP));
         }
         first = false;

@@ -30,7 +30,7 @@
 
 mod stats;
 
-pub(crate) use stats::{sample_remote, BusyClock, Sampler, SharedSampler, WorkerStats};
+pub(crate) use stats::{now_ns, sample_remote, BusyClock, Sampler, SharedSampler, WorkerStats};
 
 use std::fmt;
 use std::time::{Duration, Instant};

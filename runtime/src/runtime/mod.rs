@@ -17,7 +17,7 @@
 //!
 //! Shutdown (on drop or [`Runtime::shutdown_timeout`]): stop the workers, cancel every task
 //! still alive (their destructors run), fire the timers, close the reactor, then wait a bounded
-//! time for blocking threads.
+//! time for blocking threads; last, write the scheduling trace if a path was given for it.
 
 mod builder;
 pub(crate) mod context;
@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     pub(crate) blocking: BlockingPool,
     /// Time about one queue entry in this many (`Builder::metrics_sample_period`).
     pub(crate) sample_period: u32,
+    /// The flight recorder, if this runtime traces (`trace` module).
+    pub(crate) trace: Option<crate::trace::Tracer>,
 }
 
 /// How a parked worker sleeps in this runtime's reactor and wakes for its timers.
@@ -82,6 +84,12 @@ impl Driver for Shared {
         // milliseconds, so sleep the timer's whole milliseconds (rounding down: waking a little
         // early is fine) and, when less than one is left, poll I/O once and spin (yielding the
         // CPU) for the rest. Rounding up instead would make timers up to 1 ms late.
+        // Traced: the turn is a span with the number of I/O events it delivered (the reactor
+        // counts them; only this thread, which holds the core, adds to the count).
+        let traced = self
+            .trace
+            .as_ref()
+            .map(|_| (crate::trace::now(), self.reactor.turns_and_events().1));
         let deadline = match limit {
             Some(Duration::ZERO) => None,
             _ => self.time.next_deadline(),
@@ -100,6 +108,9 @@ impl Driver for Shared {
             }
             None => core.turn(&self.reactor, limit),
         };
+        if let Some((start, before)) = traced {
+            crate::trace::reactor_turn(start, self.reactor.turns_and_events().1 - before);
+        }
         if let Err(e) = result {
             if e.kind() != io::ErrorKind::Interrupted {
                 crate::report::emit(&Report::new(
@@ -249,6 +260,11 @@ impl Runtime {
         shared.reactor.shutdown();
         // 4. Blocking closures cannot be interrupted: wait for them, but only so long.
         shared.blocking.shutdown(Some(timeout));
+        // 5. Every thread has flushed its trace (or is still running a blocking closure):
+        //    write the trace file, if one was asked for.
+        if let Some(tracer) = &shared.trace {
+            crate::trace::write_at_shutdown(tracer);
+        }
     }
 }
 
