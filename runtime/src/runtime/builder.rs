@@ -226,7 +226,8 @@ impl Builder {
     /// [`trace_events_per_thread`](Builder::trace_events_per_thread) events.
     ///
     /// The environment variable `SPINDLE_TRACE=path.json` does the same for every runtime
-    /// built without a path of its own (and `SPINDLE_TRACE_EVENTS=n` sizes the rings).
+    /// built without a path of its own; `SPINDLE_TRACE_EVENTS=n` sizes the rings, and by
+    /// itself turns on tracing in memory (no file) for runtimes whose builder says nothing.
     ///
     /// ```
     /// let path = std::env::temp_dir().join(format!("spindle-doc-{}.json", std::process::id()));

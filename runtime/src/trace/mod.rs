@@ -358,9 +358,10 @@ pub(crate) fn write_at_shutdown(tracer: &Tracer) {
     }
 }
 
-/// The trace configuration from the builder's choices and the environment: `SPINDLE_TRACE`
-/// (a path) turns tracing on unless the builder turned it off (`events == Some(0)`) or chose a
-/// path itself; `SPINDLE_TRACE_EVENTS` sizes the rings unless the builder did.
+/// The trace configuration from the builder's choices and the environment, which the builder's
+/// win over: `SPINDLE_TRACE` (a path) turns tracing on and names the file; `SPINDLE_TRACE_EVENTS`
+/// (a number) sizes the rings, and by itself turns on tracing in memory (for
+/// `Handle::dump_trace`: how the demo server turns it on). `events == Some(0)` turns it off.
 pub(crate) fn resolve(events: Option<usize>, path: Option<PathBuf>) -> Option<TraceConfig> {
     if events == Some(0) {
         return None;
@@ -371,7 +372,7 @@ pub(crate) fn resolve(events: Option<usize>, path: Option<PathBuf>) -> Option<Tr
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .filter(|&n| n > 0);
-    if events.is_none() && path.is_none() {
+    if events.is_none() && path.is_none() && env_events.is_none() {
         return None;
     }
     Some(TraceConfig {
