@@ -62,9 +62,6 @@ impl CurrentThread {
             return;
         }
         self.sampler.sample(&task, || handle.inner.sample_period);
-        if self.trace {
-            crate::trace::wake(&task);
-        }
         self.push(task);
         self.parker.unpark(&*handle.inner);
     }

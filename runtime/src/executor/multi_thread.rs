@@ -82,7 +82,8 @@ pub(crate) struct Core {
     rand: FastRand,
     /// Picks the entries this worker makes whose schedule latency and poll are timed.
     sampler: Sampler,
-    /// Whether the runtime traces (a copy of `MultiThread::trace` where the wake path looks).
+    /// Whether the runtime traces (a copy of `MultiThread::trace` where the steal path looks).
+    /// (Wakes need no flag: while tracing, the sampler sends every entry through the trace.)
     trace: bool,
 }
 
@@ -174,9 +175,6 @@ impl MultiThread {
                 return Some(task);
             };
             core.sampler.sample(&task, || handle.inner.sample_period);
-            if core.trace {
-                crate::trace::wake(&task);
-            }
             let pushed_to_deque = if is_yield {
                 core.local.push(task);
                 true
@@ -198,9 +196,6 @@ impl MultiThread {
         });
         if let Some(task) = leftover {
             crate::metrics::sample_remote(&task, || handle.inner.sample_period);
-            if self.trace {
-                crate::trace::wake(&task);
-            }
             self.injector.push(task);
             self.notify_parked(handle, None, true);
         }

@@ -318,7 +318,11 @@ impl Builder {
                 self.keep_alive,
                 Arc::new(move || name(None)),
             ),
-            sample_period: self.metrics_sample_period,
+            sample_period: if trace.is_some() {
+                crate::metrics::TRACE_EVERY_ENTRY
+            } else {
+                self.metrics_sample_period
+            },
             trace,
         };
         let mut rt = Runtime {

@@ -60,7 +60,8 @@ pub(crate) struct Shared {
     pub(crate) time: TimeDriver,
     /// Threads for `spawn_blocking`.
     pub(crate) blocking: BlockingPool,
-    /// Time about one queue entry in this many (`Builder::metrics_sample_period`).
+    /// Time about one queue entry in this many (`Builder::metrics_sample_period`); while
+    /// tracing, `metrics::TRACE_EVERY_ENTRY`: every entry, stamped through the trace.
     pub(crate) sample_period: u32,
     /// The flight recorder, if this runtime traces (`trace` module).
     pub(crate) trace: Option<crate::trace::Tracer>,

@@ -28,9 +28,12 @@
 //! thread strictly increase; if two threads stamp the same nanosecond, or one end of a flow has
 //! already left its ring, the JSON writer drops that flow rather than draw a wrong arrow.
 //!
-//! **Cost.** Off, every hook is one branch on a flag that the scheduler reads anyway (a field
-//! of the worker's core, or of the scheduler). On, an event is a few stores into the thread's
-//! own batch; the ring's lock is taken once per [`ring::BATCH`] events
+//! **Cost.** Off, a poll costs one predictable branch on a flag the worker keeps in a local,
+//! and a wake nothing at all: the trace hooks into the metrics' sampler, whose rare path
+//! (about one entry in 1024) is where it checks whether the runtime traces; while tracing,
+//! the sampler picks every entry and hands it to [`wake`]. Parks, steals and maintenance ticks
+//! branch on the flag too (they are rare next to polls). On, an event is a few stores into
+//! the thread's own batch; the ring's lock is taken once per [`ring::BATCH`] events
 //! (`docs/benchmarks.md`, "The scheduling trace: cost").
 //!
 //! Talks to: `executor` (calls the hooks), `runtime` (owns the [`Tracer`], writes the file at
@@ -211,6 +214,11 @@ pub(crate) fn flush() {
 ///
 /// It also does the metrics' timing: every stamped entry is timed, and while tracing nearly
 /// every entry is stamped (by its wake), so the histograms see nearly every poll.
+///
+/// Out of line and cold, like every hook here: the caller's branch on the trace flag is then
+/// a compare and a call, and the untraced path keeps its inlining (`docs/benchmarks.md`).
+#[cold]
+#[inline(never)]
 pub(crate) fn run<S: 'static>(stats: Option<&WorkerStats>, task: Notified<S>, count: bool) {
     // Everything needed from the header is read before the poll, which may free the task.
     let raw = task.0.raw();
@@ -244,8 +252,13 @@ pub(crate) fn run<S: 'static>(stats: Option<&WorkerStats>, task: Notified<S>, co
 }
 
 /// The thread is making a queue entry for `task`: stamp the entry and record the wake (the
-/// start of the flow to the poll it causes). Nothing on a thread that does not record.
+/// start of the flow to the poll it causes). Called by the metrics' sampler, which picks every
+/// entry while the runtime traces (`metrics::TRACE_EVERY_ENTRY`). On a thread that does not
+/// record (one outside the runtime), the entry is stamped for the metrics only.
+#[cold]
+#[inline(never)]
 pub(crate) fn wake<S: 'static>(task: &Notified<S>) {
+    let mut recorded = false;
     with_writer(|w| {
         let stamp = w.wake_stamp(now_ns());
         task.set_scheduled_at(stamp);
@@ -253,7 +266,11 @@ pub(crate) fn wake<S: 'static>(task: &Notified<S>) {
             a: task.0.id().as_u64(),
             ..Event::new(Kind::Wake, stamp, 0)
         });
+        recorded = true;
     });
+    if !recorded {
+        task.set_scheduled_at(now_ns());
+    }
 }
 
 /// A span being timed: records `kind` from its start to its drop.
@@ -273,26 +290,38 @@ pub(crate) fn park_span(on: bool, light: bool) -> Option<Span> {
         return None;
     }
     flush();
-    span(
-        true,
-        if light {
-            Kind::ParkLight
-        } else {
-            Kind::ParkDeep
-        },
-    )
+    let kind = if light {
+        Kind::ParkLight
+    } else {
+        Kind::ParkDeep
+    };
+    Some(Span::start(kind))
 }
 
 /// Starts a span of `kind` if `on` (the runtime traces); record it by dropping the result.
 #[inline]
 pub(crate) fn span(on: bool, kind: Kind) -> Option<Span> {
-    on.then(|| Span {
-        kind,
-        start: now_ns(),
-    })
+    if on {
+        Some(Span::start(kind))
+    } else {
+        None
+    }
+}
+
+impl Span {
+    /// A span of `kind` starting now.
+    #[cold]
+    #[inline(never)]
+    fn start(kind: Kind) -> Span {
+        Span {
+            kind,
+            start: now_ns(),
+        }
+    }
 }
 
 impl Drop for Span {
+    #[inline(never)]
     fn drop(&mut self) {
         let end = now_ns();
         let event = Event::new(self.kind, self.start, end.saturating_sub(self.start));
@@ -301,6 +330,8 @@ impl Drop for Span {
 }
 
 /// Records a reactor turn that began at `start` and delivered `events` I/O events.
+#[cold]
+#[inline(never)]
 pub(crate) fn reactor_turn(start: u64, events: u64) {
     let end = now_ns();
     with_writer(|w| {
@@ -317,6 +348,8 @@ pub(crate) fn now() -> u64 {
 }
 
 /// Records a steal of `tasks` tasks from worker `victim`.
+#[cold]
+#[inline(never)]
 pub(crate) fn steal(victim: usize, tasks: u64) {
     let now = now_ns();
     with_writer(|w| {
@@ -330,6 +363,8 @@ pub(crate) fn steal(victim: usize, tasks: u64) {
 
 /// Records the depth of this worker's local queue and of the injector (`None`: the runtime
 /// has none, a current-thread runtime).
+#[cold]
+#[inline(never)]
 pub(crate) fn queues(local: usize, injector: Option<usize>) {
     let now = now_ns();
     with_writer(|w| {
@@ -379,4 +414,45 @@ pub(crate) fn resolve(events: Option<usize>, path: Option<PathBuf>) -> Option<Tr
         events_per_thread: events.or(env_events).unwrap_or(DEFAULT_EVENTS_PER_THREAD),
         path,
     })
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    /// A dump taken from another thread while both workers run, wake and steal: it completes,
+    /// and sees the events flushed so far (the cross-thread path that Miri checks, see
+    /// `scripts/miri.sh`).
+    #[test]
+    fn dumps_while_the_workers_run() {
+        let rt = crate::Builder::new_multi_thread()
+            .worker_threads(2)
+            .trace_events_per_thread(256)
+            .build()
+            .unwrap();
+        let handle = rt.handle().clone();
+        let dumper = std::thread::spawn(move || {
+            (0..3)
+                .map(|_| handle.trace_json().unwrap().len())
+                .collect::<Vec<_>>()
+        });
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    crate::spawn(async {
+                        for _ in 0..4 {
+                            crate::task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        for len in dumper.join().unwrap() {
+            assert!(len > 0);
+        }
+        let json = rt.handle().trace_json().unwrap();
+        assert!(json.starts_with('{') && json.trim_end().ends_with('}'));
+        assert!(json.contains("spindle-worker-1"));
+    }
 }
