@@ -294,7 +294,11 @@ impl Handle {
     }
 }
 
+// `#[inline]`: the wake path (`raw.rs`) calls these once per wake; without the hint, whether
+// LLVM inlines them flips with unrelated changes elsewhere in the crate, which moved the
+// instruction counts of `docs/benchmarks.md` by 3 to 7% (issue 11's trace, measured).
 impl Schedule for Handle {
+    #[inline]
     fn schedule(&self, task: Notified<Self>) {
         match &self.inner.sched {
             Scheduler::MultiThread(mt) => mt.schedule(self, task, false),
@@ -302,6 +306,7 @@ impl Schedule for Handle {
         }
     }
 
+    #[inline]
     fn yield_now(&self, task: Notified<Self>) {
         match &self.inner.sched {
             Scheduler::MultiThread(mt) => mt.schedule(self, task, true),
