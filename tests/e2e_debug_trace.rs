@@ -27,7 +27,9 @@ assert r.getheader("content-type") == "application/json", r.getheader("content-t
 assert "attachment" in r.getheader("content-disposition"), r.getheader("content-disposition")
 doc = json.loads(body)
 events = doc["traceEvents"]
-names = {e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+threads = [e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"]
+assert len(threads) == len(set(threads)), threads
+names = set(threads)
 polls = [e for e in events if e["ph"] == "X" and e.get("cat") == "poll"]
 print(sorted(names))
 print(len(polls))
@@ -40,6 +42,8 @@ print(len(polls))
         names.contains("'spindle-http-0'") && names.contains("'spindle-http-1'"),
         "{names}"
     );
+    // The route builds the JSON on the blocking pool, whose thread has a track of its own.
+    assert!(names.contains("'spindle-http-blocking-0'"), "{names}");
     let polls: usize = lines.next().unwrap().parse().unwrap();
     assert!(polls >= 20, "{polls} polls for 20 requests");
 }

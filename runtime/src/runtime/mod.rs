@@ -81,16 +81,36 @@ impl Driver for Shared {
         limit: Option<Duration>,
         notified: &dyn Fn() -> bool,
     ) {
+        if self.trace.is_some() {
+            self.turn_traced(core, limit, notified);
+        } else {
+            self.turn_io(core, limit, notified);
+        }
+    }
+
+    fn fire_timers(&self) {
+        self.time.process_at(Instant::now());
+    }
+
+    fn wake(&self) {
+        self.reactor.unpark();
+    }
+}
+
+impl Shared {
+    /// One reactor turn (see [`Driver::turn`]); inlined into both callers, so that the
+    /// untraced turn is the function it was before tracing existed.
+    #[inline(always)]
+    fn turn_io(
+        &self,
+        core: &mut MutexGuard<'_, ReactorCore>,
+        limit: Option<Duration>,
+        notified: &dyn Fn() -> bool,
+    ) {
         // Sleep in epoll until the next timer (or the limit, if sooner). epoll counts whole
         // milliseconds, so sleep the timer's whole milliseconds (rounding down: waking a little
         // early is fine) and, when less than one is left, poll I/O once and spin (yielding the
         // CPU) for the rest. Rounding up instead would make timers up to 1 ms late.
-        // Traced: the turn is a span with the number of I/O events it delivered (the reactor
-        // counts them; only this thread, which holds the core, adds to the count).
-        let traced = self
-            .trace
-            .as_ref()
-            .map(|_| (crate::trace::now(), self.reactor.turns_and_events().1));
         let deadline = match limit {
             Some(Duration::ZERO) => None,
             _ => self.time.next_deadline(),
@@ -109,9 +129,6 @@ impl Driver for Shared {
             }
             None => core.turn(&self.reactor, limit),
         };
-        if let Some((start, before)) = traced {
-            crate::trace::reactor_turn(start, self.reactor.turns_and_events().1 - before);
-        }
         if let Err(e) = result {
             if e.kind() != io::ErrorKind::Interrupted {
                 crate::report::emit(&Report::new(
@@ -123,12 +140,21 @@ impl Driver for Shared {
         }
     }
 
-    fn fire_timers(&self) {
-        self.time.process_at(Instant::now());
-    }
-
-    fn wake(&self) {
-        self.reactor.unpark();
+    /// A reactor turn recorded in the trace, with the I/O events it delivered (the reactor
+    /// counts them; only this thread, which holds the core, adds to the count). Out of line,
+    /// so that an untraced turn pays one branch.
+    #[cold]
+    #[inline(never)]
+    fn turn_traced(
+        &self,
+        core: &mut MutexGuard<'_, ReactorCore>,
+        limit: Option<Duration>,
+        notified: &dyn Fn() -> bool,
+    ) {
+        let start = crate::trace::now();
+        let before = self.reactor.turns_and_events().1;
+        self.turn_io(core, limit, notified);
+        crate::trace::reactor_turn(start, self.reactor.turns_and_events().1 - before);
     }
 }
 

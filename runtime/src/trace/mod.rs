@@ -122,8 +122,15 @@ impl Tracer {
             }
         }
         let n = rings.iter().filter(|r| r.role == Role::Blocking).count();
+        // `spindle-blocking-3`; with a custom thread name the blocking threads share the
+        // workers' prefix (`my-app`), so say what they are (`my-app-blocking-3`).
+        let name = if self.blocking_name.contains("blocking") {
+            format!("{}-{n}", self.blocking_name)
+        } else {
+            format!("{}-blocking-{n}", self.blocking_name)
+        };
         let ring = Arc::new(Ring::new(
-            format!("{}-{n}", self.blocking_name),
+            name,
             Role::Blocking,
             self.config.events_per_thread,
         ));
