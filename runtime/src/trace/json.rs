@@ -380,7 +380,9 @@ mod tests {
     /// Nested and disjoint slices stay; one crossing its parent's end is dropped.
     #[test]
     fn nest_keeps_nested_and_drops_crossing_slices() {
-        let table: &[(&[(u64, u64)], &[(u64, u64)])] = &[
+        /// (start, duration) of each slice of a track.
+        type Spans = &'static [(u64, u64)];
+        let table: &[(Spans, Spans)] = &[
             (&[(0, 10), (2, 3), (5, 5)], &[(0, 10), (2, 3), (5, 5)]),
             (&[(0, 10), (5, 10)], &[(0, 10)]),
             (&[(5, 10), (0, 10)], &[(0, 10)]),

@@ -31,12 +31,12 @@
 //! **Cost.** Off, a poll costs one predictable branch on a flag the worker keeps in a local,
 //! and a wake nothing at all: the trace hooks into the metrics' sampler, whose rare path
 //! (about one entry in 1024) is where it checks whether the runtime traces; while tracing,
-//! the sampler picks every entry and hands it to [`wake`]. Parks, steals and maintenance ticks
+//! the sampler picks every entry and hands it to `wake`. Parks, steals and maintenance ticks
 //! branch on the flag too (they are rare next to polls). On, an event is a few stores into
-//! the thread's own batch; the ring's lock is taken once per [`ring::BATCH`] events
+//! the thread's own batch; the ring's lock is taken once per `ring::BATCH` events
 //! (`docs/benchmarks.md`, "The scheduling trace: cost").
 //!
-//! Talks to: `executor` (calls the hooks), `runtime` (owns the [`Tracer`], writes the file at
+//! Talks to: `executor` (calls the hooks), `runtime` (owns the `Tracer`, writes the file at
 //! shutdown), `metrics` (the clock, and the poll-timing it shares), `task` (ids, names, sites).
 
 mod json;
