@@ -11,7 +11,9 @@
 #                   the claim of a flagged poll's end); task::names, the name registry;
 # - executor::      the idle-worker accounting, and a real 2-worker runtime handing a worker's
 #                   local queue to a light sleeper that steals it (mio's epoll and eventfd run
-#                   under Miri's shims).
+#                   under Miri's shims);
+# - trace::         the trace rings and JSON writer, and a traced 2-worker runtime dumped from
+#                   another thread while it runs (in the Tree Borrows run, for crossbeam's sake).
 #
 # Needs the nightly toolchain with the miri component; installs the component if missing.
 set -euo pipefail
@@ -21,11 +23,11 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
 fi
 # A separate target dir keeps Miri's build apart from the normal one.
 export MIRIFLAGS="${MIRIFLAGS:-}"
-cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: sync:: future::slot executor::idle monitor:: "$@"
+cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: sync:: future::slot executor::idle monitor:: trace::ring trace::json "$@"
 # The real runtime steals through crossbeam-deque, whose epoch collector keeps an intrusive list
 # that Stacked Borrows rejects inside crossbeam-epoch itself (internal.rs, `element_of`); Tree
 # Borrows, Miri's newer aliasing model, accepts it, so this one runs under Tree Borrows. The
 # epoch collector is a process-wide global that frees its garbage lazily, so what it still holds
 # at exit is reported as leaked: leaks are not checked in this run (the runs above check ours).
 MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks $MIRIFLAGS" \
-    cargo +nightly miri test -p spindle --lib --target-dir target/miri -- executor::multi_thread "$@"
+    cargo +nightly miri test -p spindle --lib --target-dir target/miri -- executor::multi_thread trace::tests "$@"

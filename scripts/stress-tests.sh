@@ -26,7 +26,7 @@ mkdir -p "$out"
 # tests (the lib test binary, filtered to `executor::`). Built once, as debug: slower code widens
 # the windows in which a preemption lands.
 cargo test -p spindle --no-run --message-format=json --test task --test sync_runtime \
-    --test future_runtime --test metrics --test long_poll --test long_poll_off --lib 2>/dev/null >"$out/build.json"
+    --test future_runtime --test metrics --test long_poll --test long_poll_off --test trace --lib 2>/dev/null >"$out/build.json"
 exe() { # the test executable whose target is named $1 (kind $2)
     python3 - "$1" "$2" "$out/build.json" <<'EOF'
 import json, sys
@@ -39,10 +39,10 @@ for line in open(path):
 EOF
 }
 # Copied aside, so that a build running beside the reruns cannot replace them midway.
-only="${STRESS_ONLY:-task sync_runtime future_runtime metrics long_poll long_poll_off executor_units}"
+only="${STRESS_ONLY:-task sync_runtime future_runtime metrics long_poll long_poll_off trace executor_units}"
 declare -A bins=()
 for pair in task:test sync_runtime:test future_runtime:test metrics:test long_poll:test \
-    long_poll_off:test spindle:lib; do
+    long_poll_off:test trace:test spindle:lib; do
     target="${pair%%:*}"
     name="$target"
     [ "$target" = spindle ] && name=executor_units

@@ -19,6 +19,7 @@
 //! | `GET /healthz` | 200, or 503 once a graceful shutdown has begun (for a load balancer) |
 //! | `GET /debug/runtime` | the live runtime dashboard (workers, queues, pool, timers), fed by SSE |
 //! | `GET /metrics` | the runtime's and the server's metrics for Prometheus (`docs/observe.md`) |
+//! | `GET /debug/trace` | the scheduling trace so far, as JSON to open in Perfetto (`--no-trace` turns it off) |
 //!
 //! `--max-connections N` caps the connections served at once (default 10,000; clients past it
 //! wait in the listen backlog).
@@ -27,8 +28,10 @@
 //! `--host ADDR` (default 127.0.0.1), `--header-timeout-ms N` (default 10000), `--no-access-log`
 //! (like uvicorn's; the benchmarks use it), `--processes N` (N processes on one port with
 //! SO_REUSEPORT, supervised by this one: `src/processes.rs`), `--drain-delay-ms N` /
-//! `--drain-grace-ms N` (see `Server::drain_delay` / `drain_grace`). Stops gracefully on
-//! Ctrl-C / SIGTERM.
+//! `--drain-grace-ms N` (see `Server::drain_delay` / `drain_grace`), `--no-trace` (the
+//! flight recorder is on by default, keeping each thread's last 16,384 events for
+//! `/debug/trace`; `SPINDLE_TRACE` / `SPINDLE_TRACE_EVENTS` choose otherwise). Stops gracefully
+//! on Ctrl-C / SIGTERM.
 
 mod processes;
 
@@ -40,6 +43,8 @@ use spindle_http::{AccessLog, App, HttpError, Request, Response, Server, ServerC
 const MAX_MS: u64 = 60_000;
 /// Upper bound on `/stream?n=`.
 const MAX_CHUNKS: u64 = 100_000;
+/// Events each runtime thread's trace ring keeps in the demo (`docs/benchmarks.md` has the cost).
+const DEMO_TRACE_EVENTS: &str = "16384";
 
 fn main() {
     // The libraries print nothing themselves; the demo shows their reports (accept errors,
@@ -48,10 +53,19 @@ fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(msg) => {
-            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--max-connections N] [--drain-delay-ms N] [--drain-grace-ms N] [--no-access-log] [--processes N]");
+            eprintln!("{msg}\nusage: spindle-demo [--host ADDR] [--port N] [--workers N] [--header-timeout-ms N] [--max-connections N] [--drain-delay-ms N] [--drain-grace-ms N] [--no-access-log] [--no-trace] [--processes N]");
             std::process::exit(2);
         }
     };
+    // The server builds its runtime from the environment's trace settings; the demo asks for
+    // an in-memory recorder unless told otherwise. Still one thread here, so setting the
+    // environment races with nothing.
+    if !args.trace {
+        std::env::remove_var("SPINDLE_TRACE");
+        std::env::remove_var("SPINDLE_TRACE_EVENTS");
+    } else if std::env::var_os("SPINDLE_TRACE_EVENTS").is_none() {
+        std::env::set_var("SPINDLE_TRACE_EVENTS", DEMO_TRACE_EVENTS);
+    }
     if let Some(n) = args.processes {
         std::process::exit(processes::supervise(
             n,
@@ -94,6 +108,23 @@ fn main() {
     }
 }
 
+/// `GET /debug/trace`: the runtime's scheduling trace as a JSON download for Perfetto. The
+/// JSON is built on the blocking pool (a few milliseconds for full rings), not on a worker.
+async fn debug_trace() -> Response {
+    let handle = spindle::Handle::current();
+    match spindle::task::spawn_blocking(move || handle.trace_json()).await {
+        Ok(Some(json)) => Response::bytes(json)
+            .set_header("content-type", "application/json")
+            .set_header(
+                "content-disposition",
+                "attachment; filename=\"spindle-trace.json\"",
+            ),
+        Ok(None) => Response::text("tracing is off: the demo was started with --no-trace\n")
+            .with_status(404),
+        Err(_) => Response::text("could not build the trace\n").with_status(500),
+    }
+}
+
 /// The demo's routes, with an access-log line per request unless `access_log` is false.
 fn demo_app(access_log: bool) -> App {
     let app = if access_log {
@@ -105,6 +136,7 @@ fn demo_app(access_log: bool) -> App {
         .dashboard("/debug/runtime")
         .metrics_endpoint("/metrics")
         .get("/", |_req: Request| async { "Hello, World!" })
+        .get("/debug/trace", |_req: Request| debug_trace())
         .get("/hi", |_req: Request| async {
             spindle::time::sleep(Duration::from_secs(1)).await;
             "Hi, after one second on a timer\n"
@@ -241,6 +273,8 @@ struct Args {
     access_log: bool,
     /// `--processes N`: run N supervised processes on one port instead of serving here.
     processes: Option<usize>,
+    /// Record a scheduling trace for `/debug/trace`; `--no-trace` turns it off.
+    trace: bool,
 }
 
 impl Args {
@@ -255,6 +289,7 @@ impl Args {
             drain_grace_ms: 1000,
             access_log: true,
             processes: None,
+            trace: true,
         };
         while let Some(flag) = it.next() {
             let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -300,6 +335,7 @@ impl Args {
                         .map_err(|e| format!("--drain-grace-ms: {e}"))?
                 }
                 "--no-access-log" => args.access_log = false,
+                "--no-trace" => args.trace = false,
                 "--processes" => match value("--processes")?.parse::<usize>() {
                     Ok(n) if n >= 1 => args.processes = Some(n),
                     _ => return Err("--processes must be an integer of at least 1".into()),

@@ -18,6 +18,7 @@
 //! | [`signal`] | waiting for SIGINT / SIGTERM | `loop.add_signal_handler` |
 //! | [`runtime`] | [`Runtime`], [`Builder`], [`Handle`]: how the parts are put together | `asyncio.run` |
 //! | [`metrics`] | [`Handle::metrics`]: per-worker counters and histograms, as a snapshot | (seeing the loop work) |
+//! | [`trace`] | a flight recorder per thread, dumped as a Perfetto trace: [`Handle::dump_trace`] | (watching the loop work) |
 //! | [`report`] | the one hook through which the runtime (and spindle-http) report events; silent by default | `logging` |
 //!
 //! Start with `docs/runtime.md` in the repository for the reading order.
@@ -47,6 +48,7 @@
 //! | `NEXT_SHARD` | `task/owned.rs` | where this thread's next spawn goes in the owned-task list | any value is correct (it only spreads lock traffic over the shards) |
 //! | `REMOTE` | `metrics/stats.rs` | the sampling countdown for tasks this thread pushes onto the injector | any value is correct (it only decides which entries are timed for the schedule-latency histogram) |
 //! | `RECORD` | `monitor.rs` | a pointer to this worker's long-poll record (null elsewhere, and with the detector off) | set and restored by a `RecordScope` guard that the worker loop (or `block_on`) holds while it runs, so the record, which lives in the runtime's shared state, outlives every use |
+//! | `WRITER` | `trace/mod.rs` | this thread's trace writer (its batch of events and its ring), while its runtime traces | installed by a guard that puts the previous one back (a current-thread `block_on` inside a blocking job), so each ring has one writer; a blocking thread keeps its writer until it exits |
 //! | `CURRENT_POOL` | `blocking/mod.rs` | the address of the blocking pool this thread belongs to (0 elsewhere) | set once when a pool thread starts, so a pool's `shutdown` called from its own job does not wait for itself |
 
 #![warn(missing_docs)]
@@ -72,6 +74,7 @@ pub mod signal;
 pub mod sync;
 pub mod task;
 pub mod time;
+pub mod trace;
 
 pub use runtime::{Builder, Handle, Runtime};
 pub use task::{spawn, JoinError, JoinHandle};

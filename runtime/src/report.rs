@@ -24,6 +24,7 @@
 //! | [`Kind::LongPoll`] | `spindle::runtime` | a task kept its worker inside one poll longer than the threshold (once when found, once when it returns) |
 //! | [`Kind::AcceptFailed`] | `spindle_http::server` | one `accept` failed; the server carries on |
 //! | [`Kind::ShutdownSignal`] | `spindle_http::server` | SIGINT / SIGTERM arrived: graceful shutdown begins |
+//! | [`Kind::TraceWriteFailed`] | `spindle::trace` | the trace file could not be written at shutdown |
 //!
 //! Further detectors report through the same hook with a kind of their own; [`Kind`] is
 //! `#[non_exhaustive]` so that adding one breaks no program's `match`. The long-poll reports'
@@ -59,6 +60,9 @@ pub enum Kind {
     /// monitor finds it ("has run for 12.1 ms so far") and once when the poll returns ("returned
     /// after 203.4 ms"). The message names the task's id, name, spawn site, route and worker.
     LongPoll,
+    /// The scheduling trace could not be written to its file at shutdown (`SPINDLE_TRACE`,
+    /// `Builder::trace_path`).
+    TraceWriteFailed,
 }
 
 /// One event, as handed to the hook: what happened, who reported it, and a one-line message.

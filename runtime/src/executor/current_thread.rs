@@ -41,12 +41,15 @@ pub(crate) struct CurrentThread {
     /// The loop's current-poll record and the long-poll reports (`monitor.rs`): the thread
     /// inside `block_on` is this runtime's one worker.
     detector: Detector,
+    /// Whether the runtime records a scheduling trace (`trace` module); fixed at build.
+    trace: bool,
 }
 
 impl CurrentThread {
     pub(crate) fn new(
         event_interval: u32,
         long_poll_threshold: Option<std::time::Duration>,
+        trace: bool,
     ) -> CurrentThread {
         CurrentThread {
             queue: Mutex::new(VecDeque::new()),
@@ -57,6 +60,7 @@ impl CurrentThread {
             stats: WorkerStats::default(),
             sampler: SharedSampler::new(),
             detector: Detector::new(1, long_poll_threshold),
+            trace,
         }
     }
 
@@ -109,6 +113,7 @@ impl CurrentThread {
     pub(crate) fn block_on<F: Future>(&self, handle: &Handle, future: F) -> F::Output {
         let _driver = self.driver.lock();
         let _enter = context::enter(handle.clone());
+        let _trace = crate::trace::enter_worker(handle.inner.trace.as_ref(), 0);
         let main_woken = StdArc::new(MainWaker {
             woken: AtomicBool::new(true),
             handle: handle.clone(),
@@ -150,9 +155,10 @@ impl CurrentThread {
         loop {
             // 1.
             if main_woken.woken.swap(false, Ordering::AcqRel) {
-                if let Poll::Ready(out) =
-                    crate::coop::budget(None, || future.as_mut().poll(&mut cx))
-                {
+                let span = crate::trace::span(self.trace, crate::trace::Kind::MainPoll);
+                let polled = crate::coop::budget(None, || future.as_mut().poll(&mut cx));
+                drop(span);
+                if let Poll::Ready(out) = polled {
                     return out;
                 }
             }
@@ -163,7 +169,11 @@ impl CurrentThread {
                     Some(task) => {
                         pending.polls += 1;
                         let seq = watch.map_or(0, |w| w.poll_started(&task));
-                        stats.run_uncounted(task);
+                        if self.trace {
+                            crate::trace::run(Some(stats), task, false);
+                        } else {
+                            stats.run_uncounted(task);
+                        }
                         if let Some(w) = watch {
                             w.poll_ended(seq, &self.detector, 0);
                         }
@@ -181,11 +191,16 @@ impl CurrentThread {
             let sleep = ran_dry && !main_woken.woken.load(Ordering::Acquire);
             if sleep || turns.is_multiple_of(64) {
                 pending.flush();
+                if self.trace {
+                    crate::trace::queues(self.queue.lock().len(), None);
+                }
             }
             if sleep {
                 stats.parks_deep.inc();
                 stats.set_state(WorkerState::ParkedDeep);
+                let span = crate::trace::park_span(self.trace, false);
                 self.parker.park(&*handle.inner, None);
+                drop(span);
                 stats.set_state(WorkerState::Busy);
                 pending.busy.restart();
             } else {

@@ -15,7 +15,8 @@
 //! request and its response); a chain of LIFO runs is capped so that the deque is not starved.
 //! Talks to: `task` (runs `Notified` entries), `idle` (who to wake), `park` (sleeping on the
 //! reactor or a condvar), `runtime` (the shared state and configuration), `metrics` (each
-//! worker counts what it does in its own `WorkerStats`, which `Handle::metrics` reads).
+//! worker counts what it does in its own `WorkerStats`, which `Handle::metrics` reads),
+//! `trace` (when the runtime traces, each worker records polls, parks, steals and wakes).
 
 use std::cell::{Cell, RefCell};
 use std::ptr;
@@ -65,6 +66,8 @@ pub(crate) struct MultiThread {
     /// `Builder::hand_off_blocked_worker`: wakes go to the deque, never the LIFO slot, so that
     /// a sibling can take them when this worker is stuck in a long poll (see [`MultiThread::hand_off`]).
     hand_off: bool,
+    /// Whether the runtime records a scheduling trace (`trace` module); fixed at build.
+    trace: bool,
 }
 
 /// The state only its own worker thread touches.
@@ -85,6 +88,9 @@ pub(crate) struct Core {
     rand: FastRand,
     /// Picks the entries this worker makes whose schedule latency and poll are timed.
     sampler: Sampler,
+    /// Whether the runtime traces (a copy of `MultiThread::trace` where the steal path looks).
+    /// (Wakes need no flag: while tracing, the sampler sends every entry through the trace.)
+    trace: bool,
 }
 
 /// What a worker thread keeps in its thread-local while it runs.
@@ -116,6 +122,7 @@ impl MultiThread {
         spread_threshold: usize,
         long_poll_threshold: Option<std::time::Duration>,
         hand_off: bool,
+        trace: bool,
     ) -> MultiThread {
         let mut cores = Vec::with_capacity(num_workers);
         let mut stealers = Vec::with_capacity(num_workers);
@@ -131,6 +138,7 @@ impl MultiThread {
                 searching: false,
                 rand: FastRand::new(index as u64 + 1),
                 sampler: Sampler::new(),
+                trace,
             }));
         }
         MultiThread {
@@ -146,6 +154,7 @@ impl MultiThread {
             spread_threshold: spread_threshold.max(1),
             detector: Detector::new(num_workers, long_poll_threshold),
             hand_off,
+            trace,
         }
     }
 
@@ -317,6 +326,8 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
     let stats = &shared.stats[ctx.index];
     let watch = shared.detector.watch(ctx.index);
     let _record = RecordScope::enter(watch);
+    let tracing = shared.trace;
+    let _trace = crate::trace::enter_worker(handle.inner.trace.as_ref(), ctx.index);
     let mut busy = BusyClock::start();
     loop {
         // 1.
@@ -335,6 +346,12 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
         if maintenance {
             busy.flush(stats);
             Parker::poll_driver_now(&*handle.inner);
+            if tracing {
+                crate::trace::queues(
+                    shared.stealers[ctx.index].len(),
+                    Some(shared.injector.len()),
+                );
+            }
         }
         // 3.
         let task = {
@@ -361,7 +378,11 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
                     shared.notify_parked(&handle, None, true);
                 }
                 let seq = watch.map_or(0, |w| w.poll_started(&task));
-                stats.run(task);
+                if tracing {
+                    crate::trace::run(Some(stats), task, true);
+                } else {
+                    stats.run(task);
+                }
                 if let Some(w) = watch {
                     w.poll_ended(seq, &shared.detector, ctx.index);
                 }
@@ -440,9 +461,11 @@ fn steal_work(shared: &MultiThread, core: &mut Core, stats: &WorkerStats) -> Opt
                     // The batch landed in our deque, but for the one we run now. (Saturating:
                     // a sibling may already be stealing some of it back.)
                     stats.steals.inc();
-                    stats
-                        .stolen
-                        .add(core.local.len().saturating_sub(before) as u64 + 1);
+                    let moved = core.local.len().saturating_sub(before) as u64 + 1;
+                    stats.stolen.add(moved);
+                    if core.trace {
+                        crate::trace::steal(victim, moved);
+                    }
                     return Some(task);
                 }
                 Steal::Empty => break,
@@ -494,6 +517,7 @@ fn park(shared: &MultiThread, ctx: &WorkerContext, stats: &WorkerStats) {
                 stats.parks_deep.inc();
                 stats.set_state(WorkerState::ParkedDeep);
             }
+            let _span = crate::trace::park_span(shared.trace, light);
             shared.parkers[index].park(&*ctx.handle.inner, light.then_some(LIGHT_SLEEP));
         }
         first = false;

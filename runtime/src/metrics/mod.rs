@@ -30,7 +30,9 @@
 
 mod stats;
 
-pub(crate) use stats::{sample_remote, BusyClock, Sampler, SharedSampler, WorkerStats};
+pub(crate) use stats::{
+    now_ns, sample_remote, BusyClock, Sampler, SharedSampler, WorkerStats, TRACE_EVERY_ENTRY,
+};
 
 pub use crate::monitor::LongPoll;
 

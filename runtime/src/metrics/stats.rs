@@ -290,11 +290,12 @@ impl Sampler {
     #[cold]
     #[inline(never)]
     fn stamp<S: 'static>(&mut self, task: &crate::task::Notified<S>, period: impl FnOnce() -> u32) {
-        self.reload(period());
-        task.set_scheduled_at(now_ns());
+        let period = period();
+        self.reload(period);
+        stamp_entry(task, period);
     }
 
-    /// Reloads the countdown with a random value in `1..2 * period` (1: every entry), so that
+    /// Reloads the countdown with a random value in `1..2 * period` (1 or 0: every entry), so that
     /// on average one entry in `period` is timed and a workload with a period of its own
     /// cannot line up with it.
     fn reload(&mut self, period: u32) {
@@ -361,10 +362,26 @@ impl SharedSampler {
             countdown: 0,
             rng: self.rng.load(Ordering::Relaxed),
         };
-        sampler.reload(period());
+        let period = period();
+        sampler.reload(period);
         self.rng.store(sampler.rng, Ordering::Relaxed);
         self.countdown
             .store(sampler.countdown as i32, Ordering::Relaxed);
+        stamp_entry(task, period);
+    }
+}
+
+/// The sampling period of a runtime that records a scheduling trace: every entry is picked,
+/// and stamped by the trace's wake hook, which records the wake and stamps the entry with the
+/// time as a metrics sample would. So the trace costs the wake path nothing while it is off
+/// (its branch is here, on the rare path), and while it is on every entry is timed.
+pub(crate) const TRACE_EVERY_ENTRY: u32 = 0;
+
+/// Stamps an entry picked for timing (through the trace when the runtime traces).
+fn stamp_entry<S: 'static>(task: &crate::task::Notified<S>, period: u32) {
+    if period == TRACE_EVERY_ENTRY {
+        crate::trace::wake(task);
+    } else {
         task.set_scheduled_at(now_ns());
     }
 }

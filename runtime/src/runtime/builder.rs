@@ -66,6 +66,11 @@ pub struct Builder {
     long_poll_threshold: Option<Duration>,
     /// Whether the monitor hands a stuck worker's queued tasks to its siblings.
     hand_off_blocked_worker: bool,
+    /// Events each thread's trace ring keeps; `Some(0)`: tracing off whatever the environment
+    /// says; `None`: the default (tracing on only with a path).
+    trace_events: Option<usize>,
+    /// Where to write the trace at shutdown (turns tracing on).
+    trace_path: Option<std::path::PathBuf>,
 }
 
 impl Builder {
@@ -96,6 +101,8 @@ impl Builder {
             metrics_sample_period: DEFAULT_SAMPLE_PERIOD,
             long_poll_threshold: Some(crate::monitor::DEFAULT_LONG_POLL_THRESHOLD),
             hand_off_blocked_worker: false,
+            trace_events: None,
+            trace_path: None,
         }
     }
 
@@ -278,6 +285,57 @@ impl Builder {
         self
     }
 
+    /// Records a scheduling trace (see the [`trace`](crate::trace) module) and writes it to
+    /// `path` as Chrome trace-event JSON when the runtime shuts down; open it in Perfetto
+    /// (ui.perfetto.dev) or `chrome://tracing`. Each runtime thread keeps its last
+    /// [`trace_events_per_thread`](Builder::trace_events_per_thread) events.
+    ///
+    /// The environment variable `SPINDLE_TRACE=path.json` does the same for every runtime
+    /// built without a path of its own; `SPINDLE_TRACE_EVENTS=n` sizes the rings, and by
+    /// itself turns on tracing in memory (no file) for runtimes whose builder says nothing.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("spindle-doc-{}.json", std::process::id()));
+    /// let rt = spindle::Builder::new_multi_thread()
+    ///     .worker_threads(2)
+    ///     .trace_path(&path)
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async { spindle::spawn(async {}).await.unwrap() });
+    /// drop(rt); // shutdown writes the file
+    /// let json = std::fs::read_to_string(&path).unwrap();
+    /// assert!(json.contains("\"thread_name\""));
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn trace_path(&mut self, path: impl Into<std::path::PathBuf>) -> &mut Builder {
+        self.trace_path = Some(path.into());
+        self
+    }
+
+    /// Records a scheduling trace in memory, keeping the last `n` events of each runtime
+    /// thread (default [`DEFAULT_EVENTS_PER_THREAD`](crate::trace::DEFAULT_EVENTS_PER_THREAD),
+    /// about 48 bytes each); read it with [`Handle::dump_trace`] or [`Handle::trace_json`].
+    /// `0` turns tracing off, overriding `SPINDLE_TRACE`.
+    ///
+    /// Off, tracing costs one predictable branch per poll, wake and park; on, a few stores
+    /// per event (`docs/benchmarks.md` has the figures).
+    ///
+    /// ```
+    /// let rt = spindle::Builder::new_current_thread()
+    ///     .trace_events_per_thread(1024)
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     spindle::task::Builder::new().name("hello").spawn(async {}).unwrap().await.unwrap()
+    /// });
+    /// let json = rt.handle().trace_json().unwrap();
+    /// assert!(json.contains("\"name\":\"hello\""));
+    /// ```
+    pub fn trace_events_per_thread(&mut self, n: usize) -> &mut Builder {
+        self.trace_events = Some(n);
+        self
+    }
+
     /// I/O and timers are always on in spindle; this exists so tokio-shaped code reads the same.
     pub fn enable_all(&mut self) -> &mut Builder {
         self
@@ -286,6 +344,7 @@ impl Builder {
     /// Builds the runtime and, for the multi-thread flavour, starts its workers.
     pub fn build(&mut self) -> io::Result<Runtime> {
         let (reactor, reactor_core) = Reactor::new()?;
+        let trace = crate::trace::resolve(self.trace_events, self.trace_path.clone());
         let sched = match self.flavor {
             Flavor::MultiThread => {
                 let n = self
@@ -299,13 +358,23 @@ impl Builder {
                     self.spread_threshold,
                     self.long_poll_threshold,
                     self.hand_off_blocked_worker,
+                    trace.is_some(),
                 ))
             }
             Flavor::CurrentThread => Scheduler::CurrentThread(CurrentThread::new(
                 self.event_interval,
                 self.long_poll_threshold,
+                trace.is_some(),
             )),
         };
+        let workers = match &sched {
+            Scheduler::MultiThread(mt) => mt.num_workers(),
+            Scheduler::CurrentThread(_) => 1,
+        };
+        let trace = trace.map(|config| {
+            let name = &self.thread_name;
+            crate::trace::Tracer::new(config, workers, |i| name(Some(i)), name(None))
+        });
         let name = self.thread_name.clone();
         let shared = Shared {
             sched,
@@ -318,7 +387,12 @@ impl Builder {
                 self.keep_alive,
                 Arc::new(move || name(None)),
             ),
-            sample_period: self.metrics_sample_period,
+            sample_period: if trace.is_some() {
+                crate::metrics::TRACE_EVERY_ENTRY
+            } else {
+                self.metrics_sample_period
+            },
+            trace,
         };
         let mut rt = Runtime {
             handle: Handle {

@@ -224,7 +224,83 @@ impl Handle {
     }
 }
 
+impl Handle {
+    /// Writes the scheduling trace recorded so far as Chrome trace-event JSON (open it in
+    /// Perfetto, ui.perfetto.dev, or `chrome://tracing`): one track per worker thread and per
+    /// blocking thread, a slice per poll named by the task's name or spawn site, park spans,
+    /// reactor turns, steals and wakes as arrows, queue depths as counters. See the
+    /// [`trace`](crate::trace) module.
+    ///
+    /// Fails with [`io::ErrorKind::Unsupported`](std::io::ErrorKind::Unsupported) if the runtime
+    /// does not trace (turn it on with `SPINDLE_TRACE`, [`Builder::trace_path`](crate::Builder::trace_path)
+    /// or [`Builder::trace_events_per_thread`](crate::Builder::trace_events_per_thread)).
+    /// The workers keep running meanwhile: the dump holds each thread's events up to its last
+    /// batch (all of them for a thread that is asleep).
+    ///
+    /// ```
+    /// let rt = spindle::Builder::new_multi_thread()
+    ///     .worker_threads(2)
+    ///     .trace_events_per_thread(4096)
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     spindle::task::Builder::new()
+    ///         .name("greeter")
+    ///         .spawn(async { spindle::task::yield_now().await })
+    ///         .unwrap()
+    ///         .await
+    ///         .unwrap()
+    /// });
+    /// let mut json = Vec::new();
+    /// rt.handle().dump_trace(&mut json).unwrap();
+    /// let json = String::from_utf8(json).unwrap();
+    /// assert!(json.contains("spindle-worker-1"));
+    /// assert!(json.contains("\"name\":\"greeter\""));
+    ///
+    /// let untraced = spindle::Builder::new_current_thread()
+    ///     .trace_events_per_thread(0)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(untraced.handle().dump_trace(std::io::sink()).is_err());
+    /// ```
+    pub fn dump_trace(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
+        match &self.inner.trace {
+            Some(tracer) => tracer.write_json(&mut out),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "this runtime does not record a trace (SPINDLE_TRACE, Builder::trace_path)",
+            )),
+        }
+    }
+
+    /// The trace as a JSON string ([`dump_trace`](Handle::dump_trace)); `None` if the
+    /// runtime does not trace.
+    ///
+    /// ```
+    /// let rt = spindle::Builder::new_current_thread().build().unwrap();
+    /// match rt.handle().trace_json() {
+    ///     Some(json) => println!("{} bytes of trace", json.len()), // SPINDLE_TRACE is set
+    ///     None => println!("not tracing"),
+    /// }
+    /// ```
+    pub fn trace_json(&self) -> Option<String> {
+        let mut out = Vec::new();
+        self.dump_trace(&mut out).ok()?;
+        // The writer produces UTF-8 only (names are `str`, escapes are ASCII).
+        Some(String::from_utf8(out).expect("the trace is UTF-8"))
+    }
+
+    /// Whether this runtime records a scheduling trace.
+    pub fn is_tracing(&self) -> bool {
+        self.inner.trace.is_some()
+    }
+}
+
+// `#[inline]`: the wake path (`raw.rs`) calls these once per wake; without the hint, whether
+// LLVM inlines them flips with unrelated changes elsewhere in the crate, which moved the
+// instruction counts of `docs/benchmarks.md` by 3 to 7% (issue 11's trace, measured).
 impl Schedule for Handle {
+    #[inline]
     fn schedule(&self, task: Notified<Self>) {
         match &self.inner.sched {
             Scheduler::MultiThread(mt) => mt.schedule(self, task, false),
@@ -232,6 +308,7 @@ impl Schedule for Handle {
         }
     }
 
+    #[inline]
     fn yield_now(&self, task: Notified<Self>) {
         match &self.inner.sched {
             Scheduler::MultiThread(mt) => mt.schedule(self, task, true),
@@ -336,7 +413,14 @@ impl BlockingJob {
     fn run(mut self) {
         let _enter = context::enter(self.handle.clone());
         if let Some(task) = self.task.take() {
-            task.run();
+            match &self.handle.inner.trace {
+                None => task.run(),
+                Some(tracer) => {
+                    crate::trace::enter_blocking(tracer);
+                    crate::trace::run(None, task, false);
+                    crate::trace::flush();
+                }
+            }
         }
     }
 }

@@ -17,7 +17,7 @@
 //!
 //! Shutdown (on drop or [`Runtime::shutdown_timeout`]): stop the workers, cancel every task
 //! still alive (their destructors run), fire the timers, close the reactor, then wait a bounded
-//! time for blocking threads.
+//! time for blocking threads; last, write the scheduling trace if a path was given for it.
 
 mod builder;
 pub(crate) mod context;
@@ -60,8 +60,11 @@ pub(crate) struct Shared {
     pub(crate) time: TimeDriver,
     /// Threads for `spawn_blocking`.
     pub(crate) blocking: BlockingPool,
-    /// Time about one queue entry in this many (`Builder::metrics_sample_period`).
+    /// Time about one queue entry in this many (`Builder::metrics_sample_period`); while
+    /// tracing, `metrics::TRACE_EVERY_ENTRY`: every entry, stamped through the trace.
     pub(crate) sample_period: u32,
+    /// The flight recorder, if this runtime traces (`trace` module).
+    pub(crate) trace: Option<crate::trace::Tracer>,
 }
 
 /// How a parked worker sleeps in this runtime's reactor and wakes for its timers.
@@ -73,6 +76,32 @@ impl Driver for Shared {
     }
 
     fn turn(
+        &self,
+        core: &mut MutexGuard<'_, ReactorCore>,
+        limit: Option<Duration>,
+        notified: &dyn Fn() -> bool,
+    ) {
+        if self.trace.is_some() {
+            self.turn_traced(core, limit, notified);
+        } else {
+            self.turn_io(core, limit, notified);
+        }
+    }
+
+    fn fire_timers(&self) {
+        self.time.process_at(Instant::now());
+    }
+
+    fn wake(&self) {
+        self.reactor.unpark();
+    }
+}
+
+impl Shared {
+    /// One reactor turn (see [`Driver::turn`]); inlined into both callers, so that the
+    /// untraced turn is the function it was before tracing existed.
+    #[inline(always)]
+    fn turn_io(
         &self,
         core: &mut MutexGuard<'_, ReactorCore>,
         limit: Option<Duration>,
@@ -111,12 +140,21 @@ impl Driver for Shared {
         }
     }
 
-    fn fire_timers(&self) {
-        self.time.process_at(Instant::now());
-    }
-
-    fn wake(&self) {
-        self.reactor.unpark();
+    /// A reactor turn recorded in the trace, with the I/O events it delivered (the reactor
+    /// counts them; only this thread, which holds the core, adds to the count). Out of line,
+    /// so that an untraced turn pays one branch.
+    #[cold]
+    #[inline(never)]
+    fn turn_traced(
+        &self,
+        core: &mut MutexGuard<'_, ReactorCore>,
+        limit: Option<Duration>,
+        notified: &dyn Fn() -> bool,
+    ) {
+        let start = crate::trace::now();
+        let before = self.reactor.turns_and_events().1;
+        self.turn_io(core, limit, notified);
+        crate::trace::reactor_turn(start, self.reactor.turns_and_events().1 - before);
     }
 }
 
@@ -249,6 +287,11 @@ impl Runtime {
         shared.reactor.shutdown();
         // 4. Blocking closures cannot be interrupted: wait for them, but only so long.
         shared.blocking.shutdown(Some(timeout));
+        // 5. Every thread has flushed its trace (or is still running a blocking closure):
+        //    write the trace file, if one was asked for.
+        if let Some(tracer) = &shared.trace {
+            crate::trace::write_at_shutdown(tracer);
+        }
     }
 }
 
