@@ -251,9 +251,18 @@ impl Handle {
     ///         .await
     ///         .unwrap()
     /// });
-    /// let mut json = Vec::new();
-    /// rt.handle().dump_trace(&mut json).unwrap();
-    /// let json = String::from_utf8(json).unwrap();
+    /// // A worker's latest events reach the rings when it flushes its batch: every 64 events,
+    /// // and when it goes to sleep, which an idle worker does within moments.
+    /// let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    /// let json = loop {
+    ///     let mut json = Vec::new();
+    ///     rt.handle().dump_trace(&mut json).unwrap();
+    ///     let json = String::from_utf8(json).unwrap();
+    ///     if json.contains("\"name\":\"greeter\"") || std::time::Instant::now() > deadline {
+    ///         break json;
+    ///     }
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    /// };
     /// assert!(json.contains("spindle-worker-1"));
     /// assert!(json.contains("\"name\":\"greeter\""));
     ///
