@@ -59,10 +59,6 @@ pub struct Http;
 #[doc = include_str!("../../docs/load.md")]
 pub struct Load;
 
-/// `docs/observe.md`.
-#[doc = include_str!("../../docs/observe.md")]
-pub struct Observe;
-
 /// `docs/reactor.md`.
 #[doc = include_str!("../../docs/reactor.md")]
 pub struct Reactor;
