@@ -51,8 +51,8 @@ use spindle_fuzz::response::{read_response, Answering, Read};
 use spindle_fuzz::SplitInput;
 use spindle_http::body::BodyDecoder;
 use spindle_http::fuzzing::MemoryServer;
-use spindle_http::{App, HttpError, Limits, Method, Request, RequestParser, Response};
 use spindle_http::ServerConfig;
+use spindle_http::{App, HttpError, Limits, Method, Request, RequestParser, Response};
 
 /// How long one input may take before it counts as a hang. A correct server is done in
 /// microseconds: the client has closed (half or whole), so nothing is left to wait for.
