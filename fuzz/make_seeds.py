@@ -134,6 +134,12 @@ def main():
     conn_seeds += [split_prefix(1, [4, 0, 9]) + r for r in conn[:8]]
     conn_seeds += [split_prefix(0, [1]) + r for r in reqs[:14]]
     write("connection", conn_seeds)
+    # The in-memory connection's other endings (see fuzz_targets/connection.rs): selector
+    # bit 1 (with bits 2-4, the yields first): the client vanishes; bit 5: a 7-byte pipe.
+    endings = [split_prefix(2 | (y << 2), []) + r for y, r in enumerate(conn[:8])]
+    endings += [split_prefix(32, [2, 7]) + r for r in conn[3:11]]
+    endings += [split_prefix(32 | 2 | (2 << 2), []) + r for r in conn[7:10]]
+    write("connection", endings)
 
     # router: route count, then (method, segment count, segments) per route, then lookups
     # separated by \n (method byte; high bit: a path derived from a route, see router.rs).

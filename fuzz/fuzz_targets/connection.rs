@@ -1,46 +1,69 @@
-//! Fuzz target: the whole connection state machine, driven over loopback TCP.
+//! Fuzz target: the whole connection state machine, over an in-memory pipe.
 //!
-//! Why a real socket and not an in-memory duplex: `conn.rs` is written against
-//! `spindle::net::TcpStream` (shared through an `Arc` between the connection loop, the request
-//! body that borrows it, and the readiness waits), so making it generic over a stream type
-//! would reach into `conn.rs`, `io.rs` and `incoming.rs`, which are being changed by others at
-//! the same time. Instead, two servers run for the whole fuzzing process on one persistent
-//! current-thread spindle runtime, and each input is one client connection to one of them,
-//! made on the same runtime (see [`Fixture`]).
+//! The server's own connection loop (`http/src/server/conn.rs`) runs over the server's end of a
+//! `spindle::io::duplex` pipe (`spindle_http::fuzzing::MemoryServer`; the `Transport` enum in
+//! `http/src/io.rs` is how the loop reads and writes a pipe instead of a socket). The fuzzing
+//! thread drives one persistent current-thread spindle runtime: each input spawns one
+//! connection task on it and plays the client on the same thread. No socket, no thread per
+//! input (a blocking handler still uses the runtime's blocking pool).
 //!
-//! Input: the `SplitInput` layout (`spindle_fuzz`): the payload is sent as one `write` per
-//! piece, then the client half-closes (so the server sees the end of the stream) and reads
-//! everything until the server closes. Byte 0 selects the limits.
+//! Input: the `SplitInput` layout (`spindle_fuzz`). The payload is written one piece at a
+//! time, with a yield after each so that the connection reads it on its own (a piece is one
+//! read unless the pipe is smaller). The selector byte says:
+//!
+//! ```text
+//! bit 0      limits: the defaults, or small ones (see `limits`)
+//! bit 1      how the client ends: 0 = half-close, then read until the server closes;
+//!            1 = vanish: after the pieces and `bits 2-4` yields, drop the client's end
+//!            (the server then reads end of stream and its writes fail, as after a reset)
+//! bits 2-4   yields before vanishing (0-7): how far the server gets first
+//! bit 5      pipe size: 64 KiB each way, or 7 bytes (every write and read is partial,
+//!            and the server's writes wait for the client: back-pressure)
+//! ```
+//!
+//! The client reads the server's output all along (while writing, too), so a server that
+//! answers early is never stuck on a full pipe.
 //!
 //! Checked: the output is a sequence of strictly well-formed HTTP/1.1 responses
 //! (`spindle_fuzz::response`), interim `100 Continue` only; a `HEAD` request's response has
 //! no body; nothing follows a response that says `connection: close`; a request the model
 //! says must close the connection (HTTP/1.0 without keep-alive, `Connection: close`) gets
-//! `connection: close`; every request that arrived complete before the end of the stream is
-//! answered (up to the first one that closes the connection). The model is the crate's own
-//! head parser and body decoders run over the payload at once. The server must close within
-//! [`PER_INPUT`] of the client's half-close (a hang is a crash), and nothing may panic (a
+//! `connection: close`. After a half-close, the output is complete (a pipe loses nothing on
+//! close, unlike a socket that resets) and every request that arrived complete is answered
+//! (up to the first one that closes the connection); after the client vanishes, the output
+//! may stop anywhere but what is there must be well-formed. The model is the crate's own head
+//! parser and body decoders run over the payload at once. The connection task must end
+//! within [`PER_INPUT`] either way (a hang is a crash): the server's own timeouts are set far
+//! longer (see [`config`]), so no input finishes by waiting one out. Nothing may panic (a
 //! panic inside the server aborts the process, as libFuzzer's panic hook turns every panic,
 //! caught or not, into a crash).
 #![no_main]
 
-use std::io::ErrorKind;
-use std::net::{Shutdown, SocketAddr};
+use std::future::poll_fn;
+use std::mem::ManuallyDrop;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use spindle::io::{AsyncRead, AsyncWrite, DuplexStream};
 use spindle_fuzz::response::{read_response, Answering, Read};
 use spindle_fuzz::SplitInput;
 use spindle_http::body::BodyDecoder;
+use spindle_http::fuzzing::MemoryServer;
+use spindle_http::ServerConfig;
 use spindle_http::{App, HttpError, Limits, Method, Request, RequestParser, Response};
-use spindle_http::{RunningServer, Server, ServerConfig};
 
-use spindle::net::TcpStream;
-
-/// How long one input may take before it counts as a hang. The server's own timeouts are
-/// far shorter (see [`config`]), and the client has half-closed: a correct server is done in
-/// milliseconds.
+/// How long one input may take before it counts as a hang. A correct server is done in
+/// microseconds: the client has closed (half or whole), so nothing is left to wait for.
 const PER_INPUT: Duration = Duration::from_secs(10);
+
+/// The server's timeouts: far longer than [`PER_INPUT`], so that a connection which only
+/// ends because a timeout fired shows up as a hang instead of passing slowly.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The pipe's capacity in each direction, by bit 5 of the selector.
+const PIPE_BYTES: [usize; 2] = [64 * 1024, 7];
 
 /// The limits for selector byte `s`: the defaults, or small ones so the limit paths are reached.
 fn limits(s: u8) -> Limits {
@@ -58,16 +81,16 @@ fn limits(s: u8) -> Limits {
     }
 }
 
-/// The server's settings: short timeouts, so that no wait inside the server outlasts an input.
+/// The server's settings: the limits under test, timeouts out of reach (see [`SERVER_TIMEOUT`]).
 fn config(limits: Limits) -> ServerConfig {
     ServerConfig {
         limits,
-        header_timeout: Duration::from_secs(2),
-        body_timeout: Duration::from_secs(2),
-        idle_timeout: Duration::from_secs(2),
-        write_timeout: Duration::from_secs(2),
+        header_timeout: SERVER_TIMEOUT,
+        body_timeout: SERVER_TIMEOUT,
+        idle_timeout: SERVER_TIMEOUT,
+        write_timeout: SERVER_TIMEOUT,
         max_drain_bytes: 1024,
-        body_deadline: Some(Duration::from_secs(2)),
+        body_deadline: Some(SERVER_TIMEOUT),
         ..ServerConfig::default()
     }
 }
@@ -105,39 +128,29 @@ fn app() -> App {
         })
 }
 
-/// The runtime everything runs on, and the two servers (default and small limits) on it.
+/// The runtime everything runs on, and the two servers (default and small limits).
 struct Fixture {
-    /// A current-thread runtime: the fuzzing thread itself runs the servers' tasks while it
-    /// drives the client's exchange, so both sides of an input run on one thread and the
-    /// interleaving depends less on the OS scheduler. (A first version with the server on a
-    /// multi-thread runtime ran at the same 60-80 inputs/s on the loaded test machine, so
-    /// this is for determinism, not speed; blocking handlers still use the blocking pool.)
+    /// A current-thread runtime: the fuzzing thread runs the connection task and the client
+    /// in turn, so an input's interleaving depends on the input, not on the OS scheduler
+    /// (blocking handlers aside: they run on the blocking pool).
     rt: spindle::Runtime,
-    /// Where the servers listen: `[default limits, small limits]`.
-    addrs: [SocketAddr; 2],
-    /// The servers, kept (not leaked) so the leak checker stays quiet; never shut down.
-    _servers: Vec<RunningServer>,
+    /// `[default limits, small limits]`.
+    servers: [MemoryServer; 2],
 }
 
 thread_local! {
-    /// Started at the first input and kept for the whole process (libFuzzer calls the target
-    /// from one thread).
-    static FIXTURE: Fixture = {
-        let rt = spindle::Builder::new_current_thread().build().expect("runtime");
-        let servers: Vec<RunningServer> = [limits(0), limits(1)]
-            .into_iter()
-            .map(|l| {
-                rt.block_on(Server::bind("127.0.0.1:0").config(config(l)).start(app()))
-                    .expect("bind")
-            })
-            .collect();
-        let addrs = [servers[0].local_addr(), servers[1].local_addr()];
-        Fixture {
-            rt,
-            addrs,
-            _servers: servers,
-        }
-    };
+    /// Made at the first input and kept for the whole process (libFuzzer calls the target
+    /// from one thread). Never dropped: at exit the thread's locals are destroyed in an order
+    /// of their own, and dropping a runtime from a thread-local destructor panics once the
+    /// runtime's own thread-local context is gone ("cannot access a Thread Local Storage value
+    /// during or after destruction"), which libFuzzer reports as a crash at the end of every run.
+    static FIXTURE: ManuallyDrop<Fixture> = ManuallyDrop::new(Fixture {
+        rt: spindle::Builder::new_current_thread().build().expect("runtime"),
+        servers: [
+            MemoryServer::new(app(), config(limits(0))),
+            MemoryServer::new(app(), config(limits(1))),
+        ],
+    });
 }
 
 /// What the model expects of the requests in the payload.
@@ -209,33 +222,82 @@ fn model(payload: &[u8], limits: &Limits) -> Model {
     }
 }
 
-/// Sends the pieces, half-closes, and reads until the server closes. Returns the output and
-/// whether it ended cleanly (`false`: the connection was reset, so the tail may be missing).
-async fn exchange(addr: SocketAddr, pieces: &[&[u8]]) -> (Vec<u8>, bool) {
-    let s = TcpStream::connect(addr)
-        .await
-        .expect("connect to the fuzzed server");
-    s.set_nodelay(true).expect("nodelay");
-    for piece in pieces {
-        if s.write_all(piece).await.is_err() {
-            break; // the server closed early (after an error response): read what it sent
-        }
-    }
-    let _ = s.shutdown(Shutdown::Write);
-    let mut out = Vec::new();
-    let mut chunk = vec![0u8; 16 * 1024];
+/// How the client ends the conversation (selector bits 1-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Shut its write side down, then read until the server closes.
+    HalfClose,
+    /// Yield this many times (reading what arrives), then drop its end of the pipe.
+    Vanish(u8),
+}
+
+/// Reads whatever the server has sent into `out` without waiting (the waker is registered
+/// when nothing is there). True once the server has closed its side.
+fn drain(client: &mut DuplexStream, cx: &mut Context<'_>, out: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 4096];
     loop {
-        match s.read(&mut chunk).await {
-            Ok(0) => return (out, true),
-            Ok(n) => out.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return (out, false), // reset
+        match Pin::new(&mut *client).poll_read(cx, &mut chunk) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return true,
+            Poll::Ready(Ok(n)) => out.extend_from_slice(&chunk[..n]),
+            Poll::Pending => return false,
         }
     }
 }
 
+/// Plays the client: writes the pieces (reading the output all along), then ends as `ending`
+/// says. Returns everything the server sent.
+async fn exchange(mut client: DuplexStream, pieces: &[&[u8]], ending: Ending) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut closed = false;
+    'pieces: for piece in pieces {
+        let mut rest = *piece;
+        while !rest.is_empty() {
+            let wrote = poll_fn(|cx| {
+                closed |= drain(&mut client, cx, &mut out);
+                Pin::new(&mut client).poll_write(cx, rest)
+            })
+            .await;
+            match wrote {
+                Ok(n) => rest = &rest[n..],
+                // The server closed its reading side (after an error response): stop sending
+                // and read what it said.
+                Err(_) => break 'pieces,
+            }
+        }
+        spindle::task::yield_now().await;
+    }
+    match ending {
+        Ending::HalfClose => {
+            // A pipe's shutdown never fails or waits.
+            let _ = poll_fn(|cx| Pin::new(&mut client).poll_shutdown(cx)).await;
+            poll_fn(|cx| {
+                if closed || drain(&mut client, cx, &mut out) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+        }
+        Ending::Vanish(yields) => {
+            for _ in 0..yields {
+                spindle::task::yield_now().await;
+                poll_fn(|cx| {
+                    drain(&mut client, cx, &mut out);
+                    Poll::Ready(())
+                })
+                .await;
+            }
+            drop(client);
+        }
+    }
+    out
+}
+
 /// Checks the server's output against the model (see the module docs).
-fn check(out: &[u8], clean: bool, m: &Model) -> Result<(), String> {
+/// `complete`: the client half-closed and read until the server closed, so the output is all
+/// the server had to say (a pipe loses nothing); otherwise it may stop anywhere.
+fn check(out: &[u8], complete: bool, m: &Model) -> Result<(), String> {
     let mut at = 0;
     let mut answered = 0;
     let mut closed_by_response = false;
@@ -247,8 +309,8 @@ fn check(out: &[u8], clean: bool, m: &Model) -> Result<(), String> {
             .unwrap_or(Answering::Unknown);
         let (resp, used) = match read_response(&out[at..], answering, true)? {
             Read::Complete(resp, used) => (resp, used),
-            Read::Partial if clean => return Err(format!("truncated response at {at}")),
-            Read::Partial => return Ok(()), // reset: the tail was lost in the kernel
+            Read::Partial if complete => return Err(format!("truncated response at {at}")),
+            Read::Partial => return Ok(()), // the client vanished mid-response
         };
         at += used;
         if (100..200).contains(&resp.status) {
@@ -273,7 +335,7 @@ fn check(out: &[u8], clean: bool, m: &Model) -> Result<(), String> {
     }
     // The server may end the exchange early, but only by saying so (`connection: close`, as
     // after a body too long to drain); going silent with complete requests unanswered loses them.
-    if clean && answered < m.owed && !closed_by_response {
+    if complete && answered < m.owed && !closed_by_response {
         return Err(format!(
             "{} complete requests, {answered} responses",
             m.owed
@@ -286,20 +348,41 @@ fuzz_target!(|data: &[u8]| {
     let Some(input) = SplitInput::decode(data) else {
         return;
     };
-    let which = usize::from(input.selector % 2);
-    let limits = limits(input.selector);
+    let selector = input.selector;
+    let which = usize::from(selector & 1);
+    let limits = limits(selector);
+    let ending = if selector & 2 == 0 {
+        Ending::HalfClose
+    } else {
+        Ending::Vanish((selector >> 2) & 7)
+    };
+    let pipe = PIPE_BYTES[usize::from((selector >> 5) & 1)];
     let m = model(input.payload, &limits);
     let pieces = input.pieces();
-    let (out, clean) = FIXTURE.with(|f| {
-        // The timer is made inside the runtime: `timeout` needs one to exist.
+    let out = FIXTURE.with(|f| {
         f.rt.block_on(async {
-            spindle::time::timeout(PER_INPUT, exchange(f.addrs[which], &pieces)).await
+            let (client, server) = spindle::io::duplex(pipe);
+            let conn = spindle::spawn(f.servers[which].serve(server));
+            // The timer is made inside the runtime: `timeout` needs one to exist.
+            spindle::time::timeout(PER_INPUT, async {
+                let out = exchange(client, &pieces, ending).await;
+                conn.await.expect("the connection task ended normally");
+                out
+            })
+            .await
         })
-        .unwrap_or_else(|_| panic!("hang: the server did not close within {PER_INPUT:?}"))
+        .unwrap_or_else(|_| {
+            panic!(
+                "hang: the connection did not end within {PER_INPUT:?}\nsent {:?} (in pieces at {:?}), {ending:?}",
+                String::from_utf8_lossy(input.payload),
+                input.cuts
+            )
+        })
     });
-    if let Err(why) = check(&out, clean, &m) {
+    let complete = ending == Ending::HalfClose;
+    if let Err(why) = check(&out, complete, &m) {
         panic!(
-            "{why}\nsent {:?} (in pieces at {:?})\ngot {:?}\nmodel {m:?}",
+            "{why}\nsent {:?} (in pieces at {:?}), {ending:?}, pipe {pipe}\ngot {:?}\nmodel {m:?}",
             String::from_utf8_lossy(input.payload),
             input.cuts,
             String::from_utf8_lossy(&out)

@@ -4,9 +4,65 @@
 //! The head parser and the body decoders are public already; the targets use them directly.
 //! The router is crate-private (its value type and lookup result are shaped for `app/mod.rs`), so
 //! this module wraps it: routes carry their index in the table, and a lookup reports what it
-//! found in plain owned types. `docs/fuzzing.md` says what each target checks.
+//! found in plain owned types. The connection loop is crate-private too; [`MemoryServer`] runs
+//! it over an in-memory pipe instead of a socket. `docs/fuzzing.md` says what each target checks.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::app::router::{Lookup, Methods, Router};
+use crate::app::App;
+use crate::server::config::ServerConfig;
+use crate::server::shutdown::Shutdown;
+
+/// The peer address a connection served by [`MemoryServer`] reports (`Request::remote_addr`):
+/// an address from the documentation range (RFC 5737), as there is no real peer.
+pub const MEMORY_PEER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::new(192, 0, 2, 1),
+    1,
+));
+
+/// An app and its settings, serving connections over in-memory pipes
+/// ([`spindle::io::duplex`]) with the server's own connection loop: what `Server` does for an
+/// accepted socket, minus the socket (no listener, no connection limit, no graceful stop).
+/// The other end of the pipe is the client: what it writes is the request stream, what it
+/// reads is exactly the bytes the server would have sent on a socket.
+#[derive(Debug)]
+pub struct MemoryServer {
+    /// Routes and handlers, shared by every connection.
+    app: Arc<App>,
+    /// Limits and timeouts.
+    config: Arc<ServerConfig>,
+    /// Never triggered: nothing here stops the server.
+    shutdown: Arc<Shutdown>,
+}
+
+impl MemoryServer {
+    /// Prepares `app` to be served with `config`.
+    pub fn new(app: App, config: ServerConfig) -> MemoryServer {
+        MemoryServer {
+            shutdown: Arc::new(Shutdown::new(app.draining_flag())),
+            app: Arc::new(app),
+            config: Arc::new(config),
+        }
+    }
+
+    /// The connection task for the server's end of a pipe: spawn it (or await it) on a spindle
+    /// runtime. It ends when the connection closes, as a socket's would.
+    pub fn serve(
+        &self,
+        pipe: spindle::io::DuplexStream,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        crate::server::conn::serve_memory(
+            pipe,
+            MEMORY_PEER,
+            self.app.clone(),
+            self.config.clone(),
+            self.shutdown.clone(),
+        )
+    }
+}
 
 /// A router whose routes are numbered in insertion order (the fuzz target's route table).
 #[derive(Debug, Default)]

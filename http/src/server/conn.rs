@@ -30,8 +30,12 @@
 //! read, so before such a request's handler runs, the responses queued ahead of it (a
 //! pipelined batch, the end of a streamed body) are written first.
 //!
+//! The stream is a `Transport` (`io.rs`): the accepted TCP socket, or, in tests and with the
+//! `fuzzing` feature, an in-memory pipe ([`serve_memory`]) that runs this same loop with no
+//! socket; in a normal build the enum has only the TCP variant.
+//!
 //! Talks to: `parse` (heads), `app/incoming.rs` (the lent body), `app` (dispatch), `write`
-//! (framing), `shutdown.rs` (graceful stop). Invariant: the connection holds its socket once
+//! (framing), `shutdown.rs` (graceful stop), `io.rs` (the read buffer and the transport). Invariant: the connection holds its socket once
 //! (`stream`); while a request body is lent, the body holds a second handle and the read
 //! buffer, and `buf` is empty and unused until step 4 takes them back.
 
@@ -53,7 +57,7 @@ use crate::app::stack::{internal_error, ResponseSlot};
 use crate::app::App;
 use crate::body::BodyDecoder;
 use crate::error::ParseError;
-use crate::io::{ConnIo, ReadBuf};
+use crate::io::{ConnIo, ReadBuf, Transport};
 use crate::parse::{BodyFraming, Method, RequestParser, Version};
 use crate::server::config::ServerConfig;
 use crate::server::shutdown::{Shutdown, Watch};
@@ -84,32 +88,32 @@ pub(crate) async fn serve_connection(
         // Bounds the kernel memory a client that never reads can pin (see ServerConfig).
         let _ = stream.set_send_buffer_size(bytes);
     }
-    let mut conn = Conn {
-        parser: RequestParser::new(cfg.limits),
-        stream: Arc::new(stream),
-        buf: ReadBuf::default(),
-        out: Vec::new(),
-        date: [0; crate::write::date::DATE_LEN],
-        request_background: BackgroundTasks::default(),
-        background: Vec::new(),
-        head_deadline: None,
-        idle_from: Instant::now(),
-        peer,
-        app,
-        lent_body: None,
-        handler: ResponseSlot::new(),
-        cfg,
-        idle_timer: None,
-        shutdown: shutdown.watch(),
-    };
+    let mut conn = Conn::new(Transport::Tcp(stream), peer, app, cfg, &shutdown);
+    conn.run().await;
+}
+
+/// Serves one connection over an in-memory pipe (the server's end of a
+/// [`spindle::io::duplex`] pair): the same loop as [`serve_connection`], for the `connection`
+/// fuzz target and the tests that compare it with TCP (`io/memory.rs`).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) async fn serve_memory(
+    pipe: spindle::io::DuplexStream,
+    peer: SocketAddr,
+    app: Arc<App>,
+    cfg: Arc<ServerConfig>,
+    shutdown: Arc<Shutdown>,
+) {
+    let transport = Transport::Memory(crate::io::memory::MemoryStream::new(pipe));
+    let mut conn = Conn::new(transport, peer, app, cfg, &shutdown);
     conn.run().await;
 }
 
 /// Per-connection state.
 struct Conn {
-    /// The socket. Lent (as a second handle, with `buf`) to a request body while the handler
-    /// reads it; writes always go through this one.
-    stream: Arc<TcpStream>,
+    /// The socket (in tests and fuzzing, possibly an in-memory pipe: `io.rs`). Lent (as a
+    /// second handle, with `buf`) to a request body while the handler reads it; writes always
+    /// go through this one.
+    stream: Arc<Transport>,
     /// Bytes read and not yet parsed or consumed. INVARIANT: empty and unused while a request
     /// body holds the buffer (`lent_body` is `Some`).
     buf: ReadBuf,
@@ -181,6 +185,35 @@ struct Started {
 }
 
 impl Conn {
+    /// A connection about to read its first request.
+    #[inline]
+    fn new(
+        stream: Transport,
+        peer: SocketAddr,
+        app: Arc<App>,
+        cfg: Arc<ServerConfig>,
+        shutdown: &Shutdown,
+    ) -> Conn {
+        Conn {
+            parser: RequestParser::new(cfg.limits),
+            stream: Arc::new(stream),
+            buf: ReadBuf::default(),
+            out: Vec::new(),
+            date: [0; crate::write::date::DATE_LEN],
+            request_background: BackgroundTasks::default(),
+            background: Vec::new(),
+            head_deadline: None,
+            idle_from: Instant::now(),
+            peer,
+            app,
+            lent_body: None,
+            handler: ResponseSlot::new(),
+            cfg,
+            idle_timer: None,
+            shutdown: shutdown.watch(),
+        }
+    }
+
     /// The loop of the module doc, one request per turn.
     async fn run(&mut self) {
         loop {
@@ -701,6 +734,184 @@ mod tests {
             writes <= CHUNKS / 50,
             "{writes} writes for {CHUNKS} chunks: chunks are not coalesced"
         );
+    }
+
+    /// The app both transports serve in [`memory_transport_answers_as_tcp_does`]: a route of
+    /// each kind the connection has a path for.
+    fn comparison_app() -> std::sync::Arc<crate::app::App> {
+        use crate::{HttpError, Request, Response};
+        std::sync::Arc::new(
+            crate::app::App::new()
+                .get("/", |_req: Request| async { "Hello, World!" })
+                .get("/users/{id}", |req: Request| async move {
+                    Response::text(format!("user {}\n", req.param("id").unwrap_or_default()))
+                })
+                .post("/echo", |mut req: Request| async move {
+                    let body = req.bytes().await?;
+                    Ok::<_, HttpError>(Response::bytes(body))
+                })
+                .post("/ignore", |_req: Request| async { "body left unread" })
+                .get_blocking("/blocking", |_req: Request| "from the blocking pool")
+                .get("/stream", |_req: Request| async move {
+                    Response::stream("text/plain", |tx| async move {
+                        for i in 0..5 {
+                            if tx.send(format!("chunk {i}\n")).await.is_err() {
+                                return;
+                            }
+                        }
+                    })
+                }),
+        )
+    }
+
+    /// Blanks the value of every `date:` field (the only bytes that depend on the clock).
+    fn mask_dates(out: &[u8]) -> Vec<u8> {
+        let mut out = out.to_vec();
+        let mut at = 0;
+        while let Some(i) = out[at..].windows(8).position(|w| w == b"\r\ndate: ") {
+            let from = at + i + 8;
+            let len = crate::write::date::DATE_LEN.min(out.len() - from);
+            out[from..from + len].fill(b'#');
+            at = from;
+        }
+        out
+    }
+
+    /// One conversation over loopback TCP: the pieces in separate writes, a half-close, and
+    /// everything the server sends until it closes.
+    fn converse_tcp(rt: &spindle::Runtime, pieces: &[&[u8]]) -> Vec<u8> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let pieces: Vec<Vec<u8>> = pieces.iter().map(|p| p.to_vec()).collect();
+        let client = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            for piece in &pieces {
+                std::io::Write::write_all(&mut s, piece).unwrap();
+            }
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut out = Vec::new();
+            s.read_to_end(&mut out).expect("the server closes cleanly");
+            out
+        });
+        let (accepted, peer) = listener.accept().unwrap();
+        accepted.set_nonblocking(true).unwrap();
+        let app = comparison_app();
+        rt.block_on(async move {
+            let stream = spindle::net::TcpStream::from_std(accepted).unwrap();
+            super::serve_connection(stream, peer, app, Default::default(), Default::default())
+                .await;
+        });
+        client.join().unwrap()
+    }
+
+    /// The same conversation over an in-memory pipe: each piece written, then a yield so the
+    /// connection reads it on its own, then the half-close; returns what the server sent.
+    fn converse_memory(rt: &spindle::Runtime, pieces: &[&[u8]]) -> Vec<u8> {
+        use spindle::io::{AsyncReadExt, AsyncWriteExt};
+        let app = comparison_app();
+        let pieces: Vec<Vec<u8>> = pieces.iter().map(|p| p.to_vec()).collect();
+        rt.block_on(async move {
+            let (mut client, server) = spindle::io::duplex(64 * 1024);
+            let peer = "127.0.0.1:1".parse().unwrap();
+            let conn = spindle::spawn(super::serve_memory(
+                server,
+                peer,
+                app,
+                Default::default(),
+                Default::default(),
+            ));
+            for piece in &pieces {
+                client.write_all(piece).await.unwrap();
+                spindle::task::yield_now().await;
+            }
+            AsyncWriteExt::shutdown(&mut client).await.unwrap();
+            let mut out = Vec::new();
+            client.read_to_end(&mut out).await.unwrap();
+            conn.await
+                .expect("the connection task ends after its close");
+            out
+        })
+    }
+
+    /// The in-memory transport is the same server, not a different one: conversations that
+    /// cover each path of the connection loop (keep-alive, pipelining, HEAD, chunked and
+    /// `Content-Length` bodies, `100 Continue`, an unread body drained, a streamed response,
+    /// the blocking pool, HTTP/1.0, `connection: close`, 404/405, a malformed head) get the
+    /// very same bytes back over the pipe as over loopback TCP, the `date` values aside.
+    #[test]
+    fn memory_transport_answers_as_tcp_does() {
+        let conversations: &[&[&[u8]]] = &[
+            &[b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"GET /users/7 HTTP/1.1\r\nHost: a\r\n\r\n"],
+            &[b"GET / HTTP/1.1\r\nHost: a\r\n\r\nHEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\n\r\nDELETE / HTTP/1.1\r\nHost: a\r\n\r\n"],
+            &[b"GE", b"T / HT", b"TP/1.1\r\nHo", b"st: a\r\n\r", b"\n"],
+            &[
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"5\r\nhel",
+                b"lo\r\n6;ext=1\r\n world\r\n0\r\n\r\n",
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+            ],
+            &[b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", b"hello"],
+            &[b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\nHEAD /stream HTTP/1.1\r\nHost: a\r\n\r\n"],
+            &[b"POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789GET / HTTP/1.1\r\nHost: a\r\n\r\n"],
+            &[b"GET /blocking HTTP/1.1\r\nHost: a\r\n\r\n"],
+            &[b"GET / HTTP/1.0\r\n\r\n"],
+            &[b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"],
+            &[b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"GET / HTTP/1.1\r\nHost: a\r\nBad Field: x\r\n\r\n"],
+            &[b"HEAD / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"],
+        ];
+        let rt = spindle::Builder::new_current_thread().build().unwrap();
+        for (i, pieces) in conversations.iter().enumerate() {
+            let tcp = mask_dates(&converse_tcp(&rt, pieces));
+            let memory = mask_dates(&converse_memory(&rt, pieces));
+            assert!(
+                tcp.starts_with(b"HTTP/1.1 "),
+                "conversation {i}: no response over TCP: {:?}",
+                String::from_utf8_lossy(&tcp)
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&memory),
+                String::from_utf8_lossy(&tcp),
+                "conversation {i}: the pipe and TCP disagree"
+            );
+        }
+    }
+
+    /// A client that drops its end of the pipe without reading (a peer gone, as a TCP reset):
+    /// the server's write fails as a socket's would (`BrokenPipe`) and the connection task
+    /// ends instead of waiting. Checked for a request whose response is written at once, and
+    /// for a streamed one.
+    #[test]
+    fn memory_transport_peer_gone_ends_connection() {
+        use spindle::io::AsyncWriteExt;
+        let rt = spindle::Builder::new_current_thread().build().unwrap();
+        for request in [
+            &b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            let ended = rt.block_on(async {
+                let (mut client, server) = spindle::io::duplex(16);
+                let conn = spindle::spawn(super::serve_memory(
+                    server,
+                    "127.0.0.1:1".parse().unwrap(),
+                    comparison_app(),
+                    Default::default(),
+                    Default::default(),
+                ));
+                client.write_all(request).await.unwrap();
+                // Let the server read the request and fill the 16-byte pipe, then vanish.
+                for _ in 0..8 {
+                    spindle::task::yield_now().await;
+                }
+                drop(client);
+                spindle::time::timeout(std::time::Duration::from_secs(10), conn).await
+            });
+            assert!(
+                matches!(ended, Ok(Ok(()))),
+                "the connection did not end after its peer went away"
+            );
+        }
     }
 
     /// Every idle keep-alive connection is one task holding this future, so its size is most
