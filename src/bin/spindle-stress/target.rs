@@ -60,9 +60,14 @@ impl Target {
 
     /// Starts the demo binary that sits next to this executable, on `127.0.0.1:0`, and
     /// learns its port from the banner line `spindle demo listening on http://ADDR`.
+    ///
+    /// Without the access log (its lines would measure the terminal) and without the
+    /// scheduling trace: the flight recorder is a fixed ring per worker (about 0.8 MB at the
+    /// demo's size) that fills during the first seconds of any load, and the scenarios judge
+    /// memory per connection; counted, it added 30 KiB "per client" to a 50-client run.
     pub fn start_demo(options: &DemoOptions) -> io::Result<Target> {
         let mut cmd = Command::new(demo_path()?);
-        cmd.args(["--port", "0", "--no-access-log"]);
+        cmd.args(["--port", "0", "--no-access-log", "--no-trace"]);
         if let Some(ms) = options.header_timeout_ms {
             cmd.args(["--header-timeout-ms", &ms.to_string()]);
         }
