@@ -37,9 +37,9 @@ use crate::app::request::Request;
 use crate::app::response::{IntoResponse, Response};
 use crate::app::router::Methods;
 use crate::app::stack::{
-    internal_error, BoxFuture, Handler, Middleware, Next, ResponseSlot, Route, Stack,
+    internal_error, BoxFuture, Handler, Middleware, Next, ResponseSlot, Route, Routed, Stack,
 };
-use crate::metrics::{HttpMetrics, Recorder, RequestMeta, RouteScope};
+use crate::metrics::{publish_route, HttpMetrics, Recorder, Tally};
 
 /// The application: a router of handlers plus middleware.
 ///
@@ -229,16 +229,7 @@ impl App {
         self.insert(
             Methods::One(method),
             path,
-            Arc::new(move |req, slot: &mut ResponseSlot, meta: RequestMeta| {
-                let fut = handler(req);
-                let scope = RouteScope;
-                slot.set(async move {
-                    let _scope = scope;
-                    let mut response = fut.await;
-                    response.meta = meta;
-                    response
-                })
-            }),
+            Arc::new(move |req, slot: &mut ResponseSlot| slot.set(handler(req))),
         )
     }
 
@@ -284,10 +275,15 @@ impl App {
     /// assert_eq!(resp.body_bytes(), Some(&b"user 42"[..]));
     /// ```
     pub async fn handle(&self, req: Request) -> Response {
+        let tally = Tally::start(req.method(), self.metrics.sampler().pick());
+        self.metrics.started();
         let mut slot = ResponseSlot::new();
-        self.dispatch(req, &mut slot);
+        let mut routed = Routed::default();
+        self.dispatch(req, &mut slot, &mut routed);
         let response = slot.wait().await.unwrap_or_else(internal_error);
-        self.metrics.finish(&response);
+        publish_route(None);
+        let tally = tally.with_route(routed.take());
+        self.metrics.finish(tally, response.status());
         response
     }
 
@@ -349,22 +345,18 @@ impl App {
     }
 
     /// Routes one request through the middleware chain and the router, and puts the future of
-    /// its response in `slot`. The request is counted as started here, and its response
-    /// carries what the metrics need to count it once it is ready ([`RequestMeta`]).
+    /// its response in `slot`. Which route it took goes in `routed`, for the caller to count
+    /// the request with once the response is ready (the metrics' [`Tally`]).
     #[inline]
-    pub(crate) fn dispatch(&self, req: Request, slot: &mut ResponseSlot) {
-        let meta = self.metrics.begin(req.method());
+    pub(crate) fn dispatch(&self, req: Request, slot: &mut ResponseSlot, routed: &mut Routed) {
         if self.stack.middleware.is_empty() {
-            self.stack.route(req, slot, meta) // no chain to walk: skip the reference count
+            // No chain to walk: skip the reference count, and the route is known now.
+            routed.set_now(self.stack.route(req, slot));
         } else {
-            // The router stamps the route on the handler's response; the method and start
-            // time are stamped here, also on an answer a middleware made by itself.
-            let fut = Next::start(self.stack.clone()).run(req);
-            slot.set(async move {
-                let mut response = fut.await;
-                response.meta = response.meta.with_request_of(meta);
-                response
-            });
+            // The router runs inside the chain (if a middleware lets the request through)
+            // and leaves the route in the cell.
+            let cell = routed.later();
+            slot.set(Next::start(self.stack.clone(), cell).run(req));
         }
     }
 
@@ -395,15 +387,9 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: IntoResponse,
 {
-    Arc::new(move |req, slot: &mut ResponseSlot, meta: RequestMeta| {
+    Arc::new(move |req, slot: &mut ResponseSlot| {
         let fut = handler(req);
-        let scope = RouteScope;
-        slot.set(async move {
-            let _scope = scope;
-            let mut response = fut.await.into_response();
-            response.meta = meta;
-            response
-        });
+        slot.set(async move { fut.await.into_response() });
     })
 }
 

@@ -12,8 +12,6 @@ use std::future::Future;
 
 use spindle::sync::mpsc;
 
-use crate::metrics::RequestMeta;
-
 /// An HTTP response under construction.
 ///
 /// ```
@@ -33,9 +31,6 @@ pub struct Response {
     headers: Vec<(Cow<'static, str>, String)>,
     /// The payload.
     body: ResponseBody,
-    /// The route, method and start time of the request this answers, stamped by the app for
-    /// the HTTP metrics (`crate::metrics`), which count the request when the response is ready.
-    pub(crate) meta: RequestMeta,
 }
 
 /// The payload of a [`Response`].
@@ -90,7 +85,6 @@ impl Response {
             content_type: None,
             headers: Vec::new(),
             body: ResponseBody::Empty,
-            meta: RequestMeta::UNKNOWN,
         }
     }
 
@@ -108,7 +102,6 @@ impl Response {
             content_type: Some(Cow::Borrowed("text/plain; charset=utf-8")),
             headers: Vec::new(),
             body: ResponseBody::Static(body.as_bytes()),
-            meta: RequestMeta::UNKNOWN,
         }
     }
 

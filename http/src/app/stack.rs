@@ -9,6 +9,7 @@
 use std::fmt;
 use std::future::{ready, Future};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use spindle::future::FutureSlot;
@@ -16,7 +17,7 @@ use spindle::future::FutureSlot;
 use crate::app::request::Request;
 use crate::app::response::Response;
 use crate::app::router::{Lookup, Router};
-use crate::metrics::{publish_route, RequestMeta};
+use crate::metrics::{publish_route, UNMATCHED_ROUTE};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -25,9 +26,48 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// requests to the same route reuse one allocation (see [`FutureSlot`]).
 pub(crate) type ResponseSlot = FutureSlot<'static, Response>;
 
-/// A type-erased handler: takes the request and puts the future of its response in the slot;
-/// the response it resolves to carries the given [`RequestMeta`] (for the HTTP metrics).
-pub(crate) type Handler = Arc<dyn Fn(Request, &mut ResponseSlot, RequestMeta) + Send + Sync>;
+/// A type-erased handler: takes the request and puts the future of its response in the slot.
+pub(crate) type Handler = Arc<dyn Fn(Request, &mut ResponseSlot) + Send + Sync>;
+
+/// Which route a dispatched request took, for the HTTP metrics: the route's index in the
+/// app's metrics (`Recorder::route_index`; [`UNMATCHED_ROUTE`] when no handler answers).
+/// Whoever waits for the response keeps one and reads it once the response is ready.
+#[derive(Debug, Default)]
+pub(crate) struct Routed {
+    /// The index, when the router ran at dispatch (an app without middleware).
+    now: u32,
+    /// Behind middleware the router runs inside the chain's future, and leaves the index
+    /// here when it does (it stays [`UNMATCHED_ROUTE`] if a middleware answers by itself).
+    /// `None` for an app without middleware.
+    later: Option<Arc<AtomicU32>>,
+}
+
+impl Routed {
+    /// The route found at dispatch.
+    #[inline]
+    pub(crate) fn set_now(&mut self, index: u32) {
+        self.now = index;
+    }
+
+    /// A place for the router behind middleware to leave the route in.
+    pub(crate) fn later(&mut self) -> Arc<AtomicU32> {
+        let cell = Arc::new(AtomicU32::new(UNMATCHED_ROUTE));
+        self.later = Some(cell.clone());
+        cell
+    }
+
+    /// The route's index (call it once the response is ready); ready for the next request.
+    #[inline]
+    pub(crate) fn take(&mut self) -> u32 {
+        match self.later.take() {
+            None => self.now,
+            // Relaxed: the router stored it while the chain's future ran; that future's
+            // response reached the reader through the same task (or a channel to it), which
+            // already orders the store before this load.
+            Some(cell) => cell.load(Ordering::Relaxed),
+        }
+    }
+}
 
 /// What the router finds for a request: the handler, and who it is for the metrics.
 #[derive(Clone)]
@@ -53,17 +93,17 @@ pub(crate) struct Stack {
 
 impl Stack {
     /// The innermost step: routes `req` and puts its handler's future in `slot`, or the
-    /// answer 404 / 405 / OPTIONS. The response carries `meta`, with the route filled in.
+    /// answer 404 / 405 / OPTIONS. Returns the route's index for the metrics.
     #[inline]
-    pub(crate) fn route(&self, mut req: Request, slot: &mut ResponseSlot, mut meta: RequestMeta) {
-        let mut response = match self.router.lookup_bytes(req.method_str(), req.path_bytes()) {
+    pub(crate) fn route(&self, mut req: Request, slot: &mut ResponseSlot) -> u32 {
+        let response = match self.router.lookup_bytes(req.method_str(), req.path_bytes()) {
             Lookup::Found { value, params } => {
                 if !params.is_empty() {
                     req.set_params(params);
                 }
-                meta = meta.with_route(value.index);
                 publish_route(Some(value.label));
-                return (value.handler)(req, slot, meta);
+                (value.handler)(req, slot);
+                return value.index;
             }
             Lookup::NotFound => Response::text("Not Found\n").with_status(404),
             Lookup::MethodNotAllowed { allow } => Response::text("Method Not Allowed\n")
@@ -72,8 +112,8 @@ impl Stack {
             Lookup::Options { allow } => Response::new(204).with_header("allow", allow),
             Lookup::NotImplemented => Response::text("Not Implemented\n").with_status(501),
         };
-        response.meta = meta;
         slot.set(ready(response));
+        UNMATCHED_ROUTE
     }
 }
 
@@ -119,29 +159,40 @@ pub struct Next {
     /// The middleware to run next. INVARIANT: `index <= stack.middleware.len()`; equal means
     /// that only the router is left.
     index: usize,
+    /// Where the router leaves the request's route index for the metrics ([`Routed::Later`]).
+    route: Arc<AtomicU32>,
 }
 
 impl Next {
-    /// The whole chain of `stack`, from its outermost middleware.
-    pub(crate) fn start(stack: Arc<Stack>) -> Next {
-        Next { stack, index: 0 }
+    /// The whole chain of `stack`, from its outermost middleware; the router will leave the
+    /// request's route index in `route`.
+    pub(crate) fn start(stack: Arc<Stack>, route: Arc<AtomicU32>) -> Next {
+        Next {
+            stack,
+            index: 0,
+            route,
+        }
     }
 
     /// Runs the rest of the chain and the handler on `req`; resolves to the response.
     pub fn run(self, req: Request) -> BoxFuture<'static, Response> {
-        let Next { stack, index } = self;
+        let Next {
+            stack,
+            index,
+            route,
+        } = self;
         if index >= stack.middleware.len() {
             // The router puts the handler's future in a slot; here it becomes a plain box.
-            // The route is stamped here; the method and start time by the app's dispatch.
             let mut slot = ResponseSlot::new();
-            let meta = RequestMeta::for_method(req.method());
-            stack.route(req, &mut slot, meta);
+            // Relaxed: read by whoever gets the response, after it (see `Routed::index`).
+            route.store(stack.route(req, &mut slot), Ordering::Relaxed);
             return Box::pin(async move { slot.wait().await.unwrap_or_else(internal_error) });
         }
         Box::pin(async move {
             let next = Next {
                 stack: stack.clone(),
                 index: index + 1,
+                route,
             };
             stack.middleware[index].call(req, next).await
         })

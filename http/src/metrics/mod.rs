@@ -4,27 +4,30 @@
 //!
 //! What is counted, and where:
 //! - **A request** is counted once its handler's response is ready, before that response is
-//!   written: by the connection (`server/conn.rs`) or by [`App::handle`](crate::App::handle).
-//!   So a client that has read a response sees its request counted. Labels: the route
-//!   template (`/users/{id}`, or [`UNMATCHED`] when no handler ran: 404, 405, the automatic
-//!   `OPTIONS` answer, 501, an answer a middleware gave before routing, a handler that
-//!   panicked), the request method and the status class. (The 500 of a panicked handler is
-//!   made by the connection and knows nothing of its request: it counts as method `OTHER`,
-//!   untimed.) Route templates come from the app's
-//!   routes, so the number of series is bounded whatever the clients send.
-//! - **In flight**: requests handed to the app (`App::dispatch`) and not yet counted as above.
+//!   written, by whoever waits for that response: the connection (`server/conn.rs`) or
+//!   [`App::handle`](crate::App::handle). So a client that has read a response sees its
+//!   request counted. Labels: the route template (`/users/{id}`, or [`UNMATCHED`] when no
+//!   handler ran: 404, 405, the automatic `OPTIONS` answer, 501, an answer a middleware gave
+//!   before routing), the request method and the status class (a handler that panicked: its
+//!   route, 5xx). Route templates come from the app's routes, so the number of series is
+//!   bounded whatever the clients send. The waiter keeps what it needs (a [`Tally`]: method,
+//!   route, start time) itself; the response carries nothing for the metrics.
+//! - **In flight**: requests handed to the app (counted at dispatch) and not yet counted as
+//!   above. A connection adds the finished requests of a pipelined batch to its shard in one
+//!   go before it writes their responses, so for that moment they are still in flight.
 //! - **Duration**: from the dispatch to the ready response (a streamed body is not waited
 //!   for). A clock read costs 25 to 140 ns on the machines this was measured on, which is a
 //!   tenth of a pipelined request's whole cost, so by default one request in
-//!   [`DEFAULT_SAMPLE_PERIOD`] (picked by a hash of its sequence number) is timed;
+//!   [`DEFAULT_SAMPLE_PERIOD`] is timed, picked by a [`Sampler`];
 //!   [`App::duration_sample_period`](crate::App::duration_sample_period)`(1)` times every one.
 //! - **Connections**: opened and closed, counted by the connection task's start and end.
 //! - **Rejections**: requests the connection refused before any handler ran (a malformed
 //!   head: 400, 414, 431, 501, 505; a head too slow: 408; ...), by status. They are not
 //!   requests in the counts above.
 //!
-//! Counting costs a few loads and stores on the counting thread's own shard (`shard.rs`): no
-//! lock, no shared atomic written per request. Reading (a snapshot) adds up the shards.
+//! Counting a request costs one look-up of the counting thread's own shard (`shard.rs`) and a
+//! load and a store there: no lock, no shared atomic written per request. Reading (a
+//! snapshot) adds up the shards.
 //!
 //! ```
 //! use spindle_http::{App, Body, Limits, Request, RequestParser};
@@ -48,16 +51,16 @@
 pub mod prometheus;
 mod shard;
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::app::response::Response;
+use spindle::metrics::{Histogram, Scale};
+
 use crate::parse::Method;
-use shard::{
-    Shard, BUCKETS, CLASSES, MAX_ROUTES, METHODS as METHOD_COUNT, REJECTIONS, ROUTE_SHIFT, SHARDS,
-};
+use shard::{Shard, CLASSES, MAX_ROUTES, METHODS as METHOD_COUNT, REJECTIONS, ROUTE_SHIFT, SHARDS};
 
 /// The route label of requests no handler answered (see the module docs).
 pub const UNMATCHED: &str = "<unmatched>";
@@ -77,75 +80,103 @@ pub const REJECTION_STATUSES: [u16; REJECTIONS - 1] = [400, 408, 413, 414, 431, 
 /// One request in `DEFAULT_SAMPLE_PERIOD` is timed, unless the app says otherwise.
 pub const DEFAULT_SAMPLE_PERIOD: u32 = 16;
 
-/// What a response carries about its request, for the count made when it is ready: stamped by
-/// the app as the request goes through it (`app/mod.rs`, `app/stack.rs`). Kept to 8 bytes: it
-/// rides in every [`Response`].
+/// The route index of [`UNMATCHED`] (requests no handler answered).
+pub(crate) const UNMATCHED_ROUTE: u32 = 0;
+
+/// Where request durations' buckets lie: `[0, 1 µs)`, then one per doubling up to about 34 s
+/// (2^35 ns), then the rest.
+pub const DURATION_SCALE: Scale = Scale::from_log2_ns(10);
+
+/// A request on its way through the app, as the metrics will count it: its method and start
+/// time, taken when it is dispatched, and its route, once known. Kept by whoever waits for
+/// the response (the connection, [`App::handle`](crate::App::handle)) and handed to
+/// [`Recorder::finish`] with the status once the response is ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RequestMeta {
+pub(crate) struct Tally {
     /// The request's series without its status class: `route << ROUTE_SHIFT | method *
     /// CLASSES` (`shard.rs`). INVARIANT: the route is below `MAX_ROUTES`.
     series: u32,
-    /// When the request was dispatched, in [`TICK_NS`] ticks ([`now_ticks`]), if it was picked
-    /// for timing; 0 if not.
-    start: u32,
+    /// When the request was dispatched, if it was picked for timing.
+    start: Option<Instant>,
 }
-
-/// Nanoseconds per tick of [`RequestMeta`]'s start time: 32 bits of them wrap after about
-/// 4.6 minutes, so a duration is read modulo that (longer handlers are rare: a streamed
-/// response is timed only until its head is ready).
-const TICK_NS: u64 = 64;
 
 /// Mask of the method-and-class bits of a series.
 const LOW: u32 = (1 << ROUTE_SHIFT) - 1;
 
-impl RequestMeta {
-    /// Nothing known: no route, method `OTHER`, not timed (a response made outside the app).
-    pub(crate) const UNKNOWN: RequestMeta = RequestMeta {
+impl Tally {
+    /// Before any request: `<unmatched>`, method `OTHER`, not timed.
+    pub(crate) const NONE: Tally = Tally {
         series: ((METHOD_COUNT - 1) * CLASSES) as u32,
-        start: 0,
+        start: None,
     };
 
-    /// The meta of a request with `method`, not yet routed or timed.
+    /// A request with `method` being dispatched now, not yet routed; the clock is read only
+    /// if `timed` (see [`Sampler::pick`]).
     #[inline]
-    pub(crate) fn for_method(method: Method) -> RequestMeta {
-        RequestMeta {
+    pub(crate) fn start(method: Method, timed: bool) -> Tally {
+        Tally {
             series: u32::from(method_index(method)) * CLASSES as u32,
-            start: 0,
+            start: if timed { Some(Instant::now()) } else { None },
         }
     }
 
-    /// This meta with the route at `index` (an index from [`Recorder::route_index`]).
+    /// This tally with the route at `index` (an index from [`Recorder::route_index`]).
     #[inline]
-    pub(crate) fn with_route(self, index: u32) -> RequestMeta {
-        RequestMeta {
+    pub(crate) fn with_route(self, index: u32) -> Tally {
+        Tally {
             series: (index << ROUTE_SHIFT) | (self.series & LOW),
             ..self
         }
     }
+}
 
-    /// The route of `self` with the method and start time of `outer` (a middleware chain's
-    /// response: the router stamped the route inside, the app the rest outside).
+/// Finished requests a connection has counted and not yet added to its thread's shard: a run
+/// of consecutive requests of one series (as a pipelined batch to one route is), added in one
+/// go ([`Recorder::finish_batched`], [`Recorder::flush`]). INVARIANT: `n` is at most the
+/// requests of one batch of responses (a connection flushes before each write), far below
+/// `u32::MAX`.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// The run's series, with its status class (`shard.rs`).
+    series: u32,
+    /// Requests in the run; 0: nothing to add.
+    n: u32,
+}
+
+/// Picks the requests whose duration is timed: one in the sampling period, by a Weyl
+/// sequence (a step of 2^64 / the golden ratio, wrapping), which spreads the picks evenly
+/// without a fixed stride that a client's own rhythm could line up with. One per connection,
+/// so that picking needs no shared state; each starts at its own point of the sequence
+/// (a per-thread count of samplers made, scattered), so that connections of one request
+/// each are picked as often as long ones.
+#[derive(Debug, Clone)]
+pub(crate) struct Sampler {
+    /// The sequence's current value.
+    next: u64,
+    /// A request is picked when the sequence, after its step, is at most this: `u64::MAX`
+    /// divided by the period (a power of two), so one in the period.
+    max: u64,
+}
+
+/// Multiplier of the sampling sequence (2^64 / the golden ratio).
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Step between the starting points of successive samplers on a thread (an odd constant
+/// unrelated to [`GOLDEN`], so starting points scatter over the whole range).
+const SEED_STEP: u64 = 0xBF58_476D_1CE4_E5B9;
+
+thread_local! {
+    /// The starting point of the next sampler made on this thread.
+    static NEXT_SEED: Cell<u64> = const { Cell::new(0) };
+}
+
+impl Sampler {
+    /// Whether to time the next request.
     #[inline]
-    pub(crate) fn with_request_of(self, outer: RequestMeta) -> RequestMeta {
-        RequestMeta {
-            series: (self.series & !LOW) | (outer.series & LOW),
-            start: outer.start,
-        }
+    pub(crate) fn pick(&mut self) -> bool {
+        self.next = self.next.wrapping_add(GOLDEN);
+        self.next <= self.max
     }
-}
-
-impl Default for RequestMeta {
-    fn default() -> Self {
-        RequestMeta::UNKNOWN
-    }
-}
-
-/// Now, in [`TICK_NS`] ticks since the first call, wrapping, never 0 (which means "not timed").
-fn now_ticks() -> u32 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    let ticks = (epoch.elapsed().as_nanos() / u128::from(TICK_NS)) as u32; // wraps on purpose
-    ticks.max(1)
 }
 
 /// The index of `method` in [`METHODS`].
@@ -166,13 +197,10 @@ fn method_index(method: Method) -> u8 {
 
 /// The index of `status`'s class in [`STATUS_CLASSES`].
 #[inline]
-fn class_index(status: u16) -> usize {
+fn class_index(status: u16) -> u32 {
     // Below 100 wraps to a large number: `other`, as is 600 and up.
-    usize::from(status.wrapping_sub(100) / 100).min(CLASSES - 1)
+    u32::from(status.wrapping_sub(100) / 100).min(CLASSES as u32 - 1)
 }
-
-/// Multiplier of the sampling hash (2^64 / the golden ratio).
-const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The live metrics of one app: one shard per counting thread, and the route table.
 pub(crate) struct Recorder {
@@ -181,9 +209,8 @@ pub(crate) struct Recorder {
     shards: Box<[Shard; SHARDS]>,
     /// Route templates by index; index 0 is [`UNMATCHED`]. Only grows (as routes are added).
     routes: Mutex<Vec<Arc<str>>>,
-    /// 64 minus log2 of the sampling period (a power of two): a request is timed when the top
-    /// `64 - sample_shift` bits of its hashed sequence number are zero (64: every request).
-    sample_shift: AtomicU32,
+    /// log2 of the sampling period (a power of two; 0: every request is timed).
+    sample_log2: AtomicU32,
 }
 
 impl fmt::Debug for Recorder {
@@ -201,7 +228,7 @@ impl Default for Recorder {
                 .try_into()
                 .expect("INVARIANT: exactly SHARDS shards were made"),
             routes: Mutex::new(vec![Arc::from(UNMATCHED)]),
-            sample_shift: AtomicU32::new(64 - DEFAULT_SAMPLE_PERIOD.trailing_zeros()),
+            sample_log2: AtomicU32::new(DEFAULT_SAMPLE_PERIOD.trailing_zeros()),
         }
     }
 }
@@ -230,41 +257,88 @@ impl Recorder {
     /// Sets the sampling period of durations: at least 1, rounded up to a power of two.
     pub(crate) fn set_sample_period(&self, period: u32) {
         let log2 = period.max(1).next_power_of_two().trailing_zeros();
-        // Relaxed: a setting read at each request; any recent value will do.
-        self.sample_shift.store(64 - log2, Ordering::Relaxed);
+        // Relaxed: a setting made while the app is built, read when a connection starts;
+        // any recent value will do.
+        self.sample_log2.store(log2, Ordering::Relaxed);
     }
 
     /// The sampling period (a power of two).
     fn sample_period(&self) -> u32 {
-        1 << (64 - self.sample_shift.load(Ordering::Relaxed))
+        1 << self.sample_log2.load(Ordering::Relaxed)
     }
 
-    /// Counts a request handed to the app and decides whether to time it: when the top bits
-    /// of its sequence number on this shard, hashed, are zero (one in the period, spread
-    /// without a fixed stride that a client's own rhythm could line up with).
-    #[inline]
-    pub(crate) fn begin(&self, method: Method) -> RequestMeta {
-        let shard = self.shard();
-        let n = shard.started.get();
-        shard.inc(&shard.started);
-        let mut meta = RequestMeta::for_method(method);
-        let shift = self.sample_shift.load(Ordering::Relaxed);
-        if n.wrapping_mul(GOLDEN).checked_shr(shift).unwrap_or(0) == 0 {
-            meta.start = now_ticks();
+    /// A sampler for one connection (or one [`App::handle`](crate::App::handle) call), at
+    /// this app's sampling period.
+    pub(crate) fn sampler(&self) -> Sampler {
+        let seed = NEXT_SEED.with(|s| {
+            let seed = s.get();
+            s.set(seed.wrapping_add(SEED_STEP));
+            seed
+        });
+        Sampler {
+            next: seed,
+            max: u64::MAX >> self.sample_log2.load(Ordering::Relaxed),
         }
-        meta
     }
 
-    /// Counts a finished request by the meta its response carries, and times it if picked.
+    /// Counts a request handed to the app (in flight until it is counted finished).
     #[inline]
-    pub(crate) fn finish(&self, resp: &Response) {
-        let meta = resp.meta;
+    pub(crate) fn started(&self) {
         let shard = self.shard();
-        let series = meta.series as usize + class_index(resp.status());
-        shard.inc(shard.request_counter(series));
-        if meta.start != 0 {
-            let ticks = now_ticks().wrapping_sub(meta.start);
-            self.record_duration(shard, u64::from(ticks) * TICK_NS);
+        shard.inc(&shard.started);
+    }
+
+    /// Counts a finished request by its tally and status, and times it if it was picked.
+    pub(crate) fn finish(&self, tally: Tally, status: u16) {
+        self.finish_now(tally.series + class_index(status), tally.start);
+    }
+
+    /// [`finish`](Self::finish) for a connection: an untimed request is added to the
+    /// connection's `batch`, which reaches the shard when the series changes or at
+    /// [`flush`](Self::flush) (so a pipelined batch to one route costs one shard look-up
+    /// for all its finished requests); a timed one is counted at once.
+    #[inline]
+    pub(crate) fn finish_batched(&self, batch: &mut Batch, tally: Tally, status: u16) {
+        let series = tally.series + class_index(status);
+        if tally.start.is_some() {
+            return self.finish_now(series, tally.start);
+        }
+        if batch.series != series {
+            self.flush(batch);
+            batch.series = series;
+        }
+        batch.n += 1;
+    }
+
+    /// Adds a connection's batched counts to this thread's shard: called before the
+    /// connection writes the responses they count, so a client that has read a response
+    /// sees its request counted.
+    #[inline]
+    pub(crate) fn flush(&self, batch: &mut Batch) {
+        if batch.n != 0 {
+            self.add_batch(batch);
+        }
+    }
+
+    /// The work of [`flush`](Self::flush) when there is something to add.
+    #[inline(never)]
+    fn add_batch(&self, batch: &mut Batch) {
+        let shard = self.shard();
+        shard
+            .request_counter(batch.series as usize)
+            .add(u64::from(batch.n), shard.exclusive);
+        batch.n = 0;
+    }
+
+    /// Counts one finished request of `series` (with its status class), started at `start`
+    /// if timed.
+    #[inline(never)]
+    fn finish_now(&self, series: u32, start: Option<Instant>) {
+        let shard = self.shard();
+        shard.inc(shard.request_counter(series as usize));
+        if let Some(start) = start {
+            let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.record_duration(shard, ns);
         }
     }
 
@@ -272,7 +346,7 @@ impl Recorder {
     #[cold]
     #[inline(never)]
     fn record_duration(&self, shard: &Shard, ns: u64) {
-        shard.inc(&shard.duration[shard::bucket_of(ns)]);
+        shard.inc(&shard.duration[DURATION_SCALE.bucket_of(ns)]);
         shard.duration_sum_ns.add(ns, shard.exclusive);
     }
 
@@ -311,10 +385,11 @@ impl Recorder {
             connections: sum(&|s| s.conns_opened.get()),
             rejections: std::array::from_fn(|i| sum(&|s| s.rejected[i].get())),
             routes: Vec::new(),
-            duration: DurationHistogram {
-                buckets: std::array::from_fn(|i| sum(&|s| s.duration[i].get())),
-                sum: Duration::from_nanos(sum(&|s| s.duration_sum_ns.get())),
-            },
+            duration: Histogram::from_counts(
+                DURATION_SCALE,
+                std::array::from_fn(|i| sum(&|s| s.duration[i].get())),
+                Duration::from_nanos(sum(&|s| s.duration_sum_ns.get())),
+            ),
             sample_period: self.sample_period(),
         };
         let max_route = MAX_ROUTES;
@@ -407,7 +482,7 @@ pub struct HttpSnapshot {
     /// `requests` by status class, indexed as [`STATUS_CLASSES`]: `[1xx, 2xx, 3xx, 4xx, 5xx,
     /// other]` (see [`status_class`](Self::status_class)).
     pub status_classes: [u64; CLASSES],
-    /// Requests handed to the app whose response is not ready yet.
+    /// Requests handed to the app whose response is not counted yet (see the module docs).
     pub in_flight: u64,
     /// Connections open now.
     pub open_connections: u64,
@@ -418,8 +493,9 @@ pub struct HttpSnapshot {
     pub rejections: [u64; REJECTIONS],
     /// `requests` by route template, method and status class; only the non-zero ones.
     pub routes: Vec<RouteRequests>,
-    /// Durations of the timed requests (one in `sample_period`; see the module docs).
-    pub duration: DurationHistogram,
+    /// Durations of the timed requests (one in `sample_period`; see the module docs), on
+    /// [`DURATION_SCALE`].
+    pub duration: Histogram,
     /// One request in this many was picked for timing (1: all).
     pub sample_period: u32,
 }
@@ -454,7 +530,7 @@ impl HttpSnapshot {
     }
 
     /// The upper bound of the duration bucket holding the `q`-quantile of the timed requests
-    /// (`0.5` for the median, `0.99` for p99); see [`DurationHistogram::quantile`].
+    /// (`0.5` for the median, `0.99` for p99); see [`Histogram::quantile`].
     pub fn duration_quantile(&self, q: f64) -> Option<Duration> {
         self.duration.quantile(q)
     }
@@ -473,88 +549,17 @@ pub struct RouteRequests {
     pub count: u64,
 }
 
-/// A histogram of request durations with logarithmic buckets: `[0, 1 µs)`, then one bucket per
-/// doubling (`[1 µs, 2 µs)`, `[2 µs, 4 µs)`, ...) up to about 34 s, then one for everything
-/// longer.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DurationHistogram {
-    /// Samples per bucket.
-    buckets: [u64; BUCKETS],
-    /// Sum of all samples.
-    sum: Duration,
-}
-
-impl DurationHistogram {
-    /// Samples per bucket, shortest first.
-    pub fn buckets(&self) -> &[u64] {
-        &self.buckets
-    }
-
-    /// The exclusive upper bound of bucket `i`; `None` for the last bucket, which has none.
-    /// Panics if `i` is not a bucket index.
-    pub fn bucket_upper_bound(&self, i: usize) -> Option<Duration> {
-        assert!(i < BUCKETS, "no histogram bucket {i}");
-        shard::bucket_upper_ns(i).map(Duration::from_nanos)
-    }
-
-    /// Number of samples.
-    pub fn count(&self) -> u64 {
-        self.buckets.iter().sum()
-    }
-
-    /// Sum of the samples.
-    pub fn sum(&self) -> Duration {
-        self.sum
-    }
-
-    /// The upper bound of the bucket holding the `q`-quantile (`0.0..=1.0`) of the samples:
-    /// the true quantile is below it and at least half of it. `None` without samples, or when
-    /// the quantile falls in the unbounded last bucket.
-    pub fn quantile(&self, q: f64) -> Option<Duration> {
-        let count = self.count();
-        if count == 0 {
-            return None;
-        }
-        let rank = ((q.clamp(0.0, 1.0) * count as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (i, n) in self.buckets.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return self.bucket_upper_bound(i);
-            }
-        }
-        None
-    }
-}
-
-impl fmt::Debug for DurationHistogram {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DurationHistogram")
-            .field("count", &self.count())
-            .field("sum", &self.sum)
-            .field("p50", &self.quantile(0.5))
-            .field("p99", &self.quantile(0.99))
-            .finish()
-    }
-}
-
 /// The runtime's view of the route a connection task is running (part 1 of issue 11): called
-/// with the route's label (`"GET /users/{id}"`) right before its handler runs, and with `None`
-/// once the handler's response is ready, so that a long-poll report can name the route.
+/// with the route's label (`"GET /users/{id}"`) right before its handler runs, so that a
+/// long-poll report can name the route, and with `None` by whoever waits for the response:
+/// the connection before it writes a batch of responses (`server/conn.rs`), [`App::handle`]
+/// (crate::App::handle) once its response is ready. The runtime ties the label to the poll
+/// that set it, so it never outlives that poll; within it, after a handler of a pipelined
+/// batch, it may still name that handler's route while the connection queues the response
+/// and parses the next request (whose handler, if routed, sets its own).
 #[inline(always)]
 pub(crate) fn publish_route(route: Option<&'static str>) {
     spindle::task::set_route(route);
-}
-
-/// Publishes `None` when dropped: kept inside a handler's future, it clears the route once the
-/// handler is done, also when its future is dropped early (a panic, a cancelled connection).
-#[derive(Debug)]
-pub(crate) struct RouteScope;
-
-impl Drop for RouteScope {
-    fn drop(&mut self) {
-        publish_route(None);
-    }
 }
 
 #[cfg(test)]
@@ -580,24 +585,68 @@ mod tests {
         }
     }
 
-    /// With a period of 1 every request is timed; with 16, about one in 16.
+    /// With a period of 1 every request is timed; with 16, about one in 16: along one
+    /// connection's requests, and across connections of one request each.
     #[test]
     fn sampling_period() {
-        let count_timed = |period: u32, n: usize| {
-            let r = Recorder::default();
+        let r = Recorder::default();
+        let along = |period: u32, n: usize| {
             r.set_sample_period(period);
-            (0..n).filter(|_| r.begin(Method::Get).start != 0).count()
+            let mut sampler = r.sampler();
+            (0..n).filter(|_| sampler.pick()).count()
         };
-        assert_eq!(count_timed(1, 100), 100);
-        let timed = count_timed(16, 16_000);
-        assert!(
-            (800..1_200).contains(&timed),
-            "{timed} of 16,000 timed at 1/16"
-        );
-        assert_eq!(
-            count_timed(3, 4_000),
-            count_timed(4, 4_000),
-            "3 rounds up to 4"
-        );
+        let across = |period: u32, n: usize| {
+            r.set_sample_period(period);
+            (0..n).filter(|_| r.sampler().pick()).count()
+        };
+        assert_eq!(along(1, 100), 100);
+        assert_eq!(across(1, 100), 100);
+        for timed in [along(16, 16_000), across(16, 16_000)] {
+            assert!(
+                (800..1_200).contains(&timed),
+                "{timed} of 16,000 timed at 1/16"
+            );
+        }
+        r.set_sample_period(3);
+        assert_eq!(r.sample_period(), 4, "3 rounds up to 4");
+    }
+
+    /// A tally keeps the method when the route is filled in, and the status picks the class.
+    #[test]
+    fn tally_series() {
+        let r = Recorder::default();
+        let t = Tally::start(Method::Head, false).with_route(r.route_index("/x"));
+        assert_eq!(t.start, None);
+        r.started();
+        r.started();
+        r.finish(t, 204);
+        r.finish(Tally::NONE, 500);
+        let s = r.snapshot();
+        assert_eq!(series_of(&s, "/x", "HEAD", "2xx"), 1);
+        assert_eq!(s.requests, 2);
+        assert_eq!(s.status_class(2), 1);
+        assert_eq!(s.status_class(5), 1);
+        assert_eq!(series_of(&s, UNMATCHED, "OTHER", "5xx"), 1);
+        assert_eq!(s.in_flight, 0);
+        r.started();
+        assert_eq!(r.snapshot().in_flight, 1);
+        let mut batch = Batch::default();
+        r.finish_batched(&mut batch, Tally::start(Method::Get, false), 200);
+        assert_eq!(r.snapshot().in_flight, 1, "batched: not yet added");
+        r.flush(&mut batch);
+        let s = r.snapshot();
+        assert_eq!((s.in_flight, s.requests, s.duration.count()), (0, 3, 0));
+        r.started();
+        r.finish(Tally::start(Method::Get, true), 200);
+        let s = r.snapshot();
+        assert_eq!((s.in_flight, s.requests, s.duration.count()), (0, 4, 1));
+    }
+
+    fn series_of(s: &HttpSnapshot, route: &str, method: &str, class: &str) -> u64 {
+        s.routes
+            .iter()
+            .filter(|r| &*r.route == route && r.method == method && r.status_class == class)
+            .map(|r| r.count)
+            .sum()
     }
 }

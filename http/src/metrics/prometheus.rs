@@ -277,15 +277,14 @@ impl Exposition {
         self.histogram(
             "spindle_poll_duration_seconds",
             "Duration of the timed polls (a sample of about one in 1024 by default), all workers.",
-            (0..polls.buckets().len()).map(|i| (polls.bucket_upper_bound(i), polls.buckets()[i])),
+            polls.iter(),
             polls.sum(),
         );
         let latency = rt.schedule_latency();
         self.histogram(
             "spindle_schedule_latency_seconds",
             "From a timed task's wake (or spawn) to the start of its poll, all workers.",
-            (0..latency.buckets().len())
-                .map(|i| (latency.bucket_upper_bound(i), latency.buckets()[i])),
+            latency.iter(),
             latency.sum(),
         );
         self.single(
@@ -379,7 +378,7 @@ impl Exposition {
         self.histogram(
             "spindle_http_request_duration_seconds",
             "From the request's dispatch to its response being ready, for the timed requests (one in spindle_http_request_duration_sample_period).",
-            (0..d.buckets().len()).map(|i| (d.bucket_upper_bound(i), d.buckets()[i])),
+            d.iter(),
             d.sum(),
         );
         self.single(

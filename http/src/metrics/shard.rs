@@ -46,23 +46,8 @@ pub(crate) const METHODS: usize = 10;
 pub(crate) const CLASSES: usize = 6;
 /// Rejection statuses (see `super::REJECTION_STATUSES`), plus one for any other status.
 pub(crate) const REJECTIONS: usize = 8;
-/// Duration buckets: `[0, 1 µs)`, then one per doubling up to about 34 s (2^35 ns), then the rest.
-pub(crate) const BUCKETS: usize = 27;
-/// log2 of the first bucket's upper bound in nanoseconds (1,024 ns).
-const FIRST_BOUND_LOG2: u32 = 10;
-
-/// The bucket a duration of `ns` nanoseconds falls in.
-#[inline]
-pub(crate) fn bucket_of(ns: u64) -> usize {
-    // 0 below 1,024 ns; then the bit length of ns >> 10: [1024, 2048) -> 1, [2048, 4096) -> 2...
-    let bits = (u64::BITS - (ns >> FIRST_BOUND_LOG2).leading_zeros()) as usize;
-    bits.min(BUCKETS - 1)
-}
-
-/// The exclusive upper bound of bucket `i` in nanoseconds; `None` for the last one.
-pub(crate) fn bucket_upper_ns(i: usize) -> Option<u64> {
-    (i < BUCKETS - 1).then(|| 1u64 << (FIRST_BOUND_LOG2 as usize + i))
-}
+/// Duration buckets (see `super::DURATION_SCALE`).
+pub(crate) const BUCKETS: usize = spindle::metrics::Histogram::BUCKETS;
 
 /// A counter in a shard; `exclusive` says whether the caller's shard has a single writer.
 #[derive(Debug, Default)]
@@ -103,7 +88,7 @@ pub(crate) struct Shard {
     /// True when one thread at a time writes here (an exclusive index); false for the shared
     /// overflow shard.
     pub(crate) exclusive: bool,
-    /// Requests handed to the app (`App::dispatch`); minus the finished ones: in flight.
+    /// Requests handed to the app; minus the finished ones: in flight.
     pub(crate) started: Counter,
     /// Connections whose task started.
     pub(crate) conns_opened: Counter,
@@ -238,31 +223,6 @@ fn claim_index() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buckets_double_from_one_microsecond() {
-        let table = [
-            (0u64, 0usize),
-            (1_023, 0),
-            (1_024, 1),
-            (2_047, 1),
-            (2_048, 2),
-            (1_000_000, 10),
-            ((1 << 35) - 1, 25),
-            (1 << 35, 26),
-            (u64::MAX, 26),
-        ];
-        for (ns, bucket) in table {
-            assert_eq!(bucket_of(ns), bucket, "{ns} ns");
-            if let Some(upper) = bucket_upper_ns(bucket) {
-                assert!(ns < upper, "{ns} ns below bucket {bucket}'s bound {upper}");
-            }
-            if bucket > 0 {
-                assert!(ns >= bucket_upper_ns(bucket - 1).unwrap());
-            }
-        }
-        assert_eq!(bucket_upper_ns(BUCKETS - 1), None);
-    }
 
     /// Indices of threads that ended are reused, so threads come and go without running out.
     #[test]

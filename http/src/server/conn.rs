@@ -53,11 +53,12 @@ use crate::app::background::BackgroundTasks;
 use crate::app::incoming::{Body, ReturnSlot};
 use crate::app::request::Request;
 use crate::app::response::{Response, ResponseBody};
-use crate::app::stack::{internal_error, ResponseSlot};
+use crate::app::stack::{internal_error, ResponseSlot, Routed};
 use crate::app::App;
 use crate::body::BodyDecoder;
 use crate::error::ParseError;
 use crate::io::{ConnIo, ReadBuf, Transport};
+use crate::metrics::{publish_route, Batch, Sampler, Tally};
 use crate::parse::{BodyFraming, Method, RequestParser, Version};
 use crate::server::config::ServerConfig;
 use crate::server::shutdown::{Shutdown, Watch};
@@ -151,6 +152,23 @@ struct Conn {
     shutdown: Watch,
     /// The keep-alive timer, created at the first idle wait and re-armed lazily.
     idle_timer: Option<spindle::time::Sleep>,
+    /// The request being handled as the HTTP metrics will count it once its response is
+    /// ready (`crate::metrics`): method and start time, set at dispatch.
+    tally: Tally,
+    /// The route the request being handled took.
+    routed: Routed,
+    /// Picks the requests whose duration is timed.
+    sampler: Sampler,
+    /// Requests counted and not yet added to the metrics' shard: added before `out` is
+    /// written (`flush`), or when this connection ends.
+    counted: Batch,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Normally empty (the last `flush` added it); not if the task is dropped mid-batch.
+        self.app.recorder().flush(&mut self.counted);
+    }
 }
 
 /// Why the head phase ended without a request.
@@ -205,12 +223,16 @@ impl Conn {
             head_deadline: None,
             idle_from: Instant::now(),
             peer,
-            app,
             lent_body: None,
             handler: ResponseSlot::new(),
             cfg,
             idle_timer: None,
             shutdown: shutdown.watch(),
+            tally: Tally::NONE,
+            routed: Routed::default(),
+            sampler: app.recorder().sampler(),
+            counted: Batch::default(),
+            app,
         }
     }
 
@@ -246,9 +268,10 @@ impl Conn {
             if flush_first && !self.flush().await {
                 return;
             }
-            // 3. The handler runs on this task.
+            // 3. The handler runs on this task; its request is counted once the response is
+            //    ready, before it is written.
             let mut resp = poll_fn(|cx| self.poll_handler(cx)).await;
-            self.app.recorder().finish(&resp);
+            self.count(resp.status());
             // 4. Body leftovers: only a request with a body lent the socket out.
             if let Some(lent) = self.lent_body.take() {
                 if !Box::pin(self.take_back(lent)).await {
@@ -269,8 +292,12 @@ impl Conn {
                 break;
             }
             let batch_more = !self.buf.is_empty() && self.out.len() < MAX_BATCH_BYTES;
-            if !batch_more && !self.flush().await {
-                return;
+            if !batch_more {
+                // The batch's handlers are done: the task no longer runs a route.
+                publish_route(None);
+                if !self.flush().await {
+                    return;
+                }
             }
         }
         if self.flush().await {
@@ -330,11 +357,16 @@ impl Conn {
         req.set_remote_addr(self.peer);
         // 3. The handler's future goes into this connection's slot (reusing the previous
         //    request's allocation when the route is the same). A panic while creating it leaves
-        //    the slot empty, which `poll_handler` answers with a 500.
+        //    the slot empty, which `poll_handler` answers with a 500. The metrics' tally
+        //    starts here: dispatch is where a request's duration begins.
+        self.tally = Tally::start(req.method(), self.sampler.pick());
+        self.app.recorder().started();
         let app = &self.app;
         let handler = &mut self.handler;
-        if catch_unwind(AssertUnwindSafe(|| app.dispatch(req, handler))).is_err() {
+        let routed = &mut self.routed;
+        if catch_unwind(AssertUnwindSafe(|| app.dispatch(req, handler, routed))).is_err() {
             self.handler.clear();
+            self.routed = Routed::default();
         }
         Ok(Some(Started { ex, flush_first }))
     }
@@ -461,6 +493,16 @@ impl Conn {
         };
         self.handler.clear();
         Poll::Ready(resp)
+    }
+
+    /// Counts the request whose handler just finished with `status` in the HTTP metrics, by
+    /// its tally and route; batched with the requests before it until the next write (see
+    /// `Recorder::finish_batched`).
+    #[inline]
+    fn count(&mut self, status: u16) {
+        let tally = self.tally.with_route(self.routed.take());
+        let recorder = self.app.recorder();
+        recorder.finish_batched(&mut self.counted, tally, status);
     }
 
     /// Waits until the socket is readable (true), or `deadline` (the keep-alive timeout)
@@ -623,6 +665,8 @@ impl Conn {
     /// Writes everything queued, within the write timeout; then starts the background jobs of
     /// the responses just written. False if the write failed (the connection is done).
     async fn flush(&mut self) -> bool {
+        // The requests these responses answer are counted before a client can read them.
+        self.app.recorder().flush(&mut self.counted);
         if !self.out.is_empty() {
             // Fast path: the kernel usually takes the whole batch at once, and a write that
             // does not wait needs no timer. Only a write that would block is put under the

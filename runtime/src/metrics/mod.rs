@@ -28,6 +28,7 @@
 //! Talks to: `executor` (owns the `WorkerStats`), `runtime::Handle` (stamps entries, builds the
 //! snapshot), `coop` (polls cut short), `task` (the stamp lives in the task header).
 
+mod histogram;
 mod stats;
 
 pub(crate) use stats::{
@@ -35,8 +36,8 @@ pub(crate) use stats::{
 };
 
 pub use crate::monitor::LongPoll;
+pub use histogram::{Histogram, Scale};
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 /// A snapshot of a runtime's metrics, from [`Handle::metrics`](crate::Handle::metrics).
@@ -163,95 +164,4 @@ pub enum WorkerState {
     ParkedLight = 1,
     /// Asleep until there is work for it.
     ParkedDeep = 2,
-}
-
-/// A histogram of durations with logarithmic buckets: `[0, 128 ns)`, then one bucket per
-/// doubling (`[128 ns, 256 ns)`, `[256 ns, 512 ns)`, ...) up to about 4.3 s, then one for
-/// everything longer.
-///
-/// ```
-/// let rt = spindle::Builder::new_current_thread().metrics_sample_period(1).build().unwrap();
-/// rt.block_on(async { spindle::spawn(async {}).await.unwrap() });
-/// let h = rt.handle().metrics().poll_duration();
-/// assert_eq!(h.count(), 1);
-/// for (i, n) in h.buckets().iter().enumerate() {
-///     if *n > 0 {
-///         println!("{n} polls shorter than {:?}", h.bucket_upper_bound(i));
-///     }
-/// }
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct Histogram {
-    /// Samples per bucket.
-    buckets: [u64; stats::BUCKETS],
-    /// Sum of all samples.
-    sum: Duration,
-}
-
-impl Histogram {
-    /// Samples per bucket, shortest first.
-    pub fn buckets(&self) -> &[u64] {
-        &self.buckets
-    }
-
-    /// The exclusive upper bound of bucket `i`; `None` for the last bucket, which has none.
-    /// Panics if `i` is not a bucket index.
-    pub fn bucket_upper_bound(&self, i: usize) -> Option<Duration> {
-        assert!(i < self.buckets.len(), "no histogram bucket {i}");
-        stats::bucket_upper_ns(i).map(Duration::from_nanos)
-    }
-
-    /// Number of samples.
-    pub fn count(&self) -> u64 {
-        self.buckets.iter().sum()
-    }
-
-    /// Sum of the samples.
-    pub fn sum(&self) -> Duration {
-        self.sum
-    }
-
-    /// The upper bound of the bucket holding the `q`-quantile (`0.0..=1.0`) of the samples:
-    /// the true quantile is below it and at least half of it. `None` without samples, or when
-    /// the quantile falls in the unbounded last bucket.
-    pub fn quantile(&self, q: f64) -> Option<Duration> {
-        let count = self.count();
-        if count == 0 {
-            return None;
-        }
-        let rank = ((q.clamp(0.0, 1.0) * count as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (i, n) in self.buckets.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return self.bucket_upper_bound(i);
-            }
-        }
-        None
-    }
-
-    fn merge<'a>(all: impl Iterator<Item = &'a Histogram>) -> Histogram {
-        let mut out = Histogram {
-            buckets: [0; stats::BUCKETS],
-            sum: Duration::ZERO,
-        };
-        for h in all {
-            for (o, n) in out.buckets.iter_mut().zip(h.buckets.iter()) {
-                *o += n;
-            }
-            out.sum += h.sum;
-        }
-        out
-    }
-}
-
-impl fmt::Debug for Histogram {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Histogram")
-            .field("count", &self.count())
-            .field("sum", &self.sum)
-            .field("p50", &self.quantile(0.5))
-            .field("p99", &self.quantile(0.99))
-            .finish()
-    }
 }

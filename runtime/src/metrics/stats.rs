@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{Histogram, WorkerMetrics, WorkerState};
+use super::{Histogram, Scale, WorkerMetrics, WorkerState};
 
 /// A counter with one writer (see the module invariant).
 #[derive(Debug, Default)]
@@ -46,23 +46,16 @@ impl Counter {
     }
 }
 
-/// Number of histogram buckets: `[0, 128 ns)`, then one per doubling up to `2^32 ns`
-/// (about 4.3 s), then everything above.
-pub(crate) const BUCKETS: usize = 27;
-/// The upper bound of bucket 0, in nanoseconds (log2).
-const FIRST_BOUND_LOG2: u32 = 7;
+/// Number of histogram buckets (see [`Histogram`]).
+pub(crate) const BUCKETS: usize = Histogram::BUCKETS;
+/// Where the runtime's histogram buckets lie: `[0, 128 ns)`, then one per doubling up to
+/// `2^32 ns` (about 4.3 s), then everything above.
+const SCALE: Scale = Scale::FROM_128_NS;
 
 /// The bucket a duration of `ns` nanoseconds falls in.
 #[inline]
 pub(crate) fn bucket_of(ns: u64) -> usize {
-    // 0 for ns < 128; then the bit length of ns >> 7, so [128, 256) -> 1, [256, 512) -> 2, ...
-    let bits = (u64::BITS - (ns >> FIRST_BOUND_LOG2).leading_zeros()) as usize;
-    bits.min(BUCKETS - 1)
-}
-
-/// The exclusive upper bound of bucket `i` in nanoseconds; `None` for the last (unbounded) one.
-pub(crate) fn bucket_upper_ns(i: usize) -> Option<u64> {
-    (i < BUCKETS - 1).then(|| 1u64 << (FIRST_BOUND_LOG2 as usize + i))
+    SCALE.bucket_of(ns)
 }
 
 /// A log-bucket histogram of durations with one writer.
@@ -84,10 +77,11 @@ impl AtomicHistogram {
 
     /// A copy of the current counts.
     pub(crate) fn snapshot(&self) -> Histogram {
-        Histogram {
-            buckets: std::array::from_fn(|i| self.buckets[i].get()),
-            sum: Duration::from_nanos(self.sum_ns.get()),
-        }
+        Histogram::from_counts(
+            SCALE,
+            std::array::from_fn(|i| self.buckets[i].get()),
+            Duration::from_nanos(self.sum_ns.get()),
+        )
     }
 }
 
@@ -403,33 +397,6 @@ pub(crate) fn sample_remote<S: 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buckets_double_from_128_ns() {
-        let table = [
-            (0u64, 0usize),
-            (127, 0),
-            (128, 1),
-            (255, 1),
-            (256, 2),
-            (1_000, 3),
-            (1_024, 4),
-            (1_000_000, 13),
-            ((1 << 32) - 1, 25),
-            (1 << 32, 26),
-            (u64::MAX, 26),
-        ];
-        for (ns, bucket) in table {
-            assert_eq!(bucket_of(ns), bucket, "{ns} ns");
-            if let Some(upper) = bucket_upper_ns(bucket) {
-                assert!(ns < upper, "{ns} ns below bucket {bucket}'s bound {upper}");
-            }
-            if bucket > 0 {
-                assert!(ns >= bucket_upper_ns(bucket - 1).unwrap());
-            }
-        }
-        assert_eq!(bucket_upper_ns(BUCKETS - 1), None);
-    }
 
     #[test]
     fn sampling_every_entry_and_on_average() {
