@@ -276,14 +276,14 @@ impl App {
     /// ```
     pub async fn handle(&self, req: Request) -> Response {
         let tally = Tally::start(req.method(), self.metrics.sampler().pick());
-        self.metrics.started();
+        self.metrics.waiting(); // in flight from the start: its polls are not ours to watch
         let mut slot = ResponseSlot::new();
         let mut routed = Routed::default();
         self.dispatch(req, &mut slot, &mut routed);
         let response = slot.wait().await.unwrap_or_else(internal_error);
         publish_route(None);
         let tally = tally.with_route(routed.take());
-        self.metrics.finish(tally, response.status());
+        self.metrics.finish(tally, response.status(), true);
         response
     }
 

@@ -12,9 +12,13 @@
 //!   route, 5xx). Route templates come from the app's routes, so the number of series is
 //!   bounded whatever the clients send. The waiter keeps what it needs (a [`Tally`]: method,
 //!   route, start time) itself; the response carries nothing for the metrics.
-//! - **In flight**: requests handed to the app (counted at dispatch) and not yet counted as
-//!   above. A connection adds the finished requests of a pipelined batch to its shard in one
-//!   go before it writes their responses, so for that moment they are still in flight.
+//! - **In flight**: requests whose handler is running or waiting for something (a timer, a
+//!   pool thread, a lock, a body still arriving). A handler is counted from the first time
+//!   it has to wait (returns `Pending`) until its response is ready; a handler in its first
+//!   poll is seen only by a snapshot taken on its own thread, such as the one a `/metrics`
+//!   handler takes of itself. So a handler that answers in one poll, the common case, costs
+//!   no count at all here, and a snapshot on another thread misses it only for that one
+//!   poll. ([`App::handle`](crate::App::handle) counts its request from the start.)
 //! - **Duration**: from the dispatch to the ready response (a streamed body is not waited
 //!   for). A clock read costs 25 to 140 ns on the machines this was measured on, which is a
 //!   tenth of a pipelined request's whole cost, so by default one request in
@@ -168,6 +172,16 @@ const SEED_STEP: u64 = 0xBF58_476D_1CE4_E5B9;
 thread_local! {
     /// The starting point of the next sampler made on this thread.
     static NEXT_SEED: Cell<u64> = const { Cell::new(0) };
+    /// Whether a connection on this thread is in a handler's first poll (see [`first_poll`]).
+    static FIRST_POLL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the start (`true`) and the end (`false`) of a handler's first poll on this thread:
+/// its request is in flight for a snapshot taken meanwhile on this thread (a `/metrics`
+/// handler's of itself), before it is counted with [`Recorder::waiting`], if ever.
+#[inline(always)]
+pub(crate) fn first_poll(running: bool) {
+    FIRST_POLL.with(|f| f.set(running));
 }
 
 impl Sampler {
@@ -281,27 +295,34 @@ impl Recorder {
         }
     }
 
-    /// Counts a request handed to the app (in flight until it is counted finished).
-    #[inline]
-    pub(crate) fn started(&self) {
+    /// Counts a request in flight: its handler has to wait (see the module docs). Its
+    /// finish then says `waited`.
+    pub(crate) fn waiting(&self) {
         let shard = self.shard();
-        shard.inc(&shard.started);
+        shard.inc(&shard.waiting);
     }
 
-    /// Counts a finished request by its tally and status, and times it if it was picked.
-    pub(crate) fn finish(&self, tally: Tally, status: u16) {
-        self.finish_now(tally.series + class_index(status), tally.start);
+    /// Counts a finished request by its tally and status (`waited`: it was counted in flight
+    /// by [`waiting`](Self::waiting)), and times it if it was picked.
+    pub(crate) fn finish(&self, tally: Tally, status: u16, waited: bool) {
+        self.finish_now(tally.series + class_index(status), tally.start, waited);
     }
 
-    /// [`finish`](Self::finish) for a connection: an untimed request is added to the
-    /// connection's `batch`, which reaches the shard when the series changes or at
-    /// [`flush`](Self::flush) (so a pipelined batch to one route costs one shard look-up
-    /// for all its finished requests); a timed one is counted at once.
+    /// [`finish`](Self::finish) for a connection: a request neither timed nor counted in
+    /// flight is added to the connection's `batch`, which reaches the shard when the series
+    /// changes or at [`flush`](Self::flush) (so a pipelined batch to one route costs one
+    /// shard look-up for all its requests); the others are counted at once.
     #[inline]
-    pub(crate) fn finish_batched(&self, batch: &mut Batch, tally: Tally, status: u16) {
+    pub(crate) fn finish_batched(
+        &self,
+        batch: &mut Batch,
+        tally: Tally,
+        status: u16,
+        waited: bool,
+    ) {
         let series = tally.series + class_index(status);
-        if tally.start.is_some() {
-            return self.finish_now(series, tally.start);
+        if waited || tally.start.is_some() {
+            return self.finish_now(series, tally.start, waited);
         }
         if batch.series != series {
             self.flush(batch);
@@ -333,9 +354,12 @@ impl Recorder {
     /// Counts one finished request of `series` (with its status class), started at `start`
     /// if timed.
     #[inline(never)]
-    fn finish_now(&self, series: u32, start: Option<Instant>) {
+    fn finish_now(&self, series: u32, start: Option<Instant>, waited: bool) {
         let shard = self.shard();
         shard.inc(shard.request_counter(series as usize));
+        if waited {
+            shard.inc(&shard.waited);
+        }
         if let Some(start) = start {
             let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.record_duration(shard, ns);
@@ -421,9 +445,12 @@ impl Recorder {
                 }
             }
         }
-        // Started is read after the finished counts: a request that finishes in between is
-        // at worst counted as still in flight, never as negative.
-        s.in_flight = sum(&|s| s.started.get()).saturating_sub(s.requests);
+        // `waiting` is read after `waited`: a request that finishes in between is at worst
+        // counted as still in flight, never as negative. Plus the handler running its first
+        // poll on this thread, if any (the one taking this snapshot, usually).
+        let waited = sum(&|s| s.waited.get());
+        s.in_flight = sum(&|s| s.waiting.get()).saturating_sub(waited)
+            + u64::from(FIRST_POLL.with(Cell::get));
         s.open_connections = s.connections.saturating_sub(sum(&|s| s.conns_closed.get()));
         s
     }
@@ -482,7 +509,7 @@ pub struct HttpSnapshot {
     /// `requests` by status class, indexed as [`STATUS_CLASSES`]: `[1xx, 2xx, 3xx, 4xx, 5xx,
     /// other]` (see [`status_class`](Self::status_class)).
     pub status_classes: [u64; CLASSES],
-    /// Requests handed to the app whose response is not counted yet (see the module docs).
+    /// Requests whose handler is running or waiting (see the module docs).
     pub in_flight: u64,
     /// Connections open now.
     pub open_connections: u64,
@@ -617,10 +644,8 @@ mod tests {
         let r = Recorder::default();
         let t = Tally::start(Method::Head, false).with_route(r.route_index("/x"));
         assert_eq!(t.start, None);
-        r.started();
-        r.started();
-        r.finish(t, 204);
-        r.finish(Tally::NONE, 500);
+        r.finish(t, 204, false);
+        r.finish(Tally::NONE, 500, false);
         let s = r.snapshot();
         assert_eq!(series_of(&s, "/x", "HEAD", "2xx"), 1);
         assert_eq!(s.requests, 2);
@@ -628,16 +653,22 @@ mod tests {
         assert_eq!(s.status_class(5), 1);
         assert_eq!(series_of(&s, UNMATCHED, "OTHER", "5xx"), 1);
         assert_eq!(s.in_flight, 0);
-        r.started();
-        assert_eq!(r.snapshot().in_flight, 1);
+        first_poll(true);
+        assert_eq!(
+            r.snapshot().in_flight,
+            1,
+            "a handler's first poll, seen from its thread"
+        );
+        first_poll(false);
         let mut batch = Batch::default();
-        r.finish_batched(&mut batch, Tally::start(Method::Get, false), 200);
-        assert_eq!(r.snapshot().in_flight, 1, "batched: not yet added");
+        r.finish_batched(&mut batch, Tally::start(Method::Get, false), 200, false);
+        assert_eq!(r.snapshot().requests, 2, "batched: not yet added");
         r.flush(&mut batch);
         let s = r.snapshot();
         assert_eq!((s.in_flight, s.requests, s.duration.count()), (0, 3, 0));
-        r.started();
-        r.finish(Tally::start(Method::Get, true), 200);
+        r.waiting();
+        assert_eq!(r.snapshot().in_flight, 1);
+        r.finish(Tally::start(Method::Get, true), 200, true);
         let s = r.snapshot();
         assert_eq!((s.in_flight, s.requests, s.duration.count()), (0, 4, 1));
     }

@@ -88,8 +88,10 @@ pub(crate) struct Shard {
     /// True when one thread at a time writes here (an exclusive index); false for the shared
     /// overflow shard.
     pub(crate) exclusive: bool,
-    /// Requests handed to the app; minus the finished ones: in flight.
-    pub(crate) started: Counter,
+    /// Requests whose handler had to wait (see `super`'s docs on in flight).
+    pub(crate) waiting: Counter,
+    /// Of those, the ones finished; `waiting` minus `waited` is in flight.
+    pub(crate) waited: Counter,
     /// Connections whose task started.
     pub(crate) conns_opened: Counter,
     /// Connections whose task ended.
@@ -109,7 +111,8 @@ impl Shard {
     pub(crate) fn new(exclusive: bool) -> Shard {
         Shard {
             exclusive,
-            started: Counter::default(),
+            waiting: Counter::default(),
+            waited: Counter::default(),
             conns_opened: Counter::default(),
             conns_closed: Counter::default(),
             rejected: Default::default(),

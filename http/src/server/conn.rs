@@ -58,7 +58,7 @@ use crate::app::App;
 use crate::body::BodyDecoder;
 use crate::error::ParseError;
 use crate::io::{ConnIo, ReadBuf, Transport};
-use crate::metrics::{publish_route, Batch, Sampler, Tally};
+use crate::metrics::{first_poll, publish_route, Batch, Sampler, Tally};
 use crate::parse::{BodyFraming, Method, RequestParser, Version};
 use crate::server::config::ServerConfig;
 use crate::server::shutdown::{Shutdown, Watch};
@@ -157,6 +157,8 @@ struct Conn {
     tally: Tally,
     /// The route the request being handled took.
     routed: Routed,
+    /// Whether the handler being run has had to wait (and so is counted in flight).
+    waited: bool,
     /// Picks the requests whose duration is timed.
     sampler: Sampler,
     /// Requests counted and not yet added to the metrics' shard: added before `out` is
@@ -230,6 +232,7 @@ impl Conn {
             shutdown: shutdown.watch(),
             tally: Tally::NONE,
             routed: Routed::default(),
+            waited: false,
             sampler: app.recorder().sampler(),
             counted: Batch::default(),
             app,
@@ -265,8 +268,12 @@ impl Conn {
             };
             // Responses leave in request order: the interim `100 Continue` of this request
             // must not overtake the responses queued ahead of it.
-            if flush_first && !self.flush().await {
-                return;
+            if flush_first {
+                first_poll(false); // the flush may wait, and the task leave this thread
+                if !self.flush().await {
+                    return;
+                }
+                first_poll(true);
             }
             // 3. The handler runs on this task; its request is counted once the response is
             //    ready, before it is written.
@@ -360,7 +367,10 @@ impl Conn {
         //    the slot empty, which `poll_handler` answers with a 500. The metrics' tally
         //    starts here: dispatch is where a request's duration begins.
         self.tally = Tally::start(req.method(), self.sampler.pick());
-        self.app.recorder().started();
+        // In flight (`crate::metrics`): for a snapshot on this thread from here to the end of
+        // the handler's first poll (`poll_handler`), as a handler may answer while its future
+        // is made; counted from the first time it has to wait.
+        first_poll(true);
         let app = &self.app;
         let handler = &mut self.handler;
         let routed = &mut self.routed;
@@ -487,22 +497,33 @@ impl Conn {
     fn poll_handler(&mut self, cx: &mut Context<'_>) -> Poll<Response> {
         let handler = &mut self.handler;
         let resp = match catch_unwind(AssertUnwindSafe(|| handler.poll(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Pending) => {
+                if !self.waited {
+                    // In flight from now until `count` (see `crate::metrics`); no longer
+                    // in a first poll on this thread.
+                    first_poll(false);
+                    self.waited = true;
+                    self.app.recorder().waiting();
+                }
+                return Poll::Pending;
+            }
             Ok(Poll::Ready(Some(response))) => response,
             Ok(Poll::Ready(None)) | Err(_) => internal_error(),
         };
+        first_poll(false);
         self.handler.clear();
         Poll::Ready(resp)
     }
 
     /// Counts the request whose handler just finished with `status` in the HTTP metrics, by
-    /// its tally and route; batched with the requests before it until the next write (see
-    /// `Recorder::finish_batched`).
+    /// its tally, its route and whether it was counted in flight; batched with the requests
+    /// before it until the next write (see `Recorder::finish_batched`).
     #[inline]
     fn count(&mut self, status: u16) {
         let tally = self.tally.with_route(self.routed.take());
+        let waited = std::mem::take(&mut self.waited);
         let recorder = self.app.recorder();
-        recorder.finish_batched(&mut self.counted, tally, status);
+        recorder.finish_batched(&mut self.counted, tally, status, waited);
     }
 
     /// Waits until the socket is readable (true), or `deadline` (the keep-alive timeout)
