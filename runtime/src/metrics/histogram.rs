@@ -271,10 +271,10 @@ mod tests {
             (u64::MAX, 26),
         ];
         for (scale, table) in [
-            (Scale::FROM_128_NS, runtime),
-            (Scale::from_log2_ns(10), http),
+            (Scale::FROM_128_NS, &runtime[..]),
+            (Scale::from_log2_ns(10), &http[..]),
         ] {
-            for (ns, bucket) in table {
+            for &(ns, bucket) in table {
                 assert_eq!(scale.bucket_of(ns), bucket, "{ns} ns on {scale:?}");
                 if let Some(upper) = scale.upper_bound_ns(bucket) {
                     assert!(ns < upper, "{ns} ns below bucket {bucket}'s bound {upper}");
