@@ -147,6 +147,14 @@ pub(crate) struct Batch {
     n: u32,
 }
 
+impl Batch {
+    /// Whether there is nothing to add.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+}
+
 /// Picks the requests whose duration is timed: one in the sampling period, by a Weyl
 /// sequence (a step of 2^64 / the golden ratio, wrapping), which spreads the picks evenly
 /// without a fixed stride that a client's own rhythm could line up with. One per connection,
@@ -309,9 +317,11 @@ impl Recorder {
     }
 
     /// [`finish`](Self::finish) for a connection: a request neither timed nor counted in
-    /// flight is added to the connection's `batch`, which reaches the shard when the series
-    /// changes or at [`flush`](Self::flush) (so a pipelined batch to one route costs one
-    /// shard look-up for all its requests); the others are counted at once.
+    /// flight is added to the connection's `batch`; the others are counted at once. With
+    /// `more` (another request is already buffered: a pipelined batch), the run waits for the
+    /// series to change or for [`flush`](Self::flush) before the connection writes, so a batch
+    /// to one route costs one shard look-up for all its requests; without, the run ends here
+    /// and reaches the shard now (a keep-alive request: one look-up, in line).
     #[inline]
     pub(crate) fn finish_batched(
         &self,
@@ -319,6 +329,7 @@ impl Recorder {
         tally: Tally,
         status: u16,
         waited: bool,
+        more: bool,
     ) {
         let series = tally.series + class_index(status);
         if waited || tally.start.is_some() {
@@ -329,6 +340,9 @@ impl Recorder {
             batch.series = series;
         }
         batch.n += 1;
+        if !more {
+            self.add_run(batch);
+        }
     }
 
     /// Adds a connection's batched counts to this thread's shard: called before the
@@ -336,14 +350,20 @@ impl Recorder {
     /// sees its request counted.
     #[inline]
     pub(crate) fn flush(&self, batch: &mut Batch) {
-        if batch.n != 0 {
+        if !batch.is_empty() {
             self.add_batch(batch);
         }
     }
 
-    /// The work of [`flush`](Self::flush) when there is something to add.
+    /// [`flush`](Self::flush) when there is something to add, out of line.
     #[inline(never)]
     fn add_batch(&self, batch: &mut Batch) {
+        self.add_run(batch);
+    }
+
+    /// Adds `batch`'s run to this thread's shard and empties it.
+    #[inline(always)]
+    fn add_run(&self, batch: &mut Batch) {
         let shard = self.shard();
         shard
             .request_counter(batch.series as usize)
@@ -669,15 +689,35 @@ mod tests {
         );
         first_poll(false);
         let mut batch = Batch::default();
-        r.finish_batched(&mut batch, Tally::start(Method::Get, false), 200, false);
+        r.finish_batched(
+            &mut batch,
+            Tally::start(Method::Get, false),
+            200,
+            false,
+            true,
+        );
         assert_eq!(r.snapshot().requests, 2, "batched: not yet added");
         r.flush(&mut batch);
+        assert!(batch.is_empty());
+        r.finish_batched(
+            &mut batch,
+            Tally::start(Method::Get, false),
+            200,
+            false,
+            false,
+        );
+        assert_eq!(
+            r.snapshot().requests,
+            4,
+            "the last of a batch: added at once"
+        );
+        assert!(batch.is_empty());
         let s = r.snapshot();
-        assert_eq!((s.in_flight, s.requests, s.duration.count()), (0, 3, 0));
+        assert_eq!((s.in_flight, s.requests, s.duration.count()), (0, 4, 0));
         r.waiting();
         assert_eq!(r.snapshot().in_flight, 1);
         r.finish(Tally::start(Method::Get, true), 200, true);
         let s = r.snapshot();
-        assert_eq!((s.in_flight, s.requests, s.duration.count()), (0, 4, 1));
+        assert_eq!((s.in_flight, s.requests, s.duration.count()), (0, 5, 1));
     }
 }

@@ -390,7 +390,7 @@ impl Exposition {
         self.single(
             "spindle_http_requests_in_flight",
             Gauge,
-            "Requests handed to the app whose response is not ready yet.",
+            "Requests whose handler is running or waiting (counted from its first wait; a handler in its first poll only by a scrape on its own thread).",
             s.in_flight,
         );
         self.single(

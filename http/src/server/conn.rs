@@ -25,6 +25,11 @@
 //! boxed future, which keeps the connection future small). Steps 5 and 6 are the same for
 //! every request; a streamed body takes the boxed `write_stream`.
 //!
+//! The HTTP metrics (`crate::metrics`) are counted here, not in the app: the connection keeps
+//! each request's tally (method, start time if timed) and route from step 3, counts the
+//! request when its response is ready (a run of one series is added to the thread's shard in
+//! one go, before step 6 writes), and marks the handler's first poll for the in-flight gauge.
+//!
 //! Responses leave in request order (RFC 9112 §9.3.2), interim ones included: the body of a
 //! request with `Expect: 100-continue` writes `100 Continue` straight to the socket on its first
 //! read, so before such a request's handler runs, the responses queued ahead of it (a
@@ -169,7 +174,9 @@ struct Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         // Normally empty (the last `flush` added it); not if the task is dropped mid-batch.
-        self.app.recorder().flush(&mut self.counted);
+        if !self.counted.is_empty() {
+            self.app.recorder().flush(&mut self.counted);
+        }
     }
 }
 
@@ -522,8 +529,10 @@ impl Conn {
     fn count(&mut self, status: u16) {
         let tally = self.tally.with_route(self.routed.take());
         let waited = std::mem::take(&mut self.waited);
+        // More bytes buffered: another request of a pipelined batch, most likely.
+        let more = !self.buf.is_empty();
         let recorder = self.app.recorder();
-        recorder.finish_batched(&mut self.counted, tally, status, waited);
+        recorder.finish_batched(&mut self.counted, tally, status, waited, more);
     }
 
     /// Waits until the socket is readable (true), or `deadline` (the keep-alive timeout)
@@ -687,7 +696,9 @@ impl Conn {
     /// the responses just written. False if the write failed (the connection is done).
     async fn flush(&mut self) -> bool {
         // The requests these responses answer are counted before a client can read them.
-        self.app.recorder().flush(&mut self.counted);
+        if !self.counted.is_empty() {
+            self.app.recorder().flush(&mut self.counted);
+        }
         if !self.out.is_empty() {
             // Fast path: the kernel usually takes the whole batch at once, and a write that
             // does not wait needs no timer. Only a write that would block is put under the
