@@ -159,7 +159,7 @@ pub struct Next {
     /// The middleware to run next. INVARIANT: `index <= stack.middleware.len()`; equal means
     /// that only the router is left.
     index: usize,
-    /// Where the router leaves the request's route index for the metrics ([`Routed::Later`]).
+    /// Where the router leaves the request's route index for the metrics (see [`Routed`]).
     route: Arc<AtomicU32>,
 }
 
@@ -184,7 +184,7 @@ impl Next {
         if index >= stack.middleware.len() {
             // The router puts the handler's future in a slot; here it becomes a plain box.
             let mut slot = ResponseSlot::new();
-            // Relaxed: read by whoever gets the response, after it (see `Routed::index`).
+            // Relaxed: read by whoever gets the response, after it (see `Routed::take`).
             route.store(stack.route(req, &mut slot), Ordering::Relaxed);
             return Box::pin(async move { slot.wait().await.unwrap_or_else(internal_error) });
         }
