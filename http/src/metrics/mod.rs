@@ -10,7 +10,7 @@
 //!   handler ran: 404, 405, the automatic `OPTIONS` answer, 501, an answer a middleware gave
 //!   before routing), the request method and the status class (a handler that panicked: its
 //!   route, 5xx). Route templates come from the app's routes, so the number of series is
-//!   bounded whatever the clients send. The waiter keeps what it needs (a [`Tally`]: method,
+//!   bounded whatever the clients send. The waiter keeps what it needs (a `Tally`: method,
 //!   route, start time) itself; the response carries nothing for the metrics.
 //! - **In flight**: requests whose handler is running or waiting for something (a timer, a
 //!   pool thread, a lock, a body still arriving). A handler is counted from the first time
@@ -22,7 +22,7 @@
 //! - **Duration**: from the dispatch to the ready response (a streamed body is not waited
 //!   for). A clock read costs 25 to 140 ns on the machines this was measured on, which is a
 //!   tenth of a pipelined request's whole cost, so by default one request in
-//!   [`DEFAULT_SAMPLE_PERIOD`] is timed, picked by a [`Sampler`];
+//!   [`DEFAULT_SAMPLE_PERIOD`] is timed, picked per connection by a `Sampler`;
 //!   [`App::duration_sample_period`](crate::App::duration_sample_period)`(1)` times every one.
 //! - **Connections**: opened and closed, counted by the connection task's start and end.
 //! - **Rejections**: requests the connection refused before any handler ran (a malformed
@@ -180,16 +180,16 @@ const SEED_STEP: u64 = 0xBF58_476D_1CE4_E5B9;
 thread_local! {
     /// The starting point of the next sampler made on this thread.
     static NEXT_SEED: Cell<u64> = const { Cell::new(0) };
-    /// Whether a connection on this thread is in a handler's first poll (see [`first_poll`]).
-    static FIRST_POLL: Cell<bool> = const { Cell::new(false) };
+    /// The address of the recorder of the app whose handler a connection on this thread is
+    /// running the first poll of; 0 for none (see [`Recorder::first_poll_begins`]).
+    static FIRST_POLL: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Marks the start (`true`) and the end (`false`) of a handler's first poll on this thread:
-/// its request is in flight for a snapshot taken meanwhile on this thread (a `/metrics`
-/// handler's of itself), before it is counted with [`Recorder::waiting`], if ever.
+/// Marks the end of a handler's first poll on this thread (see
+/// [`Recorder::first_poll_begins`]).
 #[inline(always)]
-pub(crate) fn first_poll(running: bool) {
-    FIRST_POLL.with(|f| f.set(running));
+pub(crate) fn first_poll_ends() {
+    FIRST_POLL.with(|f| f.set(0));
 }
 
 impl Sampler {
@@ -301,6 +301,15 @@ impl Recorder {
             next: seed,
             max: u64::MAX >> self.sample_log2.load(Ordering::Relaxed),
         }
+    }
+
+    /// Marks the start of the first poll of one of this app's handlers on this thread (until
+    /// [`first_poll_ends`]): its request is in flight for a snapshot taken meanwhile on this
+    /// thread (a `/metrics` handler's of itself), before it is counted with
+    /// [`waiting`](Self::waiting), if ever.
+    #[inline(always)]
+    pub(crate) fn first_poll_begins(&self) {
+        FIRST_POLL.with(|f| f.set(self as *const Recorder as usize));
     }
 
     /// Counts a request in flight: its handler has to wait (see the module docs). Its
@@ -470,7 +479,7 @@ impl Recorder {
         // poll on this thread, if any (the one taking this snapshot, usually).
         let waited = sum(&|s| s.waited.get());
         s.in_flight = sum(&|s| s.waiting.get()).saturating_sub(waited)
-            + u64::from(FIRST_POLL.with(Cell::get));
+            + u64::from(FIRST_POLL.with(Cell::get) == self as *const Recorder as usize);
         s.open_connections = s.connections.saturating_sub(sum(&|s| s.conns_closed.get()));
         s
     }
@@ -599,8 +608,8 @@ pub struct RouteRequests {
 /// The runtime's view of the route a connection task is running (part 1 of issue 11): called
 /// with the route's label (`"GET /users/{id}"`) right before its handler runs, so that a
 /// long-poll report can name the route, and with `None` by whoever waits for the response:
-/// the connection before it writes a batch of responses (`server/conn.rs`), [`App::handle`]
-/// (crate::App::handle) once its response is ready. The runtime ties the label to the poll
+/// the connection before it writes a batch of responses (`server/conn.rs`),
+/// [`App::handle`](crate::App::handle) once its response is ready. The runtime ties the label to the poll
 /// that set it, so it never outlives that poll; within it, after a handler of a pipelined
 /// batch, it may still name that handler's route while the connection queues the response
 /// and parses the next request (whose handler, if routed, sets its own).
@@ -681,13 +690,14 @@ mod tests {
         assert_eq!(s.status_class(2), 1);
         assert_eq!(s.status_class(5), 1);
         assert_eq!(s.in_flight, 0);
-        first_poll(true);
+        r.first_poll_begins();
+        assert_eq!(Recorder::default().snapshot().in_flight, 0, "another app's");
         assert_eq!(
             r.snapshot().in_flight,
             1,
             "a handler's first poll, seen from its thread"
         );
-        first_poll(false);
+        first_poll_ends();
         let mut batch = Batch::default();
         r.finish_batched(
             &mut batch,

@@ -63,7 +63,7 @@ use crate::app::App;
 use crate::body::BodyDecoder;
 use crate::error::ParseError;
 use crate::io::{ConnIo, ReadBuf, Transport};
-use crate::metrics::{first_poll, publish_route, Batch, Sampler, Tally};
+use crate::metrics::{first_poll_ends, publish_route, Batch, Sampler, Tally};
 use crate::parse::{BodyFraming, Method, RequestParser, Version};
 use crate::server::config::ServerConfig;
 use crate::server::shutdown::{Shutdown, Watch};
@@ -276,11 +276,11 @@ impl Conn {
             // Responses leave in request order: the interim `100 Continue` of this request
             // must not overtake the responses queued ahead of it.
             if flush_first {
-                first_poll(false); // the flush may wait, and the task leave this thread
+                first_poll_ends(); // the flush may wait, and the task leave this thread
                 if !self.flush().await {
                     return;
                 }
-                first_poll(true);
+                self.app.recorder().first_poll_begins();
             }
             // 3. The handler runs on this task; its request is counted once the response is
             //    ready, before it is written.
@@ -377,7 +377,7 @@ impl Conn {
         // In flight (`crate::metrics`): for a snapshot on this thread from here to the end of
         // the handler's first poll (`poll_handler`), as a handler may answer while its future
         // is made; counted from the first time it has to wait.
-        first_poll(true);
+        self.app.recorder().first_poll_begins();
         let app = &self.app;
         let handler = &mut self.handler;
         let routed = &mut self.routed;
@@ -508,7 +508,7 @@ impl Conn {
                 if !self.waited {
                     // In flight from now until `count` (see `crate::metrics`); no longer
                     // in a first poll on this thread.
-                    first_poll(false);
+                    first_poll_ends();
                     self.waited = true;
                     self.app.recorder().waiting();
                 }
@@ -517,7 +517,7 @@ impl Conn {
             Ok(Poll::Ready(Some(response))) => response,
             Ok(Poll::Ready(None)) | Err(_) => internal_error(),
         };
-        first_poll(false);
+        first_poll_ends();
         self.handler.clear();
         Poll::Ready(resp)
     }
