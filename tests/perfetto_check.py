@@ -14,6 +14,7 @@ them with what the JSON itself holds; this script only reports, as one JSON line
 Usage: perfetto_check.py TRACE_JSON. Every wait is bounded; on a time-out it exits non-zero.
 """
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -75,8 +76,10 @@ def ask(driver, box, sql):
     return wait(f"the answer to {sql!r}", answer, 30)[0]
 
 
-def main():
-    trace = sys.argv[1]
+@contextlib.contextmanager
+def perfetto(trace, window="1600,900"):
+    """The Perfetto UI in headless Chromium with `trace` imported (its tracks drawn): vizviewer
+    serves both on a free loopback port, and stops when the block ends."""
     port = free_port()
     viewer = subprocess.Popen(
         ["vizviewer", "--server_only", "--port", str(port), trace],
@@ -85,19 +88,24 @@ def main():
     )
     try:
         time.sleep(1)
-        with Chromium(window="1600,900") as driver:
+        with Chromium(window=window) as driver:
             driver.go(f"http://127.0.0.1:{port}/")
-            # Imported once the worker tracks are drawn.
-            wait("the trace's tracks", lambda: "spindle-" in (driver.js("return document.body.innerText") or ""), 90)
-            box = driver.call("POST", f"/session/{driver.session}/element", {"using": "css selector", "value": "input"})
-            box = next(iter(box.values()))
-            # ':' switches the search box to SQL mode; it stays there for the next queries.
-            driver.call("POST", f"/session/{driver.session}/element/{box}/value", {"text": ":"})
-            time.sleep(0.5)
-            got = {key: ask(driver, box, sql) for key, sql in QUERIES.items()}
+            text = "return document.body.innerText"
+            wait("the trace's tracks", lambda: "spindle-" in (driver.js(text) or ""), 90)
+            yield driver
     finally:
         viewer.terminate()
         viewer.wait(timeout=10)
+
+
+def main():
+    with perfetto(sys.argv[1]) as driver:
+        box = driver.call("POST", f"/session/{driver.session}/element", {"using": "css selector", "value": "input"})
+        box = next(iter(box.values()))
+        # ':' switches the search box to SQL mode; it stays there for the next queries.
+        driver.call("POST", f"/session/{driver.session}/element/{box}/value", {"text": ":"})
+        time.sleep(0.5)
+        got = {key: ask(driver, box, sql) for key, sql in QUERIES.items()}
     print(
         json.dumps(
             {
