@@ -223,15 +223,11 @@ fn model(payload: &[u8], limits: &Limits) -> Model {
             Answering::Other
         });
         let mut decoder = BodyDecoder::new(head.body_framing(), limits);
-        loop {
-            match decoder.decode(rest) {
-                Ok(p) => {
-                    rest = &rest[p.consumed..];
-                    if p.done || p.needs_more() {
-                        break;
-                    }
-                }
-                Err(_) => break,
+        // Until the body ends, needs more, or fails.
+        while let Ok(p) = decoder.decode(rest) {
+            rest = &rest[p.consumed..];
+            if p.done || p.needs_more() {
+                break;
             }
         }
         if !decoder.is_done() {
