@@ -122,26 +122,17 @@ impl CurrentThread {
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         let stats = &self.stats;
-        let watch = self.detector.watch(0);
-        let _record = RecordScope::enter(watch);
-        /// What the loop has done since it last added it to `stats`: busy time, and polls
-        /// (added before each sleep, every 64th turn, and however `block_on` ends, a panic
-        /// included; between `block_on` calls nobody runs the tasks, which shows as a deep
-        /// sleep).
+        let _record = RecordScope::enter(self.detector.watch(0), stats.polls.word());
+        /// The busy time the loop has not yet added to `stats` (added before each sleep,
+        /// every 64th turn, and however `block_on` ends, a panic included; between `block_on`
+        /// calls nobody runs the tasks, which shows as a deep sleep).
         struct Pending<'a> {
             stats: &'a WorkerStats,
             busy: BusyClock,
-            polls: u64,
-        }
-        impl Pending<'_> {
-            fn flush(&mut self) {
-                self.stats.polls.add(std::mem::take(&mut self.polls));
-                self.busy.flush(self.stats);
-            }
         }
         impl Drop for Pending<'_> {
             fn drop(&mut self) {
-                self.flush();
+                self.busy.flush(self.stats);
                 self.stats.set_state(WorkerState::ParkedDeep);
             }
         }
@@ -149,7 +140,6 @@ impl CurrentThread {
         let mut pending = Pending {
             stats,
             busy: BusyClock::start(),
-            polls: 0,
         };
         let mut turns: u32 = 0;
         loop {
@@ -167,15 +157,10 @@ impl CurrentThread {
             for _ in 0..self.event_interval {
                 match self.pop() {
                     Some(task) => {
-                        pending.polls += 1;
-                        let seq = watch.map_or(0, |w| w.poll_started(&task));
                         if self.trace {
-                            crate::trace::run(Some(stats), task, false);
+                            crate::trace::run(Some(stats), task, true);
                         } else {
-                            stats.run_uncounted(task);
-                        }
-                        if let Some(w) = watch {
-                            w.poll_ended(seq, &self.detector, 0);
+                            stats.run(task);
                         }
                     }
                     None => {
@@ -185,12 +170,16 @@ impl CurrentThread {
                 }
             }
             // 3.
-            // Busy time and polls are added up before each sleep, and every 64th turn
-            // otherwise (a clock read per turn would cost more than a short turn itself).
+            // Busy time is added up before each sleep, and every 64th turn otherwise (a clock
+            // read per turn would cost more than a short turn itself); so is the end of a long
+            // poll the monitor flagged (`monitor/record.rs`), if the monitor has not reported it.
             turns = turns.wrapping_add(1);
             let sleep = ran_dry && !main_woken.woken.load(Ordering::Acquire);
             if sleep || turns.is_multiple_of(64) {
-                pending.flush();
+                pending.busy.flush(stats);
+                if self.detector.attention() {
+                    self.detector.end_flagged(0);
+                }
                 if self.trace {
                     crate::trace::queues(self.queue.lock().len(), None);
                 }

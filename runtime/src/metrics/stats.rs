@@ -11,7 +11,9 @@
 //!   unit the adjacent-line prefetcher pulls), so two workers never write the same line.
 //!
 //! The atomics are std's, not the loom shim's: no protocol rests on them (nothing is ever
-//! decided by reading a counter), so there is nothing for loom to model.
+//! decided by reading a counter), with one exception, the poll counter: the long-poll monitor
+//! reads it with the worker's poll scope word to tell one poll from the next (`monitor/record.rs`,
+//! `read_poll`, whose loom model runs over loom atomics in its place).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -38,6 +40,21 @@ impl Counter {
     #[inline(always)]
     pub(crate) fn inc(&self) {
         self.add(1);
+    }
+
+    /// Adds one with a Release store (the poll counter: pairs with the long-poll monitor's
+    /// Acquire load, `monitor/record.rs`). The same plain store as `inc` on x86.
+    #[inline(always)]
+    pub(crate) fn inc_release(&self) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Release,
+        );
+    }
+
+    /// The counter's word, for the long-poll monitor to read (`RecordScope::enter`).
+    pub(crate) fn word(&self) -> &AtomicU64 {
+        &self.0
     }
 
     /// The current value (any thread).
@@ -96,7 +113,7 @@ impl AtomicHistogram {
 #[repr(align(128))]
 pub(crate) struct WorkerStats {
     /// Queue entries run (a poll, or the drop of a task cancelled while queued), counted as
-    /// each one starts.
+    /// each one starts (with a Release store: the long-poll monitor numbers polls by it).
     pub(crate) polls: Counter,
     /// Nanoseconds spent not parked, added at each park and each maintenance tick.
     pub(crate) busy_ns: Counter,
@@ -165,8 +182,8 @@ impl WorkerStats {
     #[inline]
     pub(crate) fn run<S: 'static>(&self, task: crate::task::Notified<S>) {
         // Counted before the poll: whoever sees the poll's effects (a task's output) also
-        // sees it counted.
-        self.polls.inc();
+        // sees it counted; and the long-poll monitor tells polls apart by it.
+        self.polls.inc_release();
         self.run_uncounted(task);
     }
 

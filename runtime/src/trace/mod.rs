@@ -217,7 +217,7 @@ pub(crate) fn flush() {
 
 /// Runs one queue entry, recording the poll (the traced twin of `WorkerStats::run`, which it
 /// replaces while tracing). `stats`: the worker's counters (`None` on a blocking thread);
-/// `count`: whether to count the poll there (the current-thread loop counts its own).
+/// `count`: whether to count the poll there.
 ///
 /// It also does the metrics' timing: every stamped entry is timed, and while tracing nearly
 /// every entry is stamped (by its wake), so the histograms see nearly every poll.
@@ -238,7 +238,7 @@ pub(crate) fn run<S: 'static>(stats: Option<&WorkerStats>, task: Notified<S>, co
     let queued_at = task.take_scheduled_at();
     let start = now_ns();
     if let (Some(stats), true) = (stats, count) {
-        stats.polls.inc();
+        stats.polls.inc_release();
     }
     task.run();
     let end = now_ns();
