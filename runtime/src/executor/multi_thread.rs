@@ -464,6 +464,8 @@ fn steal_work(shared: &MultiThread, core: &mut Core, stats: &WorkerStats) -> Opt
                     stats.steals.inc();
                     let moved = core.local.len().saturating_sub(before) as u64 + 1;
                     stats.stolen.add(moved);
+                    // The victim's side, on its stats (added atomically: see `Taken`).
+                    shared.stats[victim].taken.record(moved);
                     if core.trace {
                         crate::trace::steal(victim, moved);
                     }

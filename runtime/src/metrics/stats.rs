@@ -2,8 +2,8 @@
 //! worker, written by that worker only, and the clock and sampling used to time polls.
 //!
 //! Invariants:
-//! - INVARIANT (single writer): every field of a `WorkerStats` is written by its own worker
-//!   thread only (the `block_on` thread for a current-thread runtime). So a counter is bumped
+//! - INVARIANT (single writer): every field of a `WorkerStats` but `taken` (which thieves add
+//!   to, see [`Taken`]) is written by its own worker thread only (the `block_on` thread for a current-thread runtime). So a counter is bumped
 //!   with a Relaxed load and a Relaxed store, not a read-modify-write: no other thread can
 //!   store in between, and a reader on another thread sees some recent value of each counter
 //!   (counters are independent; a snapshot is not a consistent cut across them).
@@ -108,6 +108,33 @@ impl AtomicHistogram {
     }
 }
 
+/// The victim's side of the steals: counted by the thieves, on the victim's stats but on
+/// cache lines of their own.
+///
+/// The exception to the module's single-writer invariant: any sibling that steals from this
+/// worker adds here, so these are read-modify-write adds (`fetch_add`), exact even when two
+/// thieves steal at once. They sit on their own 128 bytes so that a thief's add does not pull
+/// the victim's own counters' line (written at every poll) away from it; the add happens once
+/// per steal, which moves a batch of tasks and already touches the victim's deque.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Taken {
+    /// Successful steals from this worker's deque.
+    steals: AtomicU64,
+    /// Tasks those steals moved.
+    tasks: AtomicU64,
+}
+
+impl Taken {
+    /// A sibling stole `tasks` tasks from this worker in one steal.
+    #[inline]
+    pub(crate) fn record(&self, tasks: u64) {
+        // Relaxed: counters; nothing is published through them.
+        self.steals.fetch_add(1, Ordering::Relaxed);
+        self.tasks.fetch_add(tasks, Ordering::Relaxed);
+    }
+}
+
 /// The counters of one worker. See the module invariants.
 #[derive(Debug, Default)]
 #[repr(align(128))]
@@ -135,6 +162,9 @@ pub(crate) struct WorkerStats {
     pub(crate) budget_exhausted: Counter,
     /// What the worker is doing: a [`WorkerState`] as a number.
     pub(crate) state: Counter,
+    /// What siblings stole from this worker. The one part written by other threads (see
+    /// [`Taken`]).
+    pub(crate) taken: Taken,
     /// Duration of timed polls.
     pub(crate) poll_duration: AtomicHistogram,
     /// Wake (or spawn) to start of poll, for timed polls.
@@ -168,6 +198,9 @@ impl WorkerStats {
             unparks: self.unparks.get(),
             steals: self.steals.get(),
             stolen_tasks: self.stolen.get(),
+            // Relaxed: counters (see `Taken::record`).
+            steals_out: self.taken.steals.load(Ordering::Relaxed),
+            stolen_out_tasks: self.taken.tasks.load(Ordering::Relaxed),
             local_queue_depth,
             lifo_hits: self.lifo_hits.get(),
             overflowed: self.overflowed.get(),
