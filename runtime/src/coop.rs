@@ -24,10 +24,10 @@ use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use crate::task::Id;
-
-/// Units a task may spend in one poll before it is made to yield (tokio uses the same number).
-pub(crate) const BUDGET: u8 = 128;
+use crate::task::id::Id;
+// The number of units lives with the id: a task's id is kept as its poll scope word with a
+// fresh budget (`task/id.rs`), so the id module, which sits below this one, defines it.
+pub(crate) use crate::task::id::BUDGET;
 /// The budget byte after a poll was refused for lack of budget: no units left, like 0; the
 /// first refusal (0 to `CUT`) counts the poll as cut short, later ones in the same poll do not.
 const CUT: u8 = u8::MAX;
@@ -105,6 +105,37 @@ pub(crate) fn current_task() -> Option<Id> {
         .flatten()
 }
 
+/// The id of the task being polled on this thread.
+///
+/// Panics when called outside a task (in `block_on`'s own future, or on a plain thread); use
+/// [`try_id`] there. A `spawn_blocking` closure has an id too: it is a task.
+///
+/// ```
+/// let rt = spindle::Runtime::new().unwrap();
+/// let (inner, outer) = rt.block_on(async {
+///     let h = spindle::spawn(async { spindle::task::id() });
+///     let outer = h.id();
+///     (h.await.unwrap(), outer)
+/// });
+/// assert_eq!(inner, outer);
+/// ```
+#[track_caller]
+pub fn id() -> Id {
+    try_id().expect("spindle::task::id() called outside a task")
+}
+
+/// The id of the task being polled on this thread, or `None` outside any task.
+///
+/// ```
+/// assert!(spindle::task::try_id().is_none()); // a plain thread
+/// let rt = spindle::Runtime::new().unwrap();
+/// let inside = rt.block_on(async { spindle::spawn(async { spindle::task::try_id() }).await.unwrap() });
+/// assert!(inside.is_some());
+/// ```
+pub fn try_id() -> Option<Id> {
+    current_task()
+}
+
 /// Spends one unit of budget; when none is left, schedules the task again and returns `Pending`.
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     CURRENT.with(|c| {
@@ -161,5 +192,19 @@ mod tests {
         // Two refusals in one poll: cut short once.
         assert_eq!(take_cut_short(), 1);
         assert_eq!(take_cut_short(), 0);
+    }
+
+    /// The current id is set for a poll's scope, nests, and is restored.
+    #[test]
+    fn current_nests() {
+        assert_eq!(try_id(), None);
+        let (a, b) = (crate::task::id::next(), crate::task::id::next());
+        budget(Some(a), || {
+            assert_eq!(id(), a);
+            budget(Some(b), || assert_eq!(id(), b));
+            budget(None, || assert_eq!(try_id(), None));
+            assert_eq!(id(), a);
+        });
+        assert_eq!(try_id(), None);
     }
 }

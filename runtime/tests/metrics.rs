@@ -267,8 +267,16 @@ fn a_stolen_task_shows_in_steals() {
         let [a, b] = &m.workers[..] else {
             panic!("two workers")
         };
-        assert_eq!((a.steals, a.stolen_tasks), (b.steals_out, b.stolen_out_tasks), "{m:#?}");
-        assert_eq!((b.steals, b.stolen_tasks), (a.steals_out, a.stolen_out_tasks), "{m:#?}");
+        assert_eq!(
+            (a.steals, a.stolen_tasks),
+            (b.steals_out, b.stolen_out_tasks),
+            "{m:#?}"
+        );
+        assert_eq!(
+            (b.steals, b.stolen_tasks),
+            (a.steals_out, a.stolen_out_tasks),
+            "{m:#?}"
+        );
     });
 }
 
@@ -312,7 +320,11 @@ fn steals_out_match_steals_in() {
         };
         assert!(sum(|w| w.steals) >= 1, "{m:#?}");
         assert_eq!(sum(|w| w.steals), sum(|w| w.steals_out), "{m:#?}");
-        assert_eq!(sum(|w| w.stolen_tasks), sum(|w| w.stolen_out_tasks), "{m:#?}");
+        assert_eq!(
+            sum(|w| w.stolen_tasks),
+            sum(|w| w.stolen_out_tasks),
+            "{m:#?}"
+        );
         assert!(sum(|w| w.stolen_tasks) >= (TASKS - 1) as u64, "{m:#?}");
     });
 }

@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use super::park::Parker;
 use crate::loom::{AtomicBool, Mutex, Ordering};
 use crate::metrics::{BusyClock, SharedSampler, WorkerMetrics, WorkerState, WorkerStats};
-use crate::monitor::{Detector, RecordScope};
+use crate::monitor::record::{Detector, RecordScope};
 use crate::runtime::{context, Handle};
 use crate::task::Notified;
 

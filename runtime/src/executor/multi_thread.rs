@@ -27,7 +27,7 @@ use super::idle::{Idle, LIGHT_SLEEP, LIGHT_SLEEPS};
 use super::park::Parker;
 use crate::loom::{AtomicBool, Mutex, Ordering};
 use crate::metrics::{BusyClock, Sampler, WorkerMetrics, WorkerState, WorkerStats};
-use crate::monitor::{Detector, RecordScope};
+use crate::monitor::record::{Detector, RecordScope};
 use crate::runtime::{context, Handle};
 use crate::task::Notified;
 

@@ -34,7 +34,7 @@ pub(crate) use stats::{
     now_ns, sample_remote, BusyClock, Sampler, SharedSampler, WorkerStats, TRACE_EVERY_ENTRY,
 };
 
-pub use crate::monitor::LongPoll;
+pub use crate::monitor::record::LongPoll;
 
 use std::fmt;
 use std::time::{Duration, Instant};

@@ -57,17 +57,16 @@
 //! Talks to: `record` (the workers' records, the reports), `executor` (hand-off), `runtime`
 //! (the owned-task list, to name the task; the handle it runs for).
 
-mod record;
+pub(crate) mod record;
 
-pub use record::{set_route, LongPoll, DEFAULT_LONG_POLL_THRESHOLD};
-pub(crate) use record::{Detector, RecordScope};
+pub use record::DEFAULT_LONG_POLL_THRESHOLD;
 
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::executor::Scheduler;
 use crate::runtime::Handle;
 use crate::task::id::Id;
-use record::{Incident, Snapshot};
+use record::{Incident, LongPoll, Snapshot};
 
 /// What the monitor remembers about one worker between looks.
 #[derive(Debug)]
@@ -233,4 +232,3 @@ fn found(handle: &Handle, worker: usize, snap: Snapshot, look: &mut Look, now: I
         mt.hand_off(worker, handle);
     }
 }
-

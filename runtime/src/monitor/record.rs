@@ -618,13 +618,12 @@ impl Detector {
     }
 }
 
-
 /// Added to `Detector::attention` when the runtime stops (far above any count of open polls).
 const STOPPING: u64 = 1 << 32;
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::*;
+    use crate::monitor::record::*;
     use std::sync::atomic::AtomicU64 as StdAtomicU64;
 
     /// The record's protocol on one thread: registration, snapshots between and inside polls,
@@ -654,7 +653,11 @@ mod tests {
         assert!(!r.claim(1), "and no other");
         polls.store(2, std::sync::atomic::Ordering::Release);
         crate::coop::budget(Some(Id::from_number(8).unwrap()), || {
-            assert_eq!(r.snapshot().unwrap().route, None, "the route ended with its poll");
+            assert_eq!(
+                r.snapshot().unwrap().route,
+                None,
+                "the route ended with its poll"
+            );
         });
         drop(scope);
         assert_eq!(r.snapshot(), None, "unregistered");
@@ -667,8 +670,8 @@ mod tests {
 /// `scripts/loom.sh`.
 #[cfg(all(test, loom))]
 mod loom_tests {
-    use super::*;
     use crate::loom::Arc;
+    use crate::monitor::record::*;
     use loom::thread;
 
     /// A worker's two words, as loom atomics (the real ones are a metric and a thread-local).
@@ -715,7 +718,10 @@ mod loom_tests {
                     let route = record
                         .read_route()
                         .and_then(|(route, set_by)| route.filter(|_| set_by == seq));
-                    assert!(matches!((seq, route), (1, None | Some("GET /a")) | (2, None)));
+                    assert!(matches!(
+                        (seq, route),
+                        (1, None | Some("GET /a")) | (2, None)
+                    ));
                 }
             }
             worker.join().unwrap();
@@ -758,7 +764,10 @@ mod loom_tests {
                 panic!("nobody claimed the end");
             }
             assert!(monitor != worker, "both claimed the end");
-            assert!(!detector.attention(), "the count of open polls is back to 0");
+            assert!(
+                !detector.attention(),
+                "the count of open polls is back to 0"
+            );
         });
     }
 }

@@ -43,9 +43,10 @@ pub(crate) mod state;
 #[cfg(test)]
 mod tests;
 
-pub use crate::monitor::set_route;
+pub use crate::coop::{id, try_id};
+pub use crate::monitor::record::set_route;
 pub use builder::Builder;
-pub use id::{id, try_id, Id};
+pub use id::Id;
 pub use join::{JoinError, JoinHandle};
 pub(crate) use owned::OwnedTasks;
 pub use spawn::{spawn, spawn_blocking};
