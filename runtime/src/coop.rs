@@ -10,7 +10,7 @@
 //! The same thread-local also records which task is being polled (for `task::id()`): one
 //! thread-local set and restored per poll instead of two (the cost is in `docs/benchmarks.md`).
 //! It is an atomic, written with plain (Release) stores by its own thread only, because the
-//! long-poll monitor (`monitor.rs`) reads a worker's word from its own thread: the word that
+//! long-poll monitor (`monitor/record.rs`) reads a worker's word from its own thread: the word that
 //! says which task this thread polls is the detector's record of it, at no extra cost per poll.
 //!
 //! Talks to: `executor` (sets the budget around each poll) and every leaf future (spends it).
@@ -20,7 +20,7 @@
 use std::cell::Cell;
 use std::ptr;
 // A std atomic, not the loom shim's: a `thread_local!` needs a `const` initializer. The
-// monitor's protocol over it is modelled in `monitor.rs` with loom's own atomics.
+// monitor's protocol over it is modelled in `monitor/record.rs` with loom's own atomics.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 

@@ -38,7 +38,7 @@ pub(crate) struct CurrentThread {
     stats: WorkerStats,
     /// Picks the queued entries whose schedule latency and poll are timed (see `metrics`).
     sampler: SharedSampler,
-    /// The loop's current-poll record and the long-poll reports (`monitor.rs`): the thread
+    /// The loop's current-poll record and the long-poll reports (`monitor/record.rs`): the thread
     /// inside `block_on` is this runtime's one worker.
     detector: Detector,
     /// Whether the runtime records a scheduling trace (`trace` module); fixed at build.

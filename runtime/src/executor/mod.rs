@@ -25,7 +25,7 @@ pub(crate) enum Scheduler {
 }
 
 impl Scheduler {
-    /// The long-poll detector's state (`monitor.rs`).
+    /// The long-poll detector's state (`monitor/record.rs`).
     pub(crate) fn detector(&self) -> &crate::monitor::record::Detector {
         match self {
             Scheduler::MultiThread(mt) => mt.detector(),

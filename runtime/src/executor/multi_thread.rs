@@ -61,7 +61,7 @@ pub(crate) struct MultiThread {
     /// A worker's own pushes wake a sleeping sibling once this many tasks wait in its deque
     /// (sooner if no sibling sleeps light; see `idle.rs`).
     spread_threshold: usize,
-    /// Each worker's current-poll record and the long-poll reports (`monitor.rs`).
+    /// Each worker's current-poll record and the long-poll reports (`monitor/record.rs`).
     detector: Detector,
     /// `Builder::hand_off_blocked_worker`: wakes go to the deque, never the LIFO slot, so that
     /// a sibling can take them when this worker is stuck in a long poll (see [`MultiThread::hand_off`]).
