@@ -18,9 +18,12 @@ NEW=${2:?NEW_BIN}
 ROUNDS=${3:-8}
 shift $(( $# < 3 ? $# : 3 ))
 OUT=${OUT:-$(mktemp -d /tmp/runtime-ab.XXXXXX)}
+mkdir -p "$OUT"
 NICE=${NICE:-0}
 echo "# output in $OUT; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for r in $(seq 1 "$ROUNDS"); do
+# SUMMARY_ONLY=1 with an existing OUT only summarizes its rounds again.
+[[ ${SUMMARY_ONLY:-0} == 1 ]] && ROUNDS_RUN=0 || ROUNDS_RUN=$ROUNDS
+for r in $(seq 1 "$ROUNDS_RUN"); do
   if (( r % 2 )); then order="base new"; else order="new base"; fi
   for side in $order; do
     bin=$BASE; [[ $side == new ]] && bin=$NEW
@@ -39,9 +42,10 @@ def ratios(side):
             # "<workload> <median> [<p10> .. <p90>] <median> [<p10> .. <p90>] <ratio>"
             if len(parts) >= 2 and not line.startswith("workload"):
                 try:
-                    per.setdefault(parts[0], []).append(float(parts[-1]))
+                    ratio = float(parts[-1])
                 except ValueError:
-                    pass
+                    continue
+                per.setdefault(parts[0], []).append(ratio)
     return per
 base, new = ratios("base"), ratios("new")
 print(f"{'workload':<24} {'base':>8} {'new':>8} {'new/base':>9}   (median spindle/tokio over {rounds} rounds)")
