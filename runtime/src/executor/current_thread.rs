@@ -156,13 +156,8 @@ impl CurrentThread {
             let mut ran_dry = false;
             for _ in 0..self.event_interval {
                 match self.pop() {
-                    Some(task) => {
-                        if self.trace {
-                            crate::trace::run(Some(stats), task, true);
-                        } else {
-                            stats.run(task);
-                        }
-                    }
+                    // (While tracing, every entry is stamped, and `run` traces the poll.)
+                    Some(task) => stats.run(task),
                     None => {
                         ran_dry = true;
                         break;

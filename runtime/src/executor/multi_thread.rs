@@ -382,11 +382,8 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
                 if was_last_searcher {
                     shared.notify_parked(&handle, None, true);
                 }
-                if tracing {
-                    crate::trace::run(Some(stats), task, true);
-                } else {
-                    stats.run(task);
-                }
+                // (While tracing, every entry is stamped, and `run` traces the poll.)
+                stats.run(task);
             }
             // 6.
             None => {

@@ -235,6 +235,11 @@ impl WorkerStats {
     #[cold]
     #[inline(never)]
     fn run_timed<S: 'static>(&self, task: crate::task::Notified<S>) {
+        // While the runtime traces, every entry is stamped and comes here: trace the poll.
+        if crate::trace::recording() {
+            crate::trace::run(Some(self), task);
+            return;
+        }
         let queued_at = task.take_scheduled_at();
         let start = now_ns();
         task.run();
