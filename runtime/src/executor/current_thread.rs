@@ -69,7 +69,10 @@ impl CurrentThread {
         &self.detector
     }
 
-    /// Queues a task and wakes the loop.
+    /// Queues a task and wakes the loop. Out of line: the wake path (`raw.rs`) then reaches
+    /// either scheduler with a tail call, and the multi-thread one pays for no register saves
+    /// made for this one (`docs/benchmarks.md`, the cost of metrics).
+    #[inline(never)]
     pub(crate) fn schedule(&self, handle: &Handle, task: Notified<Handle>) {
         if self.shutdown.load(Ordering::Acquire) {
             task.shutdown();
@@ -80,9 +83,7 @@ impl CurrentThread {
         self.parker.unpark(&*handle.inner);
     }
 
-    /// Appends to the queue. Out of line so that `schedule`, which is inlined into the wake
-    /// path, stays small (see `docs/benchmarks.md`, the cost of metrics).
-    #[inline(never)]
+    /// Appends to the queue.
     fn push(&self, task: Notified<Handle>) {
         self.queue.lock().push_back(task);
     }
