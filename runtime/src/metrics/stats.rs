@@ -448,11 +448,21 @@ thread_local! {
 
 /// [`Sampler::sample`] for an entry pushed from outside the queue's owner (this thread's own
 /// sampler).
+///
+/// The sampler is this thread's, shared by every runtime the thread pushes to, so its countdown
+/// may have been set by a runtime with another period: the period is read first, and for a
+/// traced runtime every entry is stamped whatever the countdown says (a worker traces exactly
+/// the stamped entries' polls; see `WorkerStats::run_timed`).
 pub(crate) fn sample_remote<S: 'static>(
     task: &crate::task::Notified<S>,
     period: impl FnOnce() -> u32,
 ) {
-    REMOTE.with(|s| s.borrow_mut().sample(task, period));
+    let period = period();
+    if period == TRACE_EVERY_ENTRY {
+        stamp_entry(task, period);
+        return;
+    }
+    REMOTE.with(|s| s.borrow_mut().sample(task, || period));
 }
 
 #[cfg(test)]
