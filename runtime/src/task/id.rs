@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The id of a task, unique within this process for its lifetime.
 ///
-/// Read it with [`JoinHandle::id`](super::JoinHandle::id) from outside, or [`id()`] from inside
-/// the task. It appears in metrics, long-poll reports and traces, so a task can be followed
-/// through all of them.
+/// Read it with [`JoinHandle::id`](super::JoinHandle::id) from outside, or
+/// [`id()`](crate::task::id()) from inside the task. It appears in metrics, long-poll reports
+/// and traces, so a task can be followed through all of them.
 ///
 /// ```
 /// let rt = spindle::Runtime::new().unwrap();
