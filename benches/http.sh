@@ -15,6 +15,8 @@
 #   OUT_DIR=...       where raw wrk output and server logs go (default target/http-bench)
 #   BASELINE_DEMO=... path of a spindle-demo binary built from an earlier commit: it joins the
 #                     table as "spindle-base", so a change is measured side by side in one run
+#   DEMO_FLAGS=...    extra flags for this tree's demo only (e.g. --no-trace: the scheduling
+#                     trace's recorder is on by default, and a base from before it has no flag)
 #
 # Plan (numbered as in main): 1. start every server and wait until it answers GET /;
 # 2. warm each up; 3. ROUNDS rounds: for each workload (keep-alive: one request per write;
@@ -39,7 +41,7 @@ CLK_TCK=$(getconf CLK_TCK)
 # The servers, in table order: name and command line (PORT is replaced by its port).
 SERVERS=(spindle hyper tokio-minimal)
 declare -A COMMAND=(
-    [spindle]="$BIN_DIR/spindle-demo --port PORT --workers 2 --no-access-log"
+    [spindle]="$BIN_DIR/spindle-demo --port PORT --workers 2 --no-access-log ${DEMO_FLAGS:-}"
     [hyper]="$BIN_DIR/spindle-bench hyper-server --port PORT"
     [tokio-minimal]="$BIN_DIR/spindle-bench tokio-minimal --port PORT"
 )

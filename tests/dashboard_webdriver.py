@@ -13,83 +13,15 @@ Usage: dashboard_webdriver.py PAGE_URL WORKERS SCREENSHOT_PATH [--dump DUMP_URL]
 Every wait is bounded; on a time-out the script exits non-zero with what it saw.
 """
 
-import base64
-import http.client
 import json
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
 
+from webdriver import Chromium
+
 PAGE, WORKERS, SHOT = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 DUMP = sys.argv[sys.argv.index("--dump") + 1] if "--dump" in sys.argv else None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class WebDriver:
-    """The few WebDriver commands the test needs: new session, navigate, run a script,
-    screenshot, end the session."""
-
-    def __init__(self, port):
-        self.port = port
-        self.session = None
-
-    def call(self, method, path, body=None):
-        # Generous: on a loaded machine starting Chromium alone can take tens of seconds.
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        if not path.endswith("/execute/sync"):  # the polled read would flood the log
-            print(f"webdriver: {method} {path}", file=sys.stderr, flush=True)
-        data = None if body is None else json.dumps(body)
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        payload = json.loads(resp.read() or b"{}")
-        conn.close()
-        if resp.status != 200:
-            raise RuntimeError(f"{method} {path}: {resp.status} {payload}")
-        return payload.get("value")
-
-    def start(self):
-        caps = {
-            "capabilities": {
-                "alwaysMatch": {
-                    "browserName": "chrome",
-                    "goog:chromeOptions": {
-                        "binary": "/usr/bin/chromium",
-                        "args": [
-                            "--headless=new",
-                            "--no-sandbox",
-                            "--disable-gpu",
-                            "--disable-dev-shm-usage",
-                            "--window-size=1280,1250",
-                        ],
-                    },
-                }
-            }
-        }
-        self.session = self.call("POST", "/session", caps)["sessionId"]
-
-    def go(self, url):
-        self.call("POST", f"/session/{self.session}/url", {"url": url})
-
-    def js(self, script):
-        return self.call("POST", f"/session/{self.session}/execute/sync", {"script": script, "args": []})
-
-    def screenshot(self):
-        return base64.b64decode(self.call("GET", f"/session/{self.session}/screenshot"))
-
-    def quit(self):
-        if self.session:
-            try:
-                self.call("DELETE", f"/session/{self.session}")
-            except Exception:
-                pass
-
 
 # What the page shows: one entry per lane (worker index, total polls, state), the number of
 # snapshots received, the req/s text and the long-poll table's rows.
@@ -127,23 +59,7 @@ def wait_for(driver, what, ok, seconds):
 
 
 def main():
-    port = free_port()
-    chromedriver = subprocess.Popen(
-        ["chromedriver", f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    driver = WebDriver(port)
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                if driver.call("GET", "/status").get("ready"):
-                    break
-            except (OSError, RuntimeError, ValueError):
-                pass
-            if time.time() > deadline:
-                sys.exit("chromedriver did not become ready within 30 s")
-            time.sleep(0.1)
-        driver.start()
+    with Chromium(window="1280,1250") as driver:
         driver.go(PAGE)
         # 1. The lanes appear, one per worker, fed by at least two snapshots (so rates exist).
         first = wait_for(
@@ -187,13 +103,6 @@ def main():
         with open(SHOT, "wb") as f:
             f.write(png)
         print(json.dumps({"screenshot": SHOT, "bytes": len(png)}), flush=True)
-    finally:
-        driver.quit()
-        chromedriver.terminate()
-        try:
-            chromedriver.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            chromedriver.kill()
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 //! in a real browser. Headless Chromium, driven through chromedriver by
 //! `tests/dashboard_webdriver.py` (W3C WebDriver over loopback HTTP), opens the page against the
 //! running demo while this test loads the demo; the test asserts that one lane per worker
-//! appears, that the numbers move between two reads, that req/s is shown, and (when the demo
-//! has `/dump`) that a request blocking its worker shows up as a long-poll report. A
+//! appears, that the numbers move between two reads, that req/s is shown, and that a request
+//! blocking its worker (`/dump`) shows up as a long-poll report. A
 //! screenshot is saved as `target/dashboard.png`.
 //!
 //! Skipped, with a message saying so, only when chromium or chromedriver is not installed
@@ -20,16 +20,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{read_response, run_to_end, status_of, Demo};
-
-/// Whether `program --version` runs.
-fn installed(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
+use common::{installed, read_response, run_to_end, status_of, Demo};
 
 /// Keep-alive clients that request `/` in a loop, a few milliseconds apart, until `stop` is
 /// set (or 300 s pass). Paced, not flat out: the test needs requests flowing, and Chromium
@@ -75,13 +66,6 @@ fn dashboard_in_headless_chromium_shows_lanes_that_update() {
         return;
     }
     let demo = Demo::start(&["--no-access-log"]);
-    // Does this demo have the blocking handler of issue 11 (`/dump`)?
-    let dump = {
-        let mut s = demo.connect();
-        s.write_all(b"GET /dump?ms=1 HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
-        status_of(&read_response(&mut s).0) == 200
-    };
     let stop = Arc::new(AtomicBool::new(false));
     let load = start_load(demo.addr, 2, stop.clone());
 
@@ -98,14 +82,9 @@ fn dashboard_in_headless_chromium_shows_lanes_that_update() {
     ))
     .arg(demo.url("/debug/runtime"))
     .arg("2")
-    .arg(&shot);
-    if dump {
-        cmd.arg("--dump").arg(demo.url("/dump?ms=200"));
-    } else {
-        eprintln!(
-            "note: the demo has no /dump route in this build: the long-poll assertion is skipped"
-        );
-    }
+    .arg(&shot)
+    .arg("--dump")
+    .arg(demo.url("/dump?ms=200"));
     let (code, out, err) = run_to_end(cmd, Duration::from_secs(300));
     stop.store(true, Ordering::SeqCst);
     let served: u64 = load.into_iter().map(|t| t.join().unwrap()).sum();
@@ -152,23 +131,21 @@ fn dashboard_in_headless_chromium_shows_lanes_that_update() {
         "req/s shown while {served} requests were served: {second}"
     );
     // 4. A request that blocks its worker for 200 ms is reported in the long-poll list.
-    if dump {
-        let after = lines
-            .iter()
-            .find(|v| v.get("dump_rows").is_some())
-            .expect("the long-poll read");
-        let rows = after["dump_rows"].as_array().unwrap();
-        assert!(!rows.is_empty(), "{after}");
-        // Columns: worker, task, name, route, spawn site, poll took ("201.3 ms").
-        for row in rows {
-            let took = row[5].as_str().unwrap();
-            let ms: f64 = took.trim_end_matches(" ms").parse().expect(took);
-            assert!(ms >= 200.0, "{row}");
-            assert_eq!(row[3], "GET /dump", "{row}");
-            assert!(row[2].as_str().unwrap().starts_with("conn "), "{row}");
-        }
-        println!("long-poll rows after /dump?ms=200: {rows:?}");
+    let after = lines
+        .iter()
+        .find(|v| v.get("dump_rows").is_some())
+        .expect("the long-poll read");
+    let rows = after["dump_rows"].as_array().unwrap();
+    assert!(!rows.is_empty(), "{after}");
+    // Columns: worker, task, name, route, spawn site, poll took ("201.3 ms").
+    for row in rows {
+        let took = row[5].as_str().unwrap();
+        let ms: f64 = took.trim_end_matches(" ms").parse().expect(took);
+        assert!(ms >= 200.0, "{row}");
+        assert_eq!(row[3], "GET /dump", "{row}");
+        assert!(row[2].as_str().unwrap().starts_with("conn "), "{row}");
     }
+    println!("long-poll rows after /dump?ms=200: {rows:?}");
     // 5. The screenshot is a PNG.
     let png = std::fs::read(&shot).expect("the screenshot was written");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG file");

@@ -36,12 +36,18 @@
 //! within [`PER_INPUT`] either way (a hang is a crash): the server's own timeouts are set far
 //! longer (see [`config`]), so no input finishes by waiting one out. Nothing may panic (a
 //! panic inside the server aborts the process, as libFuzzer's panic hook turns every panic,
-//! caught or not, into a crash).
+//! caught or not, into a crash). After each input, no task or timer of it may be left on the
+//! runtime ([`settle`]).
+//!
+//! Leaks: the runtime lives for the whole process and is dropped at exit, before
+//! LeakSanitizer's final check, so that check sees what its shutdown freed; the two servers
+//! stay in a static for good (see [`SERVERS`]). The smoke (`scripts/fuzz-smoke.sh`) runs this
+//! target with leak detection on, like the others (`docs/fuzzing.md`, "Leak checking").
 #![no_main]
 
 use std::future::poll_fn;
-use std::mem::ManuallyDrop;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -128,29 +134,59 @@ fn app() -> App {
         })
 }
 
-/// The runtime everything runs on, and the two servers (default and small limits).
-struct Fixture {
-    /// A current-thread runtime: the fuzzing thread runs the connection task and the client
-    /// in turn, so an input's interleaving depends on the input, not on the OS scheduler
-    /// (blocking handlers aside: they run on the blocking pool).
-    rt: spindle::Runtime,
-    /// `[default limits, small limits]`.
-    servers: [MemoryServer; 2],
+thread_local! {
+    /// The runtime every input runs on: a current-thread runtime, so the fuzzing thread runs
+    /// the connection task and the client in turn, and an input's interleaving depends on the
+    /// input, not on the OS scheduler (blocking handlers aside: they run on the blocking pool).
+    /// Made at the first input (libFuzzer calls the target from one thread) and dropped when
+    /// the process exits: `exit` runs the thread's thread-local destructors before
+    /// LeakSanitizer's final check, so the runtime shuts down first (cancelling what is left,
+    /// freeing its queues, timers and threads) and LeakSanitizer then sees whether all it held
+    /// was freed. What outlives the shutdown is reported there: a `Handle` or a waker kept by
+    /// something that was never freed, a reference cycle through the runtime. (A task or
+    /// timer left pending is what [`settle`] catches, after each input: shutdown would free it.)
+    static RT: RuntimeSlot = RuntimeSlot(Some(Box::new(
+        spindle::Builder::new_current_thread().build().expect("runtime"),
+    )));
 }
 
-thread_local! {
-    /// Made at the first input and kept for the whole process (libFuzzer calls the target
-    /// from one thread). Never dropped: at exit the thread's locals are destroyed in an order
-    /// of their own, and dropping a runtime from a thread-local destructor panics once the
-    /// runtime's own thread-local context is gone ("cannot access a Thread Local Storage value
-    /// during or after destruction"), which libFuzzer reports as a crash at the end of every run.
-    static FIXTURE: ManuallyDrop<Fixture> = ManuallyDrop::new(Fixture {
-        rt: spindle::Builder::new_current_thread().build().expect("runtime"),
-        servers: [
+/// Holds the runtime; its destructor takes the runtime out before dropping it. A destroyed
+/// thread-local keeps its last bytes, and LeakSanitizer scans them: a stale pointer to the
+/// runtime's shared state there would make whatever the shutdown failed to free look
+/// reachable. Boxed, so that taking it writes a null over the one pointer (an unboxed
+/// `Option<Runtime>` may mark `None` in another field and leave the pointer in place, which
+/// hid a deliberately leaked `Handle` in a trial run).
+struct RuntimeSlot(Option<Box<spindle::Runtime>>);
+
+impl RuntimeSlot {
+    /// The runtime (present until the slot is destroyed at exit).
+    fn get(&self) -> &spindle::Runtime {
+        self.0.as_ref().expect("the runtime is taken only at exit")
+    }
+}
+
+impl Drop for RuntimeSlot {
+    fn drop(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+/// The two servers, `[default limits, small limits]`: made at the first input and kept for
+/// the whole process, on purpose, in a static (LeakSanitizer scans statics, so what they own
+/// is reachable, not leaked). They are not dropped at exit because an `App` gives each route
+/// a label that it leaks on purpose (`Route::label` in `http/src/app/stack.rs`: one small
+/// string per route per app built, 16 here), which LeakSanitizer would report once the apps
+/// were gone. `docs/fuzzing.md`, "Leak checking".
+static SERVERS: OnceLock<[MemoryServer; 2]> = OnceLock::new();
+
+/// The server for limits `which` (0 or 1).
+fn server(which: usize) -> &'static MemoryServer {
+    &SERVERS.get_or_init(|| {
+        [
             MemoryServer::new(app(), config(limits(0))),
             MemoryServer::new(app(), config(limits(1))),
-        ],
-    });
+        ]
+    })[which]
 }
 
 /// What the model expects of the requests in the payload.
@@ -187,15 +223,11 @@ fn model(payload: &[u8], limits: &Limits) -> Model {
             Answering::Other
         });
         let mut decoder = BodyDecoder::new(head.body_framing(), limits);
-        loop {
-            match decoder.decode(rest) {
-                Ok(p) => {
-                    rest = &rest[p.consumed..];
-                    if p.done || p.needs_more() {
-                        break;
-                    }
-                }
-                Err(_) => break,
+        // Until the body ends, needs more, or fails.
+        while let Ok(p) = decoder.decode(rest) {
+            rest = &rest[p.consumed..];
+            if p.done || p.needs_more() {
+                break;
             }
         }
         if !decoder.is_done() {
@@ -344,6 +376,33 @@ fn check(out: &[u8], complete: bool, m: &Model) -> Result<(), String> {
     Ok(())
 }
 
+/// After an input, the runtime must hold nothing for it: every task it spawned (the
+/// connection, a streamed response's producer) has ended and every timer it set is gone.
+/// Tasks woken by the connection's last steps (a producer whose receiver was dropped) may
+/// still be queued when the connection ends, so the runtime first runs for up to
+/// [`SETTLE_YIELDS`] turns. A task or timer left behind after that is kept forever by the
+/// process-long runtime: a leak that grows with every input (which LeakSanitizer cannot see,
+/// as the runtime still reaches it).
+fn settle(rt: &spindle::Runtime) -> Result<(), String> {
+    rt.block_on(async {
+        for _ in 0..SETTLE_YIELDS {
+            let m = spindle::Handle::current().metrics();
+            if m.alive_tasks == 0 && m.pending_timers == 0 {
+                return Ok(());
+            }
+            spindle::task::yield_now().await;
+        }
+        let m = spindle::Handle::current().metrics();
+        Err(format!(
+            "left behind after the connection ended: {} tasks, {} timers",
+            m.alive_tasks, m.pending_timers
+        ))
+    })
+}
+
+/// How many turns [`settle`] gives the runtime to finish the tasks an input woke last.
+const SETTLE_YIELDS: usize = 64;
+
 fuzz_target!(|data: &[u8]| {
     let Some(input) = SplitInput::decode(data) else {
         return;
@@ -359,10 +418,10 @@ fuzz_target!(|data: &[u8]| {
     let pipe = PIPE_BYTES[usize::from((selector >> 5) & 1)];
     let m = model(input.payload, &limits);
     let pieces = input.pieces();
-    let out = FIXTURE.with(|f| {
-        f.rt.block_on(async {
-            let (client, server) = spindle::io::duplex(pipe);
-            let conn = spindle::spawn(f.servers[which].serve(server));
+    let out = RT.with(|rt| {
+        rt.get().block_on(async {
+            let (client, server_end) = spindle::io::duplex(pipe);
+            let conn = spindle::spawn(server(which).serve(server_end));
             // The timer is made inside the runtime: `timeout` needs one to exist.
             spindle::time::timeout(PER_INPUT, async {
                 let out = exchange(client, &pieces, ending).await;
@@ -379,6 +438,13 @@ fuzz_target!(|data: &[u8]| {
             )
         })
     });
+    if let Err(why) = RT.with(|rt| settle(rt.get())) {
+        panic!(
+            "{why}\nsent {:?} (in pieces at {:?}), {ending:?}, pipe {pipe}",
+            String::from_utf8_lossy(input.payload),
+            input.cuts
+        );
+    }
     let complete = ending == Ending::HalfClose;
     if let Err(why) = check(&out, complete, &m) {
         panic!(

@@ -229,7 +229,9 @@ fn injector_depth_shows_remote_spawns_waiting() {
 }
 
 /// Two workers: a task on worker A queues one stealable task, then blocks A until that task
-/// has run. Only B can run it, and only by stealing: the steal shows in B's counters.
+/// has run. Only B can run it, and only by stealing: the steal shows in B's counters, and the
+/// same steals show on the victim's side: with two workers, what one stole in is exactly what
+/// the other had stolen out, operations and tasks alike.
 #[test]
 fn a_stolen_task_shows_in_steals() {
     with_timeout(30, || {
@@ -262,6 +264,68 @@ fn a_stolen_task_shows_in_steals() {
         let stolen: u64 = m.workers.iter().map(|w| w.stolen_tasks).sum();
         assert!(steals >= 1, "{m:#?}");
         assert!(stolen >= steals);
+        let [a, b] = &m.workers[..] else {
+            panic!("two workers")
+        };
+        assert_eq!(
+            (a.steals, a.stolen_tasks),
+            (b.steals_out, b.stolen_out_tasks),
+            "{m:#?}"
+        );
+        assert_eq!(
+            (b.steals, b.stolen_tasks),
+            (a.steals_out, a.stolen_out_tasks),
+            "{m:#?}"
+        );
+    });
+}
+
+/// Three workers and many steals: one task spawns 2,000 tasks onto its own worker's deque and
+/// blocks that worker until every one has run, so the siblings take them all, by stealing,
+/// from it and from each other. Once the runtime is quiet, every steal is counted on both
+/// sides: summed over the workers, steals out equal steals in, and tasks stolen out equal
+/// tasks stolen in (the thief and the victim each count the same number for each steal).
+#[test]
+fn steals_out_match_steals_in() {
+    with_timeout(60, || {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(3)
+            .spread_threshold(1)
+            .build()
+            .unwrap();
+        const TASKS: usize = 2000;
+        let ran = rt.block_on(async {
+            spindle::spawn(async {
+                let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                for _ in 0..TASKS {
+                    let d = done.clone();
+                    drop(spindle::spawn(async move {
+                        d.fetch_add(1, Ordering::AcqRel);
+                    }));
+                }
+                let deadline = Instant::now() + Duration::from_secs(20);
+                // The last spawn sits in this worker's LIFO slot, which only it can run.
+                while done.load(Ordering::Acquire) < TASKS - 1 && Instant::now() < deadline {
+                    std::thread::yield_now();
+                }
+                done.load(Ordering::Acquire)
+            })
+            .await
+            .unwrap()
+        });
+        assert!(ran >= TASKS - 1, "only {ran} of the tasks ran");
+        let m = wait_for(rt.handle(), "every task gone", |m| m.alive_tasks == 0);
+        let sum = |f: fn(&spindle::metrics::WorkerMetrics) -> u64| -> u64 {
+            m.workers.iter().map(f).sum()
+        };
+        assert!(sum(|w| w.steals) >= 1, "{m:#?}");
+        assert_eq!(sum(|w| w.steals), sum(|w| w.steals_out), "{m:#?}");
+        assert_eq!(
+            sum(|w| w.stolen_tasks),
+            sum(|w| w.stolen_out_tasks),
+            "{m:#?}"
+        );
+        assert!(sum(|w| w.stolen_tasks) >= (TASKS - 1) as u64, "{m:#?}");
     });
 }
 

@@ -92,6 +92,17 @@ impl Drop for Demo {
 }
 
 /// A raw client connection with 10 s read/write timeouts.
+/// Whether `program --version` (or, for a program without it, `program --help`) runs.
+pub fn installed(program: &str) -> bool {
+    ["--version", "--help"].iter().any(|flag| {
+        Command::new(program)
+            .arg(flag)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    })
+}
+
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

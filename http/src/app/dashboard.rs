@@ -104,7 +104,8 @@ fn snapshot_stream(http: HttpMetrics, draining: Arc<AtomicBool>) -> Response {
 /// ```text
 /// {"t_ms":1250.3,"interval_ms":250,
 ///  "workers":[{"state":"busy","polls":..,"busy_ns":..,"parks_light":..,"parks_deep":..,
-///              "unparks":..,"steals":..,"stolen_tasks":..,"queue":..,"lifo_hits":..,
+///              "unparks":..,"steals":..,"stolen_tasks":..,"steals_out":..,
+///              "stolen_out_tasks":..,"queue":..,"lifo_hits":..,
 ///              "overflowed":..,"budget_exhausted":..}, ...],
 ///  "alive_tasks":..,"spawned_tasks":..,"injector":..,
 ///  "blocking":{"threads":..,"idle":..,"queued":..},"timers":..,
@@ -134,7 +135,8 @@ pub(crate) fn snapshot_json(m: &RuntimeMetrics, http: &HttpSnapshot, start: Inst
         let _ = write!(
             o,
             "{{\"state\":\"{state}\",\"polls\":{},\"busy_ns\":{},\"parks_light\":{},\
-             \"parks_deep\":{},\"unparks\":{},\"steals\":{},\"stolen_tasks\":{},\"queue\":{},\
+             \"parks_deep\":{},\"unparks\":{},\"steals\":{},\"stolen_tasks\":{},\
+             \"steals_out\":{},\"stolen_out_tasks\":{},\"queue\":{},\
              \"lifo_hits\":{},\"overflowed\":{},\"budget_exhausted\":{}}}",
             w.polls,
             w.busy.as_nanos(),
@@ -143,6 +145,8 @@ pub(crate) fn snapshot_json(m: &RuntimeMetrics, http: &HttpSnapshot, start: Inst
             w.unparks,
             w.steals,
             w.stolen_tasks,
+            w.steals_out,
+            w.stolen_out_tasks,
             w.local_queue_depth,
             w.lifo_hits,
             w.overflowed,

@@ -227,6 +227,20 @@ impl Exposition {
             |w| w.stolen_tasks,
         );
         self.per_worker(
+            "spindle_worker_steals_out_total",
+            Counter,
+            "Successful steals that sibling workers made from this worker's queue.",
+            rt,
+            |w| w.steals_out,
+        );
+        self.per_worker(
+            "spindle_worker_stolen_out_tasks_total",
+            Counter,
+            "Tasks those steals took from this worker.",
+            rt,
+            |w| w.stolen_out_tasks,
+        );
+        self.per_worker(
             "spindle_worker_local_queue_depth",
             Gauge,
             "Tasks in the worker's local queue (the LIFO slot not counted).",

@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use super::park::Parker;
 use crate::loom::{AtomicBool, Mutex, Ordering};
 use crate::metrics::{BusyClock, SharedSampler, WorkerMetrics, WorkerState, WorkerStats};
-use crate::monitor::{Detector, RecordScope};
+use crate::monitor::record::{Detector, RecordScope};
 use crate::runtime::{context, Handle};
 use crate::task::Notified;
 
@@ -38,7 +38,7 @@ pub(crate) struct CurrentThread {
     stats: WorkerStats,
     /// Picks the queued entries whose schedule latency and poll are timed (see `metrics`).
     sampler: SharedSampler,
-    /// The loop's current-poll record and the long-poll reports (`monitor.rs`): the thread
+    /// The loop's current-poll record and the long-poll reports (`monitor/record.rs`): the thread
     /// inside `block_on` is this runtime's one worker.
     detector: Detector,
     /// Whether the runtime records a scheduling trace (`trace` module); fixed at build.
@@ -69,7 +69,10 @@ impl CurrentThread {
         &self.detector
     }
 
-    /// Queues a task and wakes the loop.
+    /// Queues a task and wakes the loop. Out of line: the wake path (`raw.rs`) then reaches
+    /// either scheduler with a tail call, and the multi-thread one pays for no register saves
+    /// made for this one (`docs/benchmarks.md`, the cost of metrics).
+    #[inline(never)]
     pub(crate) fn schedule(&self, handle: &Handle, task: Notified<Handle>) {
         if self.shutdown.load(Ordering::Acquire) {
             task.shutdown();
@@ -80,9 +83,7 @@ impl CurrentThread {
         self.parker.unpark(&*handle.inner);
     }
 
-    /// Appends to the queue. Out of line so that `schedule`, which is inlined into the wake
-    /// path, stays small (see `docs/benchmarks.md`, the cost of metrics).
-    #[inline(never)]
+    /// Appends to the queue.
     fn push(&self, task: Notified<Handle>) {
         self.queue.lock().push_back(task);
     }
@@ -122,26 +123,17 @@ impl CurrentThread {
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         let stats = &self.stats;
-        let watch = self.detector.watch(0);
-        let _record = RecordScope::enter(watch);
-        /// What the loop has done since it last added it to `stats`: busy time, and polls
-        /// (added before each sleep, every 64th turn, and however `block_on` ends, a panic
-        /// included; between `block_on` calls nobody runs the tasks, which shows as a deep
-        /// sleep).
+        let _record = RecordScope::enter(self.detector.watch(0), stats.polls.word());
+        /// The busy time the loop has not yet added to `stats` (added before each sleep,
+        /// every 64th turn, and however `block_on` ends, a panic included; between `block_on`
+        /// calls nobody runs the tasks, which shows as a deep sleep).
         struct Pending<'a> {
             stats: &'a WorkerStats,
             busy: BusyClock,
-            polls: u64,
-        }
-        impl Pending<'_> {
-            fn flush(&mut self) {
-                self.stats.polls.add(std::mem::take(&mut self.polls));
-                self.busy.flush(self.stats);
-            }
         }
         impl Drop for Pending<'_> {
             fn drop(&mut self) {
-                self.flush();
+                self.busy.flush(self.stats);
                 self.stats.set_state(WorkerState::ParkedDeep);
             }
         }
@@ -149,7 +141,6 @@ impl CurrentThread {
         let mut pending = Pending {
             stats,
             busy: BusyClock::start(),
-            polls: 0,
         };
         let mut turns: u32 = 0;
         loop {
@@ -166,18 +157,8 @@ impl CurrentThread {
             let mut ran_dry = false;
             for _ in 0..self.event_interval {
                 match self.pop() {
-                    Some(task) => {
-                        pending.polls += 1;
-                        let seq = watch.map_or(0, |w| w.poll_started(&task));
-                        if self.trace {
-                            crate::trace::run(Some(stats), task, false);
-                        } else {
-                            stats.run_uncounted(task);
-                        }
-                        if let Some(w) = watch {
-                            w.poll_ended(seq, &self.detector, 0);
-                        }
-                    }
+                    // (While tracing, every entry is stamped, and `run` traces the poll.)
+                    Some(task) => stats.run(task),
                     None => {
                         ran_dry = true;
                         break;
@@ -185,12 +166,16 @@ impl CurrentThread {
                 }
             }
             // 3.
-            // Busy time and polls are added up before each sleep, and every 64th turn
-            // otherwise (a clock read per turn would cost more than a short turn itself).
+            // Busy time is added up before each sleep, and every 64th turn otherwise (a clock
+            // read per turn would cost more than a short turn itself); so is the end of a long
+            // poll the monitor flagged (`monitor/record.rs`), if the monitor has not reported it.
             turns = turns.wrapping_add(1);
             let sleep = ran_dry && !main_woken.woken.load(Ordering::Acquire);
             if sleep || turns.is_multiple_of(64) {
-                pending.flush();
+                pending.busy.flush(stats);
+                if self.detector.attention() {
+                    self.detector.end_flagged(0);
+                }
                 if self.trace {
                     crate::trace::queues(self.queue.lock().len(), None);
                 }

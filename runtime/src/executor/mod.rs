@@ -25,8 +25,8 @@ pub(crate) enum Scheduler {
 }
 
 impl Scheduler {
-    /// The long-poll detector's state (`monitor.rs`).
-    pub(crate) fn detector(&self) -> &crate::monitor::Detector {
+    /// The long-poll detector's state (`monitor/record.rs`).
+    pub(crate) fn detector(&self) -> &crate::monitor::record::Detector {
         match self {
             Scheduler::MultiThread(mt) => mt.detector(),
             Scheduler::CurrentThread(ct) => ct.detector(),

@@ -27,7 +27,7 @@ use super::idle::{Idle, LIGHT_SLEEP, LIGHT_SLEEPS};
 use super::park::Parker;
 use crate::loom::{AtomicBool, Mutex, Ordering};
 use crate::metrics::{BusyClock, Sampler, WorkerMetrics, WorkerState, WorkerStats};
-use crate::monitor::{Detector, RecordScope};
+use crate::monitor::record::{Detector, RecordScope};
 use crate::runtime::{context, Handle};
 use crate::task::Notified;
 
@@ -61,7 +61,7 @@ pub(crate) struct MultiThread {
     /// A worker's own pushes wake a sleeping sibling once this many tasks wait in its deque
     /// (sooner if no sibling sleeps light; see `idle.rs`).
     spread_threshold: usize,
-    /// Each worker's current-poll record and the long-poll reports (`monitor.rs`).
+    /// Each worker's current-poll record and the long-poll reports (`monitor/record.rs`).
     detector: Detector,
     /// `Builder::hand_off_blocked_worker`: wakes go to the deque, never the LIFO slot, so that
     /// a sibling can take them when this worker is stuck in a long poll (see [`MultiThread::hand_off`]).
@@ -228,8 +228,9 @@ impl MultiThread {
 
     /// Starts the shutdown: every worker leaves its loop at its next check.
     pub(crate) fn shutdown(&self, handle: &Handle) {
-        self.detector.stop();
         self.shutdown.store(true, Ordering::SeqCst);
+        // After the flag: a worker that sees `attention` raised by this then sees the flag.
+        self.detector.stop();
         for parker in self.parkers.iter() {
             parker.unpark(&*handle.inner);
         }
@@ -297,7 +298,8 @@ impl MultiThread {
 /// The body of a worker thread.
 ///
 /// The loop, step by step:
-/// 1. Leave if the runtime is shutting down.
+/// 1. Leave if the runtime is shutting down (and report the end of a poll the long-poll
+///    monitor flagged).
 /// 2. Every `event_interval` ticks, poll the reactor and timers without sleeping, so I/O and
 ///    timers make progress even when every worker is busy.
 /// 3. Take a task from local sources: every `global_queue_interval` ticks the injector first;
@@ -324,15 +326,18 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
 
     let shared = handle.multi_thread();
     let stats = &shared.stats[ctx.index];
-    let watch = shared.detector.watch(ctx.index);
-    let _record = RecordScope::enter(watch);
+    let _record = RecordScope::enter(shared.detector.watch(ctx.index), stats.polls.word());
     let tracing = shared.trace;
     let _trace = crate::trace::enter_worker(handle.inner.trace.as_ref(), ctx.index);
     let mut busy = BusyClock::start();
     loop {
-        // 1.
-        if shared.shutdown.load(Ordering::Acquire) {
-            break;
+        // 1. One test per turn for both: the detector's `attention` is raised at shutdown and
+        //    when the monitor flagged a poll of some worker (`monitor/record.rs`).
+        if shared.detector.attention() {
+            if shared.shutdown.load(Ordering::Acquire) {
+                break;
+            }
+            shared.detector.end_flagged(ctx.index);
         }
         // 2. Driver first, so that whatever it wakes lands in our queues before we look.
         let maintenance = {
@@ -377,15 +382,8 @@ pub(crate) fn run_worker(handle: Handle, core: Box<Core>) {
                 if was_last_searcher {
                     shared.notify_parked(&handle, None, true);
                 }
-                let seq = watch.map_or(0, |w| w.poll_started(&task));
-                if tracing {
-                    crate::trace::run(Some(stats), task, true);
-                } else {
-                    stats.run(task);
-                }
-                if let Some(w) = watch {
-                    w.poll_ended(seq, &shared.detector, ctx.index);
-                }
+                // (While tracing, every entry is stamped, and `run` traces the poll.)
+                stats.run(task);
             }
             // 6.
             None => {
@@ -463,6 +461,8 @@ fn steal_work(shared: &MultiThread, core: &mut Core, stats: &WorkerStats) -> Opt
                     stats.steals.inc();
                     let moved = core.local.len().saturating_sub(before) as u64 + 1;
                     stats.stolen.add(moved);
+                    // The victim's side, on its stats (added atomically: see `Taken`).
+                    shared.stats[victim].taken.record(moved);
                     if core.trace {
                         crate::trace::steal(victim, moved);
                     }

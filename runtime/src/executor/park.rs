@@ -184,7 +184,7 @@ pub(crate) fn whole_millis(d: Duration) -> Duration {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::*;
+    use crate::executor::park::*;
 
     #[test]
     fn timeouts_round_down_to_whole_milliseconds() {
@@ -210,7 +210,7 @@ mod tests {
 /// Run with `scripts/loom.sh`.
 #[cfg(all(test, loom))]
 mod loom_tests {
-    use super::*;
+    use crate::executor::park::*;
     use crate::loom::{Arc, AtomicBool, MutexGuard};
     use loom::thread;
 

@@ -35,7 +35,7 @@ pub(crate) use stats::{
     now_ns, sample_remote, BusyClock, Sampler, SharedSampler, WorkerStats, TRACE_EVERY_ENTRY,
 };
 
-pub use crate::monitor::LongPoll;
+pub use crate::monitor::record::LongPoll;
 pub use histogram::{Histogram, Scale};
 
 use std::time::{Duration, Instant};
@@ -136,6 +136,11 @@ pub struct WorkerMetrics {
     pub steals: u64,
     /// Tasks those steals moved here (about half of the victim's queue each time).
     pub stolen_tasks: u64,
+    /// Successful steals that siblings made from this worker's local queue (the other side of
+    /// their `steals`: summed over the workers, the two are equal once no steal is under way).
+    pub steals_out: u64,
+    /// Tasks those steals took from here (the other side of `stolen_tasks`).
+    pub stolen_out_tasks: u64,
     /// Tasks in this worker's local queue at the snapshot (the LIFO slot not counted).
     pub local_queue_depth: usize,
     /// Tasks run from the LIFO slot (woken by the task that ran just before).

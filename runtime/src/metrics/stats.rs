@@ -2,8 +2,8 @@
 //! worker, written by that worker only, and the clock and sampling used to time polls.
 //!
 //! Invariants:
-//! - INVARIANT (single writer): every field of a `WorkerStats` is written by its own worker
-//!   thread only (the `block_on` thread for a current-thread runtime). So a counter is bumped
+//! - INVARIANT (single writer): every field of a `WorkerStats` but `taken` (which thieves add
+//!   to, see [`Taken`]) is written by its own worker thread only (the `block_on` thread for a current-thread runtime). So a counter is bumped
 //!   with a Relaxed load and a Relaxed store, not a read-modify-write: no other thread can
 //!   store in between, and a reader on another thread sees some recent value of each counter
 //!   (counters are independent; a snapshot is not a consistent cut across them).
@@ -11,7 +11,9 @@
 //!   unit the adjacent-line prefetcher pulls), so two workers never write the same line.
 //!
 //! The atomics are std's, not the loom shim's: no protocol rests on them (nothing is ever
-//! decided by reading a counter), so there is nothing for loom to model.
+//! decided by reading a counter), with one exception, the poll counter: the long-poll monitor
+//! reads it with the worker's poll scope word to tell one poll from the next (`monitor/record.rs`,
+//! `read_poll`, whose loom model runs over loom atomics in its place).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -38,6 +40,21 @@ impl Counter {
     #[inline(always)]
     pub(crate) fn inc(&self) {
         self.add(1);
+    }
+
+    /// Adds one with a Release store (the poll counter: pairs with the long-poll monitor's
+    /// Acquire load, `monitor/record.rs`). The same plain store as `inc` on x86.
+    #[inline(always)]
+    pub(crate) fn inc_release(&self) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Release,
+        );
+    }
+
+    /// The counter's word, for the long-poll monitor to read (`RecordScope::enter`).
+    pub(crate) fn word(&self) -> &AtomicU64 {
+        &self.0
     }
 
     /// The current value (any thread).
@@ -85,12 +102,39 @@ impl AtomicHistogram {
     }
 }
 
+/// The victim's side of the steals: counted by the thieves, on the victim's stats but on
+/// cache lines of their own.
+///
+/// The exception to the module's single-writer invariant: any sibling that steals from this
+/// worker adds here, so these are read-modify-write adds (`fetch_add`), exact even when two
+/// thieves steal at once. They sit on their own 128 bytes so that a thief's add does not pull
+/// the victim's own counters' line (written at every poll) away from it; the add happens once
+/// per steal, which moves a batch of tasks and already touches the victim's deque.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Taken {
+    /// Successful steals from this worker's deque.
+    steals: AtomicU64,
+    /// Tasks those steals moved.
+    tasks: AtomicU64,
+}
+
+impl Taken {
+    /// A sibling stole `tasks` tasks from this worker in one steal.
+    #[inline]
+    pub(crate) fn record(&self, tasks: u64) {
+        // Relaxed: counters; nothing is published through them.
+        self.steals.fetch_add(1, Ordering::Relaxed);
+        self.tasks.fetch_add(tasks, Ordering::Relaxed);
+    }
+}
+
 /// The counters of one worker. See the module invariants.
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub(crate) struct WorkerStats {
     /// Queue entries run (a poll, or the drop of a task cancelled while queued), counted as
-    /// each one starts.
+    /// each one starts (with a Release store: the long-poll monitor numbers polls by it).
     pub(crate) polls: Counter,
     /// Nanoseconds spent not parked, added at each park and each maintenance tick.
     pub(crate) busy_ns: Counter,
@@ -112,6 +156,9 @@ pub(crate) struct WorkerStats {
     pub(crate) budget_exhausted: Counter,
     /// What the worker is doing: a [`WorkerState`] as a number.
     pub(crate) state: Counter,
+    /// What siblings stole from this worker. The one part written by other threads (see
+    /// [`Taken`]).
+    pub(crate) taken: Taken,
     /// Duration of timed polls.
     pub(crate) poll_duration: AtomicHistogram,
     /// Wake (or spawn) to start of poll, for timed polls.
@@ -145,6 +192,9 @@ impl WorkerStats {
             unparks: self.unparks.get(),
             steals: self.steals.get(),
             stolen_tasks: self.stolen.get(),
+            // Relaxed: counters (see `Taken::record`).
+            steals_out: self.taken.steals.load(Ordering::Relaxed),
+            stolen_out_tasks: self.taken.tasks.load(Ordering::Relaxed),
             local_queue_depth,
             lifo_hits: self.lifo_hits.get(),
             overflowed: self.overflowed.get(),
@@ -159,8 +209,8 @@ impl WorkerStats {
     #[inline]
     pub(crate) fn run<S: 'static>(&self, task: crate::task::Notified<S>) {
         // Counted before the poll: whoever sees the poll's effects (a task's output) also
-        // sees it counted.
-        self.polls.inc();
+        // sees it counted; and the long-poll monitor tells polls apart by it.
+        self.polls.inc_release();
         self.run_uncounted(task);
     }
 
@@ -179,6 +229,11 @@ impl WorkerStats {
     #[cold]
     #[inline(never)]
     fn run_timed<S: 'static>(&self, task: crate::task::Notified<S>) {
+        // While the runtime traces, every entry is stamped and comes here: trace the poll.
+        if crate::trace::recording() {
+            crate::trace::run(Some(self), task);
+            return;
+        }
         let queued_at = task.take_scheduled_at();
         let start = now_ns();
         task.run();
@@ -387,11 +442,21 @@ thread_local! {
 
 /// [`Sampler::sample`] for an entry pushed from outside the queue's owner (this thread's own
 /// sampler).
+///
+/// The sampler is this thread's, shared by every runtime the thread pushes to, so its countdown
+/// may have been set by a runtime with another period: the period is read first, and for a
+/// traced runtime every entry is stamped whatever the countdown says (a worker traces exactly
+/// the stamped entries' polls; see `WorkerStats::run_timed`).
 pub(crate) fn sample_remote<S: 'static>(
     task: &crate::task::Notified<S>,
     period: impl FnOnce() -> u32,
 ) {
-    REMOTE.with(|s| s.borrow_mut().sample(task, period));
+    let period = period();
+    if period == TRACE_EVERY_ENTRY {
+        stamp_entry(task, period);
+        return;
+    }
+    REMOTE.with(|s| s.borrow_mut().sample(task, || period));
 }
 
 #[cfg(test)]

@@ -29,6 +29,16 @@ pub(crate) fn enter(handle: Handle) -> EnterGuard {
     EnterGuard { prev }
 }
 
+/// Like [`enter`], but `None` once this thread's context has been destroyed: a runtime dropped
+/// by another thread-local's destructor at thread exit, after `CURRENT`'s own destructor ran
+/// (their order is not ours to choose). Shutdown then runs without a current runtime.
+pub(crate) fn try_enter(handle: Handle) -> Option<EnterGuard> {
+    CURRENT
+        .try_with(|c| c.borrow_mut().replace(handle))
+        .ok()
+        .map(|prev| EnterGuard { prev })
+}
+
 impl Drop for EnterGuard {
     fn drop(&mut self) {
         let prev = self.prev.take();

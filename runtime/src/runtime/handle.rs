@@ -426,7 +426,7 @@ impl BlockingJob {
                 None => task.run(),
                 Some(tracer) => {
                     crate::trace::enter_blocking(tracer);
-                    crate::trace::run(None, task, false);
+                    crate::trace::run(None, task);
                     crate::trace::flush();
                 }
             }

@@ -274,9 +274,12 @@ impl Runtime {
             }
         }
         // 2. Cancel every task still alive, inside the runtime's context (a destructor may
-        //    spawn, which then sees the closed list and cancels the new task too).
+        //    spawn, which then sees the closed list and cancels the new task too). A runtime
+        //    dropped from a thread-local's destructor at thread exit may find the context
+        //    already destroyed: the tasks are cancelled all the same, outside any context (a
+        //    destructor that spawns then panics, as it would outside a runtime).
         {
-            let _enter = context::enter(self.handle.clone());
+            let _enter = context::try_enter(self.handle.clone());
             shared.owned.close_and_shutdown_all::<Handle>();
             if let Scheduler::MultiThread(mt) = &shared.sched {
                 mt.drain_injector();

@@ -6,8 +6,8 @@
 //! thread-local, so two workers spawning at once never write the same cache line.
 //!
 //! While a task is polled (`raw.rs`), the poll's thread-local scope (`coop.rs`, which sets the
-//! budget there anyway) holds its id, so that [`id()`] / [`try_id()`] work from anywhere
-//! inside the task's future.
+//! budget there anyway) holds its id, so that `task::id()` / `task::try_id()` (defined in
+//! `coop.rs`, which owns that thread-local) work from anywhere inside the task's future.
 //!
 //! Talks to: `raw` (stamps the id into the header at allocation; passes it to `coop::budget`).
 //! Invariant: an id, once handed out, is never handed out again in this process (the global
@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The id of a task, unique within this process for its lifetime.
 ///
-/// Read it with [`JoinHandle::id`](super::JoinHandle::id) from outside, or [`id()`] from inside
-/// the task. It appears in metrics, long-poll reports and traces, so a task can be followed
-/// through all of them.
+/// Read it with [`JoinHandle::id`](super::JoinHandle::id) from outside, or
+/// [`id()`](crate::task::id()) from inside the task. It appears in metrics, long-poll reports
+/// and traces, so a task can be followed through all of them.
 ///
 /// ```
 /// let rt = spindle::Runtime::new().unwrap();
@@ -36,6 +36,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Id(NonZeroU64);
+
+/// Units a task may spend in one poll before it is made to yield (tokio uses the same number;
+/// `coop.rs` spends them). Defined here, not in `coop`, because an id is kept as the scope word
+/// of a poll of its task with a fresh budget (below), which `coop` then counts down.
+pub(crate) const BUDGET: u8 = 128;
 
 // The number n is kept as the word `n << 8 | coop::BUDGET`: the poll scope that `coop::budget`
 // sets for this task (its id next to a fresh budget), so that starting a poll stores the word
@@ -59,7 +64,7 @@ impl Id {
         if n == 0 || n >= 1 << 56 {
             return None;
         }
-        NonZeroU64::new((n << 8) | u64::from(crate::coop::BUDGET)).map(Id)
+        NonZeroU64::new((n << 8) | u64::from(BUDGET)).map(Id)
     }
 
     /// The task of a poll scope word whatever its budget byte; `None` for task number 0.
@@ -67,7 +72,7 @@ impl Id {
         if scope >> 8 == 0 {
             return None;
         }
-        NonZeroU64::new((scope & !0xFF) | u64::from(crate::coop::BUDGET)).map(Id)
+        NonZeroU64::new((scope & !0xFF) | u64::from(BUDGET)).map(Id)
     }
 }
 
@@ -107,45 +112,14 @@ pub(crate) fn next() -> Id {
             assert!(end <= 1 << 56, "task ids exhausted");
         }
         b.set((next + 1, end));
-        let scope = (next << 8) | u64::from(crate::coop::BUDGET);
+        let scope = (next << 8) | u64::from(BUDGET);
         Id(NonZeroU64::new(scope).expect("the budget byte is not zero"))
     })
 }
 
-/// The id of the task being polled on this thread.
-///
-/// Panics when called outside a task (in `block_on`'s own future, or on a plain thread); use
-/// [`try_id`] there. A `spawn_blocking` closure has an id too: it is a task.
-///
-/// ```
-/// let rt = spindle::Runtime::new().unwrap();
-/// let (inner, outer) = rt.block_on(async {
-///     let h = spindle::spawn(async { spindle::task::id() });
-///     let outer = h.id();
-///     (h.await.unwrap(), outer)
-/// });
-/// assert_eq!(inner, outer);
-/// ```
-#[track_caller]
-pub fn id() -> Id {
-    try_id().expect("spindle::task::id() called outside a task")
-}
-
-/// The id of the task being polled on this thread, or `None` outside any task.
-///
-/// ```
-/// assert!(spindle::task::try_id().is_none()); // a plain thread
-/// let rt = spindle::Runtime::new().unwrap();
-/// let inside = rt.block_on(async { spindle::spawn(async { spindle::task::try_id() }).await.unwrap() });
-/// assert!(inside.is_some());
-/// ```
-pub fn try_id() -> Option<Id> {
-    crate::coop::current_task()
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::*;
+    use crate::task::id::*;
     use std::collections::HashSet;
 
     /// Ids from several threads, each crossing block boundaries, never repeat.
@@ -164,19 +138,5 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), per_thread * 4);
-    }
-
-    /// The current id is set for a poll's scope, nests, and is restored.
-    #[test]
-    fn current_nests() {
-        assert_eq!(try_id(), None);
-        let (a, b) = (next(), next());
-        crate::coop::budget(Some(a), || {
-            assert_eq!(id(), a);
-            crate::coop::budget(Some(b), || assert_eq!(id(), b));
-            crate::coop::budget(None, || assert_eq!(try_id(), None));
-            assert_eq!(id(), a);
-        });
-        assert_eq!(try_id(), None);
     }
 }

@@ -33,9 +33,8 @@
 //! [`spawn_blocking`], and `coop` (each poll runs with a fresh budget).
 
 mod builder;
-mod id;
+pub(crate) mod id;
 mod join;
-pub(crate) mod names;
 mod owned;
 pub(crate) mod raw;
 mod spawn;
@@ -44,9 +43,10 @@ pub(crate) mod state;
 #[cfg(test)]
 mod tests;
 
-pub use crate::monitor::set_route;
+pub use crate::coop::{id, try_id};
+pub use crate::monitor::record::set_route;
 pub use builder::Builder;
-pub use id::{id, try_id, Id};
+pub use id::Id;
 pub use join::{JoinError, JoinHandle};
 pub(crate) use owned::OwnedTasks;
 pub use spawn::{spawn, spawn_blocking};
@@ -58,7 +58,6 @@ use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use raw::RawTask;
@@ -135,14 +134,6 @@ impl<S: 'static> Notified<S> {
         self.0.shutdown();
     }
 
-    /// The task's id and its [`Meta`] word (for the long-poll record, `monitor.rs`, which
-    /// decodes the word with [`Meta::static_site`]).
-    #[inline]
-    pub(crate) fn id_and_meta(&self) -> (Id, *mut ()) {
-        let header = self.0.raw.header();
-        (header.id, header.meta.ptr.as_ptr())
-    }
-
     /// Marks this queue entry as timed: `now` is when it was made (see `Header::scheduled_at`).
     #[inline]
     pub(crate) fn set_scheduled_at(&self, now: u64) {
@@ -188,12 +179,10 @@ pub(crate) struct Meta {
 
 /// The heap half of a named task's [`Meta`].
 struct Named {
-    /// `task::Builder::name`, shared with the name registry (`names.rs`) once the task has an id.
-    name: Arc<str>,
+    /// `task::Builder::name`.
+    name: Box<str>,
     /// The caller of the spawn function.
     site: &'static Location<'static>,
-    /// The task's id, once [`Meta::bind`] gave it one: the registry entry to remove at drop.
-    id: Option<Id>,
 }
 
 /// The tag in [`Meta::ptr`]'s low bit for a named task.
@@ -216,9 +205,8 @@ impl Meta {
     /// A task named `name` spawned at `site`.
     pub(crate) fn named(name: &str, site: &'static Location<'static>) -> Meta {
         let named = Box::into_raw(Box::new(Named {
-            name: Arc::from(name),
+            name: Box::from(name),
             site,
-            id: None,
         }));
         // SAFETY: `Box::into_raw` never returns null.
         let ptr = unsafe { NonNull::new_unchecked(named) };
@@ -246,39 +234,11 @@ impl Meta {
     }
 
     /// The task's name, if it was given one.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn name(&self) -> Option<&str> {
         self.as_named().map(|n| &*n.name)
     }
 
-    /// Gives a named task's name to the registry under `id` (the long-poll monitor looks names
-    /// up there; see `names.rs`). Called once, when the task cell is made; the registry entry
-    /// goes when this `Meta` is dropped. Nothing to do for an unnamed task.
-    pub(crate) fn bind(&mut self, id: Id) {
-        if let Some(mut named) = self.named_ptr() {
-            // SAFETY: tagged, so (INVARIANT) the pointer came from `Box::into_raw` with write
-            // permission and this `Meta` owns it; `&mut self` means nobody else reads it now.
-            let named = unsafe { named.as_mut() };
-            named.id = Some(id);
-            names::register(id, named.name.clone(), named.site);
-        }
-    }
-
-    /// The spawn site in a `Meta` word read from a task that may since have been freed (the
-    /// long-poll monitor's case): an unnamed task's word *is* its `&'static Location`, so it
-    /// stays valid; a named task's points into its heap cell, which this never reads (`None`:
-    /// look the site up in the name registry, `names.rs`). Null: `None`.
-    pub(crate) fn static_site(word: *mut ()) -> Option<&'static Location<'static>> {
-        if word.addr() & NAMED != 0 {
-            return None;
-        }
-        // SAFETY: an untagged `Meta` word is a `&'static Location` (INVARIANT of `ptr`), or
-        // null (a record not written yet); static data is never freed.
-        unsafe { word.cast::<Location<'static>>().as_ref() }
-    }
-
     /// Where the task was spawned.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn spawned_at(&self) -> &'static Location<'static> {
         match self.as_named() {
             Some(named) => named.site,
@@ -305,10 +265,7 @@ impl Meta {
             // SAFETY: (INVARIANT) the pointer came from `Box::into_raw` (with its permission to
             // write: not derived from a shared reference) and this `Meta` owns it; it is
             // dropped once, here (`drop` calls this once).
-            let named = unsafe { Box::from_raw(named.as_ptr()) };
-            if let Some(id) = named.id {
-                names::unregister(id);
-            }
+            drop(unsafe { Box::from_raw(named.as_ptr()) });
         }
     }
 }

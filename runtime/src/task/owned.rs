@@ -14,9 +14,11 @@
 //! - INVARIANT: once a shard is closed no task is added to it; `bind` cancels the task instead.
 
 use std::cell::Cell;
+use std::panic::Location;
 
 use slab::Slab;
 
+use super::id::Id;
 use super::raw::{self, RawTask};
 use super::{Notified, Schedule, Task};
 use crate::loom::Mutex;
@@ -134,6 +136,24 @@ impl OwnedTasks {
                 }
             }
         }
+    }
+
+    /// The spawn site and name of live task `id`, if it is in the list (the long-poll monitor's
+    /// question, `monitor/record.rs`). Walks every shard: time in proportion to the live tasks,
+    /// asked once per long poll found, never on a hot path.
+    pub(crate) fn describe(&self, id: Id) -> Option<(&'static Location<'static>, Option<String>)> {
+        self.shards.iter().find_map(|shard| {
+            let shard = shard.lock();
+            shard.tasks.iter().find_map(|(_, raw)| {
+                // The list's reference keeps the task alive while we hold the shard's lock
+                // (INVARIANT of the list), so its header and name can be read.
+                let header = raw.header();
+                (header.id == id).then(|| {
+                    let meta = &header.meta;
+                    (meta.spawned_at(), meta.name().map(str::to_owned))
+                })
+            })
+        })
     }
 
     /// Number of live tasks (for tests and metrics).

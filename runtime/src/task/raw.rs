@@ -119,14 +119,13 @@ unsafe impl Sync for RawTask {}
 impl RawTask {
     /// Allocates the cell for `future`, in the initial state (queued, three references), with a
     /// fresh id and the name and spawn site in `meta`.
-    pub(crate) fn new<F, S>(future: F, scheduler: S, mut meta: Meta) -> RawTask
+    pub(crate) fn new<F, S>(future: F, scheduler: S, meta: Meta) -> RawTask
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
         S: Schedule,
     {
         let id = id::next();
-        meta.bind(id);
         let cell = Box::new(Cell::<F, S> {
             header: Header {
                 state: State::new(),

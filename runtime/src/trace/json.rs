@@ -239,6 +239,10 @@ fn collect(rings: &[RingDump]) -> (Vec<Vec<Slice<'_>>>, Vec<Counter>) {
                         Cow::Owned(format!("steal from {}", rings[victim].name)),
                         "steal",
                     );
+                    // The thief stamps the steal once, for both ends. Its own end is drawn one
+                    // nanosecond later: an arrow whose ends share a timestamp is one Perfetto
+                    // may meet end-first when it sorts the file, and then drops.
+                    thief.ts += 1;
                     thief.args.push(("tasks", Arg::Num(e.b)));
                     thief.flow = Some(FlowEnd { key, out: false });
                     let mut stolen = slice(Cow::Owned(format!("stolen by {}", ring.name)), "steal");
@@ -290,8 +294,9 @@ fn nest(track: &mut Vec<Slice<'_>>) {
     });
 }
 
-/// The flows with exactly one start and one end (start no later than end), numbered from 1 in
-/// the order of their starts.
+/// The flows with exactly one start and one end, the start strictly first (Perfetto drops an
+/// arrow whose ends share a timestamp about half the time), numbered from 1 in the order of
+/// their starts.
 fn number_flows(tracks: &[Vec<Slice<'_>>]) -> HashMap<FlowKey, u64> {
     // key -> (starts, ends, start ts, end ts)
     let mut seen: HashMap<FlowKey, (u32, u32, u64, u64)> = HashMap::new();
@@ -309,7 +314,7 @@ fn number_flows(tracks: &[Vec<Slice<'_>>]) -> HashMap<FlowKey, u64> {
     }
     let mut valid: Vec<(u64, FlowKey)> = seen
         .into_iter()
-        .filter(|(_, (outs, ins, start, end))| *outs == 1 && *ins == 1 && start <= end)
+        .filter(|(_, (outs, ins, start, end))| *outs == 1 && *ins == 1 && start < end)
         .map(|(key, (_, _, start, _))| (start, key))
         .collect();
     valid.sort_by_key(|&(start, key)| {

@@ -153,6 +153,16 @@ thread_local! {
     static WRITER: RefCell<Option<Writer>> = const { RefCell::new(None) };
 }
 
+/// Whether this thread records for a traced runtime now (it has a writer). While it does,
+/// every queue entry is stamped (`metrics::stats::TRACE_EVERY_ENTRY`), so a worker's timed
+/// poll path, taken for stamped entries only, is where polls get traced: the untraced poll path
+/// does not test for tracing at all.
+pub(crate) fn recording() -> bool {
+    WRITER
+        .try_with(|w| w.try_borrow().is_ok_and(|w| w.is_some()))
+        .unwrap_or(false)
+}
+
 /// Runs `f` on this thread's writer, if it has one (and it is not already in use).
 #[inline]
 fn with_writer(f: impl FnOnce(&mut Writer)) {
@@ -215,18 +225,19 @@ pub(crate) fn flush() {
     with_writer(Writer::flush);
 }
 
-/// Runs one queue entry, recording the poll (the traced twin of `WorkerStats::run`, which it
-/// replaces while tracing). `stats`: the worker's counters (`None` on a blocking thread);
-/// `count`: whether to count the poll there (the current-thread loop counts its own).
+/// Runs one queue entry, recording the poll (the traced twin of `WorkerStats::run_timed`,
+/// which calls it while this thread records). `stats`: the worker's counters (`None` on a
+/// blocking thread); the caller counts the poll.
 ///
-/// It also does the metrics' timing: every stamped entry is timed, and while tracing nearly
-/// every entry is stamped (by its wake), so the histograms see nearly every poll.
+/// It also does the metrics' timing: every stamped entry is timed, and while tracing every
+/// entry is stamped (by its wake), so the histograms see every poll.
 ///
-/// Out of line and cold, like every hook here: the caller's branch on the trace flag is then
-/// a compare and a call, and the untraced path keeps its inlining (`docs/benchmarks.md`).
+/// Out of line and cold, like every hook here: a worker reaches it from its rare timed-poll
+/// path, so the untraced path has no test for tracing at all and keeps its inlining
+/// (`docs/benchmarks.md`).
 #[cold]
 #[inline(never)]
-pub(crate) fn run<S: 'static>(stats: Option<&WorkerStats>, task: Notified<S>, count: bool) {
+pub(crate) fn run<S: 'static>(stats: Option<&WorkerStats>, task: Notified<S>) {
     // Everything needed from the header is read before the poll, which may free the task.
     let raw = task.0.raw();
     let header = raw.header();
@@ -237,9 +248,6 @@ pub(crate) fn run<S: 'static>(stats: Option<&WorkerStats>, task: Notified<S>, co
     }
     let queued_at = task.take_scheduled_at();
     let start = now_ns();
-    if let (Some(stats), true) = (stats, count) {
-        stats.polls.inc();
-    }
     task.run();
     let end = now_ns();
     if let (Some(stats), true) = (stats, queued_at != 0) {
