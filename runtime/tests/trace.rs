@@ -195,7 +195,13 @@ fn dump_until(handle: &Handle, what: &str, ok: impl Fn(&Trace) -> bool) -> Trace
         if ok(&trace) {
             return trace;
         }
-        assert!(Instant::now() < deadline, "the trace never showed {what}");
+        if Instant::now() > deadline {
+            // Kept for the post-mortem: the stress script keeps only the test's output.
+            let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("trace-never-showed-{}.json", std::process::id()));
+            let _ = std::fs::write(&path, handle.trace_json().unwrap_or_default());
+            panic!("the trace never showed {what} (the last dump: {})", path.display());
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -418,10 +424,9 @@ fn a_remote_spawn_is_traced_after_pushes_to_an_untraced_runtime() {
 /// blocking track to that task's next poll on a worker.
 #[test]
 fn blocking_threads_have_tracks_and_wake_tasks() {
-    use std::future::Future;
-    use std::pin::Pin;
     with_timeout(60, || {
         let rt = traced(2);
+        let handle = rt.handle().clone();
         rt.block_on(async {
             let jobs: Vec<_> = (0..4)
                 .map(|i| {
@@ -439,26 +444,29 @@ fn blocking_threads_have_tracks_and_wake_tasks() {
                 sum += j.await.unwrap();
             }
             assert_eq!(sum, 6);
-            // The sender waits until the waiter has registered its waker (its first poll
-            // returned Pending), so the send is sure to wake it.
-            let (tx, mut rx) = spindle::sync::oneshot::channel::<u32>();
-            let pending = Arc::new(AtomicBool::new(false));
-            let p = pending.clone();
+            // The sender waits until the waiter's first poll has returned Pending (its waker
+            // registered, the task idle), so the send itself makes the queue entry, on the
+            // blocking thread. A flag set inside that poll is not enough: a send between the
+            // flag and the poll's return finds the task running, and the worker that is
+            // polling it makes the entry when the poll returns (the wake arrow then starts on
+            // the worker). The poll's slice reaches a dump only after the poll has returned.
+            let (tx, rx) = spindle::sync::oneshot::channel::<u32>();
             let waiter = spindle::task::Builder::new()
                 .name("waiter")
-                .spawn(spindle::future::poll_fn(move |cx| {
-                    let r = Pin::new(&mut rx).poll(cx);
-                    if r.is_pending() {
-                        p.store(true, Ordering::Release);
-                    }
-                    r
-                }))
+                .spawn(rx)
                 .unwrap();
+            let handle = handle.clone();
             spindle::task::Builder::new()
                 .name("notifier")
                 .spawn_blocking(move || {
-                    while !pending.load(Ordering::Acquire) {
-                        std::thread::yield_now();
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while !handle
+                        .trace_json()
+                        .unwrap()
+                        .contains("\"name\":\"waiter\"")
+                    {
+                        assert!(Instant::now() < deadline, "the waiter's first poll");
+                        std::thread::sleep(Duration::from_millis(1));
                     }
                     tx.send(7).unwrap();
                 })
