@@ -149,7 +149,7 @@ async fn connection(plan: &Plan, sched: &Schedule, shared: &Shared, k: usize) ->
         pending: None,
         claiming: true,
         last_answer: sched.start,
-        last_flush: Instant::now(),
+        next_flush: Instant::now() + FLUSH_EVERY,
     };
     let mut failures = 0;
     loop {
@@ -204,8 +204,8 @@ struct Conn {
     claiming: bool,
     /// When the last answer arrived.
     last_answer: Instant,
-    /// When counts were last added to the shared totals.
-    last_flush: Instant,
+    /// When counts are next added to the shared totals.
+    next_flush: Instant,
 }
 
 impl Conn {
@@ -270,7 +270,10 @@ impl Conn {
                 }
                 self.inflight.push_back((due, self.rr));
                 wbuf.extend_from_slice(&target.requests[self.rr]);
-                self.rr = (self.rr + 1) % n_req;
+                self.rr += 1;
+                if self.rr == n_req {
+                    self.rr = 0;
+                }
             }
             if !wbuf.is_empty() {
                 if stream.write_all(&wbuf).await.is_err() {
@@ -298,10 +301,13 @@ impl Conn {
                     rbuf.resize(rbuf.len() * 2, 0);
                 }
             }
-            let io_deadline = last_io + plan.timeout;
-            let want = wake.map_or(io_deadline, |w| w.min(io_deadline));
-            if want < timer.deadline() {
-                timer.reset(want);
+            // INVARIANT: the timer is never later than the read deadline `last_io + timeout`
+            // (that deadline only moves later, and the timer is reset to it when it fires
+            // early), so only a send falling due sooner can need an earlier timer.
+            if let Some(at) = wake {
+                if at < timer.deadline() {
+                    timer.reset(at);
+                }
             }
             let read = poll_fn(|cx| {
                 if let Poll::Ready(r) = stream.poll_read(cx, &mut rbuf[len..]) {
@@ -413,9 +419,9 @@ impl Conn {
                 pos = 0;
                 len = 0;
             }
-            if now - self.last_flush >= FLUSH_EVERY {
+            if now >= self.next_flush {
                 local.flush(shared);
-                self.last_flush = now;
+                self.next_flush = now + FLUSH_EVERY;
             }
         }
     }
