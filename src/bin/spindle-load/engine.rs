@@ -235,6 +235,7 @@ impl Conn {
             let mut wake: Option<Instant> = None;
             // One clock read per batch: the requests of one write share their send time.
             let now = Instant::now();
+            let (first, mut batch) = (self.rr, 0);
             while self.claiming && self.inflight.len() < plan.pipeline {
                 let due = match self.pending {
                     Some(d) => d,
@@ -269,14 +270,27 @@ impl Conn {
                     last_io = now;
                 }
                 self.inflight.push_back((due, self.rr));
-                wbuf.extend_from_slice(&target.requests[self.rr]);
+                batch += 1;
                 self.rr += 1;
                 if self.rr == n_req {
                     self.rr = 0;
                 }
             }
-            if !wbuf.is_empty() {
-                if stream.write_all(&wbuf).await.is_err() {
+            // A lone request is written from where it lies; several (or any carried over from
+            // a closed connection) are gathered in `wbuf` first, so that a batch is one write.
+            let lone = batch == 1 && wbuf.is_empty();
+            if !lone {
+                for k in 0..batch {
+                    wbuf.extend_from_slice(&target.requests[(first + k) % n_req]);
+                }
+            }
+            let out: &[u8] = if lone {
+                &target.requests[first]
+            } else {
+                &wbuf
+            };
+            if !out.is_empty() {
+                if stream.write_all(out).await.is_err() {
                     return End::Failed(ErrorKind::Reset);
                 }
                 wbuf.clear();
