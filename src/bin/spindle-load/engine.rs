@@ -284,11 +284,7 @@ impl Conn {
                     wbuf.extend_from_slice(&target.requests[(first + k) % n_req]);
                 }
             }
-            let out: &[u8] = if lone {
-                &target.requests[first]
-            } else {
-                &wbuf
-            };
+            let out: &[u8] = if lone { &target.requests[first] } else { &wbuf };
             if !out.is_empty() {
                 if stream.write_all(out).await.is_err() {
                     return End::Failed(ErrorKind::Reset);
