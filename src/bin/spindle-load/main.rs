@@ -58,7 +58,8 @@ struct Args {
     /// Send exactly this many requests (with `--rate`, over n/rate seconds).
     #[arg(short = 'n', long)]
     requests: Option<u64>,
-    /// Runtime worker threads for the load.
+    /// Load threads: 1 runs every connection on the main thread (the current-thread
+    /// runtime); more start a multi-thread runtime with this many workers.
     #[arg(short = 't', long, default_value_t = 1)]
     threads: usize,
     /// Open loop: this many requests per second, at constant intervals; latency counts from

@@ -203,6 +203,7 @@ fn plain_word(word: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut bytes = [0u8; 8];
+    // `word` is eight bytes long: the caller takes it as `buf.get(i..i + 8)`.
     bytes.copy_from_slice(word);
     let x = u64::from_le_bytes(bytes);
     let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
