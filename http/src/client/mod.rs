@@ -65,7 +65,8 @@ pub use parse::{
 pub use url::Url;
 
 use conn::{Conn, Failure};
-use pool::{Key, Pool, PoolConfig};
+use pool::{Pool, PoolConfig};
+use url::Key;
 
 /// An HTTP client with a keep-alive connection pool. Cheap to clone: clones share the pool.
 ///
@@ -347,7 +348,7 @@ impl RequestBuilder {
         let url = Url::parse(&self.url)?;
         let bytes = self.serialize(&url)?;
         let inner = self.client.inner.clone();
-        let key: Key = (url.host().to_string(), url.port());
+        let key = url.key();
         let deadline = self.timeout.unwrap_or(inner.timeout);
         let is_head = self.method == "HEAD";
         let idempotent = matches!(

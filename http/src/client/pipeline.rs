@@ -5,7 +5,8 @@
 //!
 //! Talks to: `client::mod` (which routes idempotent requests here when the depth is above 1,
 //! and turns a [`Delivered`] into a `Response`), `client::conn` (the socket and the head
-//! reader), `client::parse` (body framing), `spindle::sync::{mpsc, oneshot}`.
+//! reader), `client::parse` (body framing), `client::url` (the `Key`), `spindle::sync::{mpsc,
+//! oneshot}`.
 //!
 //! Rules:
 //! * Only idempotent methods are pipelined (RFC 9110 §9.2.2): a request that was written and
@@ -33,7 +34,7 @@ use spindle::time::timeout;
 use super::conn::{Conn, Failure};
 use super::error::{Error, Phase};
 use super::parse::{framing, keep_alive, BodyDecoder, Decoded, HeadLimits, ResponseHead};
-use super::pool::Key;
+use super::url::Key;
 
 /// A response read whole by a pipeline driver.
 #[derive(Debug)]

@@ -1,8 +1,8 @@
 //! [`Pool`]: idle keep-alive connections per host, and the per-host connection limit.
 //!
-//! Talks to: `client::conn` (it stores `Conn`s), `client::mod` (which takes a connection before
-//! each request and gives it back when a response's body is done), `spindle::sync::Semaphore`
-//! (the limit).
+//! Talks to: `client::conn` (it stores `Conn`s), `client::pipeline` (it keeps the `Pipe`s),
+//! `client::url` (the `Key`), `client::mod` (which takes a connection before each request and
+//! gives it back when a response's body is done), `spindle::sync::Semaphore` (the limit).
 //!
 //! The limit counts *busy* connections: a request takes a permit before it takes an idle
 //! connection or opens a new one, and the permit is released when the connection goes back to
@@ -27,9 +27,7 @@ use spindle::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::conn::Conn;
 use super::pipeline::{Pipe, Settings};
-
-/// A pool key: the host and port a connection goes to.
-pub(crate) type Key = (String, u16);
+use super::url::Key;
 
 /// An idle connection and when it became idle.
 #[derive(Debug)]

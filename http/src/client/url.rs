@@ -2,11 +2,16 @@
 //! strictly. `https://` is refused with [`Error::UnsupportedScheme`]: TLS is out of scope.
 //!
 //! Talks to: `client::mod` (each request parses its URL here); the result names the pool key
-//! (host, port) and the request-target.
+//! (host, port) and the request-target. A leaf: it imports only `client::error`, so the pool
+//! and the pipelined connections can both name [`Key`] without importing each other.
 
 use std::fmt;
 
 use super::error::Error;
+
+/// A pool key: the host and port a connection goes to ([`Url::key`]). The idle pool, the
+/// per-host limits and the pipelined connections are all kept per key.
+pub(crate) type Key = (String, u16);
 
 /// A parsed `http://host[:port][/path][?query]` URL (any `#fragment` is dropped, as browsers do).
 ///
@@ -69,6 +74,11 @@ impl Url {
     /// The port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The pool key: host and port.
+    pub(crate) fn key(&self) -> Key {
+        (self.host.clone(), self.port)
     }
 
     /// The path and query, as sent in the request line.

@@ -149,7 +149,7 @@ async fn connection(plan: &Plan, sched: &Schedule, shared: &Shared, k: usize) ->
         pending: None,
         claiming: true,
         last_answer: sched.start,
-        last_flush: Instant::now(),
+        next_flush: Instant::now() + FLUSH_EVERY,
     };
     let mut failures = 0;
     loop {
@@ -204,8 +204,8 @@ struct Conn {
     claiming: bool,
     /// When the last answer arrived.
     last_answer: Instant,
-    /// When counts were last added to the shared totals.
-    last_flush: Instant,
+    /// When counts are next added to the shared totals.
+    next_flush: Instant,
 }
 
 impl Conn {
@@ -235,6 +235,7 @@ impl Conn {
             let mut wake: Option<Instant> = None;
             // One clock read per batch: the requests of one write share their send time.
             let now = Instant::now();
+            let (first, mut batch) = (self.rr, 0);
             while self.claiming && self.inflight.len() < plan.pipeline {
                 let due = match self.pending {
                     Some(d) => d,
@@ -269,11 +270,23 @@ impl Conn {
                     last_io = now;
                 }
                 self.inflight.push_back((due, self.rr));
-                wbuf.extend_from_slice(&target.requests[self.rr]);
-                self.rr = (self.rr + 1) % n_req;
+                batch += 1;
+                self.rr += 1;
+                if self.rr == n_req {
+                    self.rr = 0;
+                }
             }
-            if !wbuf.is_empty() {
-                if stream.write_all(&wbuf).await.is_err() {
+            // A lone request is written from where it lies; several (or any carried over from
+            // a closed connection) are gathered in `wbuf` first, so that a batch is one write.
+            let lone = batch == 1 && wbuf.is_empty();
+            if !lone {
+                for k in 0..batch {
+                    wbuf.extend_from_slice(&target.requests[(first + k) % n_req]);
+                }
+            }
+            let out: &[u8] = if lone { &target.requests[first] } else { &wbuf };
+            if !out.is_empty() {
+                if stream.write_all(out).await.is_err() {
                     return End::Failed(ErrorKind::Reset);
                 }
                 wbuf.clear();
@@ -298,10 +311,13 @@ impl Conn {
                     rbuf.resize(rbuf.len() * 2, 0);
                 }
             }
-            let io_deadline = last_io + plan.timeout;
-            let want = wake.map_or(io_deadline, |w| w.min(io_deadline));
-            if want < timer.deadline() {
-                timer.reset(want);
+            // INVARIANT: the timer is never later than the read deadline `last_io + timeout`
+            // (that deadline only moves later, and the timer is reset to it when it fires
+            // early), so only a send falling due sooner can need an earlier timer.
+            if let Some(at) = wake {
+                if at < timer.deadline() {
+                    timer.reset(at);
+                }
             }
             let read = poll_fn(|cx| {
                 if let Poll::Ready(r) = stream.poll_read(cx, &mut rbuf[len..]) {
@@ -413,9 +429,9 @@ impl Conn {
                 pos = 0;
                 len = 0;
             }
-            if now - self.last_flush >= FLUSH_EVERY {
+            if now >= self.next_flush {
                 local.flush(shared);
-                self.last_flush = now;
+                self.next_flush = now + FLUSH_EVERY;
             }
         }
     }

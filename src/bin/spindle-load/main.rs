@@ -58,7 +58,8 @@ struct Args {
     /// Send exactly this many requests (with `--rate`, over n/rate seconds).
     #[arg(short = 'n', long)]
     requests: Option<u64>,
-    /// Runtime worker threads for the load.
+    /// Load threads: 1 runs every connection on the main thread (the current-thread
+    /// runtime); more start a multi-thread runtime with this many workers.
     #[arg(short = 't', long, default_value_t = 1)]
     threads: usize,
     /// Open loop: this many requests per second, at constant intervals; latency counts from
@@ -217,8 +218,19 @@ fn main() {
         ),
         None => args.requests,
     };
-    let rt = spindle::Builder::new_multi_thread()
-        .worker_threads(args.threads)
+    // One thread: the current-thread runtime, whose loop runs inside `block_on` on this
+    // thread (no worker thread, no work-stealing queues). The long-poll monitor is off: a
+    // load generator has no blocking handlers to find, and its thread would wake 200 times a
+    // second on the machine being measured.
+    let mut builder = if args.threads == 1 {
+        spindle::Builder::new_current_thread()
+    } else {
+        let mut b = spindle::Builder::new_multi_thread();
+        b.worker_threads(args.threads);
+        b
+    };
+    let rt = builder
+        .long_poll_threshold(None)
         .build()
         .unwrap_or_else(|e| fail(format_args!("cannot start the runtime: {e}")));
     let plan = |d: Option<Duration>, limit: Option<u64>| Plan {

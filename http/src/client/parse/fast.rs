@@ -3,8 +3,12 @@
 //! `Vec` per response. The strict parser beside it (`parse_head`, `framing`, `keep_alive`) stays
 //! the reference and the code to read first.
 //!
-//! Talks to: its parent `client::parse` (it reuses the same byte classes: `is_tchar`,
-//! `is_field_value_byte`, `trim_ows`, `parse_decimal`).
+//! Talks to: its parent `client::parse` (it reuses `trim_ows` and `parse_decimal`, and its byte
+//! classes `is_tchar` and `is_field_value_byte` are the ones `CLASSES` tabulates).
+//!
+//! Speed: field names are scanned with a 256-entry class table, field values and the reason
+//! phrase eight bytes at a time while the bytes are printable text (`plain_word`), then byte by
+//! byte; why, and what it saved, is in `docs/benchmarks.md`, section 3.
 //!
 //! Contract (tested in `fast_tests.rs` against the strict parser on the same inputs, whole, split
 //! at every offset, and randomized): when [`parse_head_summary`] returns `Some((summary, len))`,
@@ -15,7 +19,7 @@
 //! a head over the limits — returns `None`: the caller asks the strict parser, which gives
 //! the precise answer (need more bytes, or which rule broke).
 
-use super::{is_field_value_byte, is_tchar, parse_decimal, trim_ows, Framing, HeadLimits};
+use super::{parse_decimal, trim_ows, Framing, HeadLimits};
 
 /// What frames a response, from its head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,9 +82,7 @@ pub fn parse_head_summary(
             return None;
         }
         let name_start = i;
-        while is_tchar(*buf.get(i)?) {
-            i += 1;
-        }
+        i = skip(buf, i, TCHAR)?;
         if i == name_start || buf[i] != b':' {
             return None;
         }
@@ -133,10 +135,81 @@ fn status_line(buf: &[u8]) -> Option<(u8, u16, usize)> {
 /// The end of the field-value (or reason) bytes that start at `i`; the byte there must exist
 /// (it is checked to be CR by [`crlf`]).
 fn value_end(buf: &[u8], mut i: usize) -> Option<usize> {
-    while is_field_value_byte(*buf.get(i)?) {
+    // Whole words of printable text first; the word that holds the CR (or a tab) ends this.
+    while let Some(word) = buf.get(i..i + 8) {
+        if !plain_word(word) {
+            break;
+        }
+        i += 8;
+    }
+    skip(buf, i, VALUE)
+}
+
+/// The first index at or after `i` whose byte is not of `class`, or `None` if `buf` ends first.
+fn skip(buf: &[u8], i: usize, class: u8) -> Option<usize> {
+    let n = buf
+        .get(i..)?
+        .iter()
+        .position(|&b| CLASSES[usize::from(b)] & class == 0)?;
+    Some(i + n)
+}
+
+/// Class bit: a `tchar`, the bytes of a field name (`client::parse::is_tchar`).
+const TCHAR: u8 = 1;
+/// Class bit: a field-value or reason-phrase byte (`client::parse::is_field_value_byte`).
+const VALUE: u8 = 2;
+
+/// The class bits of every byte. INVARIANT: equal to the parent's `is_tchar` and
+/// `is_field_value_byte` for all 256 bytes (`fast_tests.rs` checks each byte).
+static CLASSES: [u8; 256] = classes();
+
+/// Builds [`CLASSES`] from the grammar (RFC 9110 §5.6.2 `tchar`; §5.5 `field-vchar`, SP, HTAB).
+const fn classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let tchar = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        let value = b == b'\t' || b == b' ' || (b >= 0x21 && b <= 0x7e) || b >= 0x80;
+        table[i] = if tchar { TCHAR } else { 0 } | if value { VALUE } else { 0 };
         i += 1;
     }
-    Some(i)
+    table
+}
+
+/// Whether all eight bytes of `word` are field-value bytes other than HTAB: none is below
+/// 0x20 (a control byte, CR and LF among them) and none is DEL (0x7f). Each test is the
+/// classic "does a byte of this word lie below n" bit trick, which is exact about whether
+/// *some* byte does (it may misplace which), and that is all this needs. A `false` only sends
+/// the caller to the byte-at-a-time loop, so HTAB, allowed but below 0x20, is still accepted.
+fn plain_word(word: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut bytes = [0u8; 8];
+    // `word` is eight bytes long: the caller takes it as `buf.get(i..i + 8)`.
+    bytes.copy_from_slice(word);
+    let x = u64::from_le_bytes(bytes);
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+    let del = x ^ (ONES * 0x7f); // a DEL byte becomes zero
+    let has_del = del.wrapping_sub(ONES) & !del & HIGHS;
+    below_space | has_del == 0
 }
 
 /// `i` past the CRLF at `i`.

@@ -3,7 +3,9 @@
 //! offset), and a randomized differential run on mutated heads. "Agree" is the module contract:
 //! a summary from the fast path equals what `parse_head` + `framing` + `keep_alive` say.
 
-use super::super::{framing, keep_alive, parse_head, BodyDecoder, Decoded};
+use super::super::{
+    framing, is_field_value_byte, is_tchar, keep_alive, parse_head, BodyDecoder, Decoded,
+};
 use super::*;
 
 /// Checks the contract on `buf`; returns whether the fast path gave an answer.
@@ -182,6 +184,50 @@ HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n";
     }
 }
 
+/// The class table holds exactly the parent's byte classes.
+#[test]
+fn class_table_matches_the_grammar_functions() {
+    for b in 0..=255u8 {
+        let class = CLASSES[usize::from(b)];
+        assert_eq!(class & TCHAR != 0, is_tchar(b), "tchar {b:#04x}");
+        assert_eq!(class & VALUE != 0, is_field_value_byte(b), "value {b:#04x}");
+    }
+}
+
+/// The word-at-a-time value scan ends where a byte-at-a-time scan with the grammar function
+/// ends, for values that put every kind of byte at every position of a word.
+#[test]
+fn value_scan_agrees_with_the_byte_loop() {
+    let reference = |buf: &[u8], i: usize| (i..buf.len()).find(|&j| !is_field_value_byte(buf[j]));
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for round in 0..50_000 {
+        let len = rng.below(40);
+        let mut buf: Vec<u8> = (0..len).map(|_| b'a' + (rng.below(26) as u8)).collect();
+        // One or two odd bytes anywhere: controls, HTAB, DEL, obs-text, the edges of each range.
+        for _ in 0..1 + round % 2 {
+            if !buf.is_empty() {
+                const ODD: &[u8] = b"\x00\x08\t\n\r\x1f \x20\x21\x7e\x7f\x80\xff";
+                let at = rng.below(buf.len());
+                buf[at] = ODD[rng.below(ODD.len())];
+            }
+        }
+        let start = rng.below(len.max(1));
+        assert_eq!(
+            value_end(&buf, start),
+            reference(&buf, start),
+            "{buf:?} from {start}"
+        );
+    }
+    for b in 0..=255u8 {
+        let word = [b'x', b'x', b'x', b, b'x', b'x', b'x', b'x'];
+        assert_eq!(
+            plain_word(&word),
+            b != b'\t' && is_field_value_byte(b),
+            "{b:#04x}"
+        );
+    }
+}
+
 /// A small deterministic generator (xorshift), so a failure can be replayed from its seed.
 struct Rng(u64);
 
@@ -246,6 +292,11 @@ fn random_head(rng: &mut Rng) -> Vec<u8> {
         b" x\x01y",
         b" 99999999999999999999",
         b" \xff",
+        b" text/plain; charset=utf-8",
+        b" Wed, 02 Dec 2026 03:00:00 GMT",
+        b" Wed, 02 Dec\x1f2026 03:00:00 GMT",
+        b" Wed, 02 Dec 2026\x7f03:00:00 GMT",
+        b" Wed,\t02 Dec 2026 03:00:00\tGMT",
     ];
     const NOISE: &[u8] = b"\r\n :\t0aZ,\x00\x7f\xff";
     let mut h = rng.pick(STATUS).to_vec();
