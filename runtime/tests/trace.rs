@@ -200,7 +200,10 @@ fn dump_until(handle: &Handle, what: &str, ok: impl Fn(&Trace) -> bool) -> Trace
             let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
                 .join(format!("trace-never-showed-{}.json", std::process::id()));
             let _ = std::fs::write(&path, handle.trace_json().unwrap_or_default());
-            panic!("the trace never showed {what} (the last dump: {})", path.display());
+            panic!(
+                "the trace never showed {what} (the last dump: {})",
+                path.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -460,11 +463,7 @@ fn blocking_threads_have_tracks_and_wake_tasks() {
                 .name("notifier")
                 .spawn_blocking(move || {
                     let deadline = Instant::now() + Duration::from_secs(10);
-                    while !handle
-                        .trace_json()
-                        .unwrap()
-                        .contains("\"name\":\"waiter\"")
-                    {
+                    while !handle.trace_json().unwrap().contains("\"name\":\"waiter\"") {
                         assert!(Instant::now() < deadline, "the waiter's first poll");
                         std::thread::sleep(Duration::from_millis(1));
                     }
