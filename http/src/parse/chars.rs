@@ -6,9 +6,9 @@
 //! one bit in [`TABLE`], so a test costs one load and one mask.
 
 /// `tchar`: the bytes of a token (method, field name, transfer coding, connection option).
-const TCHAR: u8 = 1 << 0;
+pub(crate) const TCHAR: u8 = 1 << 0;
 /// `field-vchar` plus SP and HTAB: what a field value may hold between its first and last byte.
-const FIELD: u8 = 1 << 1;
+pub(crate) const FIELD: u8 = 1 << 1;
 /// The bytes of a path segment other than `%`: `unreserved / sub-delims / ":" / "@"`.
 const PCHAR: u8 = 1 << 2;
 /// The bytes of a `reg-name` host other than `%`: `unreserved / sub-delims`.
@@ -81,8 +81,9 @@ const fn build_table() -> [u8; 256] {
     table
 }
 
-/// The class bits of every byte value.
-static TABLE: [u8; 256] = build_table();
+/// The class bits of every byte value. Also read directly by scanners that test one class over
+/// a run of bytes (the client's response-head fast path, `client::parse::fast`).
+pub(crate) static TABLE: [u8; 256] = build_table();
 
 /// Is `b` a `tchar`?
 #[inline]

@@ -36,7 +36,7 @@
 //! proxy in front reads `\n` differently from us, the two disagree on where the head ends;
 //! so a bare LF is a 400, like a bare CR.
 
-mod chars;
+pub(crate) mod chars;
 mod fast;
 mod fields;
 mod head;

@@ -3,8 +3,9 @@
 //! `Vec` per response. The strict parser beside it (`parse_head`, `framing`, `keep_alive`) stays
 //! the reference and the code to read first.
 //!
-//! Talks to: its parent `client::parse` (it reuses `trim_ows` and `parse_decimal`, and its byte
-//! classes `is_tchar` and `is_field_value_byte` are the ones `CLASSES` tabulates).
+//! Talks to: its parent `client::parse` (it reuses `trim_ows` and `parse_decimal`) and the
+//! request parser's byte-class table (`parse::chars`), whose `tchar` and field-value classes are
+//! the parent's `is_tchar` and `is_field_value_byte`.
 //!
 //! Speed: field names are scanned with a 256-entry class table, field values and the reason
 //! phrase eight bytes at a time while the bytes are printable text (`plain_word`), then byte by
@@ -154,45 +155,10 @@ fn skip(buf: &[u8], i: usize, class: u8) -> Option<usize> {
     Some(i + n)
 }
 
-/// Class bit: a `tchar`, the bytes of a field name (`client::parse::is_tchar`).
-const TCHAR: u8 = 1;
-/// Class bit: a field-value or reason-phrase byte (`client::parse::is_field_value_byte`).
-const VALUE: u8 = 2;
-
-/// The class bits of every byte. INVARIANT: equal to the parent's `is_tchar` and
-/// `is_field_value_byte` for all 256 bytes (`fast_tests.rs` checks each byte).
-static CLASSES: [u8; 256] = classes();
-
-/// Builds [`CLASSES`] from the grammar (RFC 9110 §5.6.2 `tchar`; §5.5 `field-vchar`, SP, HTAB).
-const fn classes() -> [u8; 256] {
-    let mut table = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        let tchar = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        let value = b == b'\t' || b == b' ' || (b >= 0x21 && b <= 0x7e) || b >= 0x80;
-        table[i] = if tchar { TCHAR } else { 0 } | if value { VALUE } else { 0 };
-        i += 1;
-    }
-    table
-}
+/// The byte classes: the request parser's table (`parse::chars`), whose `TCHAR` and `FIELD` bits
+/// are the grammar of the parent's `is_tchar` and `is_field_value_byte` (`fast_tests.rs` checks
+/// all 256 bytes against them).
+use crate::parse::chars::{FIELD as VALUE, TABLE as CLASSES, TCHAR};
 
 /// Whether all eight bytes of `word` are field-value bytes other than HTAB: none is below
 /// 0x20 (a control byte, CR and LF among them) and none is DEL (0x7f). Each test is the
