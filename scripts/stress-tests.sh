@@ -12,8 +12,7 @@
 #   RUNS     reruns of each test binary (default 2000)
 #   SECONDS  time budget per binary; reruns stop early when it is spent (default: none)
 # Environment: STRESS_NOISE=0 runs without the neighbour (to compare); STRESS_ONLY="task sync_runtime"
-# reruns only those binaries (names as in the table; `runtime_tls`, a runtime dropped at thread
-# exit, is there but not in the default list, as it starts a child process per run).
+# reruns only those binaries (names as in the table).
 # Failed runs' output is kept in target/stress/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +40,7 @@ for line in open(path):
 EOF
 }
 # Copied aside, so that a build running beside the reruns cannot replace them midway.
-only="${STRESS_ONLY:-task sync_runtime future_runtime metrics long_poll long_poll_off trace executor_units}"
+only="${STRESS_ONLY:-task sync_runtime future_runtime metrics long_poll long_poll_off trace runtime_tls executor_units}"
 declare -A bins=()
 for pair in task:test sync_runtime:test future_runtime:test metrics:test long_poll:test \
     long_poll_off:test trace:test runtime_tls:test spindle:lib; do

@@ -7,24 +7,15 @@
 //! in a thread-local *before* the thread first enters it (`block_on`) is dropped *after* the
 //! context's thread-local is gone. Before the fix, shutdown re-entered the context with
 //! `LocalKey::with`, which panics there ("cannot access a Thread Local Storage value during or
-//! after destruction"), and a panic in a thread-local destructor aborts the whole process. So
-//! the scenario runs in a child process (this test binary again, running only the ignored
-//! `scenario_in_child`), and the test checks how that process ended.
+//! after destruction"), and a panic in a thread-local destructor aborts the whole process: this
+//! file holds this one test, so that such an abort fails exactly it.
 
 use std::cell::RefCell;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use spindle::{Builder, Runtime};
-
-/// Printed by the child once every scenario passed; the parent requires it, so a child that ran
-/// no test at all (a filter that matched nothing) cannot pass.
-const DONE: &str = "runtime_tls: every thread exited cleanly";
-
-/// How long the child process may take (it needs well under a second).
-const CHILD_LIMIT: Duration = Duration::from_secs(60);
 
 thread_local! {
     /// The runtime a scenario thread keeps; dropped by this thread-local's destructor.
@@ -85,11 +76,12 @@ fn run_thread(build: fn() -> Runtime) -> [bool; 2] {
     ]
 }
 
-/// The scenario, for both flavours; run by [`runtime_in_thread_local_shuts_down_at_thread_exit`]
-/// in a child process (a failure there may abort the process).
+/// A thread whose `thread_local!` holds a runtime (current-thread, then multi-thread) with
+/// tasks still pending exits cleanly: the runtime's shutdown, run from the thread-local's
+/// destructor after the runtime's context is destroyed, does not panic (which would abort the
+/// process) and cancels the pending tasks.
 #[test]
-#[ignore = "run in a child process by runtime_in_thread_local_shuts_down_at_thread_exit"]
-fn scenario_in_child() {
+fn runtime_in_thread_local_shuts_down_at_thread_exit() {
     let current = run_thread(|| Builder::new_current_thread().build().expect("runtime"));
     assert_eq!(
         current,
@@ -103,43 +95,4 @@ fn scenario_in_child() {
             .expect("runtime")
     });
     assert_eq!(multi, [true, true], "multi-thread: tasks' futures dropped");
-    println!("{DONE}");
-}
-
-/// A thread whose `thread_local!` holds a runtime (current-thread, then multi-thread) with
-/// tasks still pending exits cleanly: the runtime's shutdown, run from the thread-local's
-/// destructor after the runtime's context is destroyed, does not panic (which would abort the
-/// process) and cancels the pending tasks.
-#[test]
-fn runtime_in_thread_local_shuts_down_at_thread_exit() {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut child = Command::new(exe)
-        .args([
-            "scenario_in_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the child");
-    let start = Instant::now();
-    while child.try_wait().expect("child status").is_none() {
-        if start.elapsed() > CHILD_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the child did not finish within {CHILD_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().expect("child output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains(DONE),
-        "child ended with {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
 }
