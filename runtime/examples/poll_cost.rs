@@ -13,6 +13,9 @@
 //! - `yield N`: a current-thread runtime; one task yields N times (per operation: a wake and a poll).
 //! - `spawn-mt N` / `yield-mt N`: the same inside a task on a one-worker multi-thread runtime,
 //!   so every spawn and wake takes the worker's path (LIFO slot, local deque).
+//! - `chain N`: the runtime benchmark's `chained_spawn` on the one-worker runtime: a chain of N
+//!   tasks, each spawning the next and dropping its handle (per operation: a spawn from a
+//!   worker, a poll, a completion; no join).
 //!
 //! A third argument `off` builds both runtimes with the long-poll detector off
 //! (`long_poll_threshold(None)`: no per-poll record, no monitor thread), to compare; `quiet`
@@ -26,6 +29,15 @@
 async fn spawn_await(n: u64) {
     for _ in 0..n {
         spindle::spawn(async {}).await.unwrap();
+    }
+}
+
+/// Link `left` of a chain: spawns the next link, or signals the end.
+fn link(left: u64, done: spindle::sync::oneshot::Sender<()>) {
+    if left == 0 {
+        done.send(()).expect("the chain's end is awaited");
+    } else {
+        drop(spindle::spawn(async move { link(left - 1, done) }));
     }
 }
 
@@ -58,7 +70,12 @@ fn main() {
         "yield" => current.block_on(async move { spindle::spawn(yield_n(n)).await.unwrap() }),
         "spawn-mt" => multi.block_on(async move { spindle::spawn(spawn_await(n)).await.unwrap() }),
         "yield-mt" => multi.block_on(async move { spindle::spawn(yield_n(n)).await.unwrap() }),
-        other => panic!("unknown mode {other}: spawn, yield, spawn-mt or yield-mt"),
+        "chain" => multi.block_on(async move {
+            let (done, finished) = spindle::sync::oneshot::channel();
+            link(n, done);
+            finished.await.expect("the last link signals");
+        }),
+        other => panic!("unknown mode {other}: spawn, yield, spawn-mt, yield-mt or chain"),
     }
     println!("{mode} {n}: done");
 }

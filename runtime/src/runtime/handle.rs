@@ -75,9 +75,24 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, notified, join) = task::new_task(future, self.clone(), meta);
-        if let Some(notified) = self.inner.owned.bind(task, notified) {
-            self.schedule(notified);
+        self.clone().spawn_owned(future, meta)
+    }
+
+    /// `spawn_with` on a handle of the caller's, which the task keeps as its scheduler:
+    /// `spindle::spawn` clones the current handle once and moves the future once.
+    pub(crate) fn spawn_owned<F>(self, future: F, meta: Meta) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, notified, join) = task::new_task(future, self, meta);
+        let handle: *const Handle = task.scheduler();
+        // SAFETY: the handle lives in the task's cell, and `join` holds a reference to the
+        // task until we return it, so the cell outlives every use below (even if the task
+        // runs and completes on another worker as soon as it is scheduled).
+        let handle = unsafe { &*handle };
+        if let Some(notified) = handle.inner.owned.bind(task, notified) {
+            handle.schedule(notified);
         }
         join
     }

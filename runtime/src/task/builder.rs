@@ -56,7 +56,8 @@ impl<'a> Builder<'a> {
         F::Output: Send + 'static,
     {
         let meta = self.meta(Location::caller());
-        context::with_current(|h| h.spawn_with(future, meta)).ok_or_else(outside_runtime)
+        let handle = context::current_handle().ok_or_else(outside_runtime)?;
+        Ok(handle.spawn_owned(future, meta))
     }
 
     /// Spawns `future` onto the runtime of `handle`.

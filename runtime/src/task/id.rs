@@ -88,32 +88,33 @@ impl fmt::Debug for Id {
     }
 }
 
-/// How many ids a thread takes from the global counter at a time.
-const ID_BLOCK: u64 = 1024;
+/// How many ids a thread takes from the global counter at a time (a power of two).
+pub(crate) const ID_BLOCK: u64 = 1024;
 
-/// The first id of the next unclaimed block. Starts at 1: ids are never zero.
-static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+/// The first id of the next unclaimed block. Blocks start at multiples of [`ID_BLOCK`]; the
+/// first block starts at `ID_BLOCK`, so no id is zero.
+static NEXT_BLOCK: AtomicU64 = AtomicU64::new(ID_BLOCK);
 
 thread_local! {
-    /// This thread's block: `(next id to hand out, end of the block)`; empty at first.
-    static BLOCK: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    /// The scope word (`Id::scope`) of this thread's next id. When its number is a multiple of
+    /// [`ID_BLOCK`] (0 at first), the thread's block is used up: the next id starts a new one.
+    static NEXT: Cell<u64> = const { Cell::new(0) };
 }
 
 /// A fresh id.
 pub(crate) fn next() -> Id {
-    BLOCK.with(|b| {
-        let (mut next, mut end) = b.get();
-        if next == end {
+    NEXT.with(|next| {
+        let mut scope = next.get();
+        if (scope >> 8) % ID_BLOCK == 0 {
             // Relaxed: uniqueness needs only the atomicity of the add, no ordering.
-            next = NEXT_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
-            end = next + ID_BLOCK;
+            let start = NEXT_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
             // `coop` keeps the current id in the top 56 bits of a word: 2^56 ids is over two
             // years of a billion spawns a second.
-            assert!(end <= 1 << 56, "task ids exhausted");
+            assert!(start + ID_BLOCK <= 1 << 56, "task ids exhausted");
+            scope = (start << 8) | u64::from(BUDGET);
         }
-        b.set((next + 1, end));
-        let scope = (next << 8) | u64::from(BUDGET);
-        Id(NonZeroU64::new(scope).expect("the budget byte is not zero"))
+        next.set(scope + (1 << 8));
+        Id(NonZeroU64::new(scope).expect("ids start at ID_BLOCK, so they are not zero"))
     })
 }
 

@@ -112,6 +112,14 @@ impl<S: 'static> Task<S> {
         self.raw
     }
 
+    /// The scheduler the task was spawned with, which its cell keeps, for as long as this
+    /// reference lives.
+    pub(crate) fn scheduler(&self) -> &S {
+        // SAFETY: a `Task<S>` is only made for a cell whose scheduler type is `S` (`new_task`),
+        // and this reference keeps the cell, which never moves or changes its scheduler, alive.
+        unsafe { &*self.raw.scheduler_ptr::<S>() }
+    }
+
     /// The task's id.
     pub(crate) fn id(&self) -> Id {
         self.raw.header().id

@@ -5,20 +5,19 @@
 //! leak. `OwnedTasks` keeps one reference to every task from `spawn` until it completes; shutdown
 //! closes the list and cancels whatever is still in it, so every future's destructor runs.
 //!
-//! The list is sharded: each spawn picks a shard by a per-thread counter, so two workers spawning
-//! at once rarely take the same lock. A task remembers its `(key, shard)` in `Header::owner_id`.
+//! The list is sharded by task id (see [`shard_of`]), so two workers spawning at once rarely
+//! take the same lock. A task remembers its `(key, shard)` in `Header::owner_id`.
 //!
 //! Invariants:
 //! - INVARIANT: a task is in the list from `bind` until `remove` (at completion) or `close_and_shutdown_all`;
 //!   the list's entry owns one task reference.
 //! - INVARIANT: once a shard is closed no task is added to it; `bind` cancels the task instead.
 
-use std::cell::Cell;
 use std::panic::Location;
 
 use slab::Slab;
 
-use super::id::Id;
+use super::id::{self, Id};
 use super::raw::{self, RawTask};
 use super::{Notified, Schedule, Task};
 use crate::loom::Mutex;
@@ -42,21 +41,12 @@ struct Shard {
     spawned: u64,
 }
 
-thread_local! {
-    /// Per-thread round-robin position, so threads spread their spawns over different shards.
-    static NEXT_SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-fn pick_shard() -> usize {
-    NEXT_SHARD.with(|n| {
-        let mut v = n.get();
-        if v == usize::MAX {
-            // First spawn on this thread: start from an address-derived spot.
-            v = (n as *const Cell<usize> as usize) >> 6;
-        }
-        n.set(v.wrapping_add(1));
-        v % SHARDS
-    })
+/// The shard of task `id`. One thread's spawns take consecutive ids (`id.rs`), so they go
+/// round the shards; adding the id's block number makes threads holding different blocks
+/// start at different shards, so two threads spawning at once rarely meet on one lock.
+fn shard_of(id: Id) -> usize {
+    let n = id.as_u64();
+    (n.wrapping_add(n / id::ID_BLOCK) % SHARDS as u64) as usize
 }
 
 impl OwnedTasks {
@@ -81,7 +71,7 @@ impl OwnedTasks {
         task: Task<S>,
         notified: Notified<S>,
     ) -> Option<Notified<S>> {
-        let shard_index = pick_shard();
+        let shard_index = shard_of(task.id());
         let mut shard = self.shards[shard_index].lock();
         if shard.closed {
             drop(shard);

@@ -126,19 +126,25 @@ impl RawTask {
         S: Schedule,
     {
         let id = id::next();
-        let cell = Box::new(Cell::<F, S> {
-            header: Header {
-                state: State::new(),
-                vtable: vtable::<F, S>(),
-                owner_id: AtomicUsize::new(usize::MAX),
-                id,
-                meta,
-                scheduled_at: AtomicU64::new(0),
+        // Allocate, then write the cell straight into the allocation (`Box::new` would
+        // assemble it on the stack and copy it over: a spawn is hot).
+        let cell = Box::<Cell<F, S>>::new_uninit();
+        let cell = Box::write(
+            cell,
+            Cell::<F, S> {
+                header: Header {
+                    state: State::new(),
+                    vtable: vtable::<F, S>(),
+                    owner_id: AtomicUsize::new(usize::MAX),
+                    id,
+                    meta,
+                    scheduled_at: AtomicU64::new(0),
+                },
+                scheduler,
+                stage: UnsafeCell::new(Stage::Running(future)),
+                join_waker: UnsafeCell::new(None),
             },
-            scheduler,
-            stage: UnsafeCell::new(Stage::Running(future)),
-            join_waker: UnsafeCell::new(None),
-        });
+        );
         let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
         RawTask { ptr }
     }
@@ -158,6 +164,18 @@ impl RawTask {
 
     pub(crate) fn state(&self) -> &State {
         &self.header().state
+    }
+
+    /// Where the cell keeps its scheduler, if the cell's scheduler type is `S`. `Cell` is
+    /// `repr(C)` with `scheduler` right after `header`, so the offset depends on `S` alone,
+    /// not on the future's type (`scheduler_offset_ignores_the_future` checks it).
+    pub(crate) fn scheduler_ptr<S>(self) -> *const S {
+        let offset = std::mem::size_of::<Header>().next_multiple_of(std::mem::align_of::<S>());
+        self.ptr
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_add(offset)
+            .cast::<S>()
     }
 
     /// Polls once. Consumes one reference (the queue entry's).
@@ -545,5 +563,39 @@ unsafe fn drop_waker(data: *const ()) {
     let task = raw(data);
     if task.state().ref_dec() {
         task.dealloc();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::task::raw::*;
+
+    /// A future with a large alignment, so that padding follows the scheduler.
+    #[repr(align(64))]
+    struct Aligned([u8; 64]);
+
+    impl Future for Aligned {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Ready(())
+        }
+    }
+
+    /// `RawTask::scheduler_ptr` finds the scheduler at the offset the compiler gave it, for
+    /// futures of any size and alignment and schedulers of different alignments.
+    #[test]
+    fn scheduler_offset_ignores_the_future() {
+        fn check<F: Future, S>() {
+            let header_ptr = NonNull::<Header>::dangling();
+            let want = std::mem::offset_of!(Cell<F, S>, scheduler);
+            let got = RawTask::from_ptr(header_ptr).scheduler_ptr::<S>() as usize
+                - header_ptr.as_ptr() as usize;
+            assert_eq!(got, want, "{}", std::any::type_name::<(F, S)>());
+        }
+        check::<std::future::Ready<u8>, crate::runtime::Handle>();
+        check::<Aligned, crate::runtime::Handle>();
+        check::<Aligned, u8>();
+        check::<std::future::Pending<()>, u128>();
+        check::<std::future::Ready<[u64; 9]>, ()>();
     }
 }
