@@ -413,6 +413,33 @@ fn async_styles_reports_four_styles() {
     );
 }
 
+/// hand_off, one round per mode: a line for each mode, the ticks counted, and every long-poll
+/// report names the blocking task and its spawn site. (How many ticks come, and whether the
+/// detector's monitor got a CPU in time to report, depend on the machine: not asserted.)
+#[test]
+fn hand_off_prints_both_modes_and_names_the_blocker() {
+    let out = run_example("hand_off", &["--rounds", "1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for mode in ["without hand-off round 1:", "with hand-off    round 1:"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(mode))
+            .unwrap_or_else(|| panic!("no line for {mode:?}:\n{stdout}"));
+        assert!(line.contains("ticks during the block"), "{line}");
+        assert!(line.contains("long polls reported:"), "{line}");
+    }
+    for report in stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("report: "))
+    {
+        assert!(
+            report.contains("\"time.sleep inside async def\" (spawned at examples/hand_off.rs:"),
+            "{report}"
+        );
+    }
+}
+
 /// generators: both doh()s yield the same three values, doh2() answers each send, and both
 /// futures suspend twice, are woken twice and return 42.
 #[test]
