@@ -572,7 +572,7 @@ mod tests {
 
     /// A future with a large alignment, so that padding follows the scheduler.
     #[repr(align(64))]
-    struct Aligned([u8; 64]);
+    struct Aligned;
 
     impl Future for Aligned {
         type Output = ();
