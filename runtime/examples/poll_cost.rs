@@ -13,6 +13,12 @@
 //! - `yield N`: a current-thread runtime; one task yields N times (per operation: a wake and a poll).
 //! - `spawn-mt N` / `yield-mt N`: the same inside a task on a one-worker multi-thread runtime,
 //!   so every spawn and wake takes the worker's path (LIFO slot, local deque).
+//! - `spawn-remote N`: the runtime benchmark's `spawn_many_local`: `block_on`'s own future (not
+//!   a worker) spawns N tasks onto the one-worker runtime and awaits them all (per operation: a
+//!   spawn through the injector, a poll, a completion, a join).
+//! - `ping N`: the runtime benchmark's `ping_pong` on the one-worker runtime: N pingers, each
+//!   spawning a partner and trading two oneshot messages with it (per operation: two spawns,
+//!   two oneshot channels, three wakes).
 //! - `chain N`: the runtime benchmark's `chained_spawn` on the one-worker runtime: a chain of N
 //!   tasks, each spawning the next and dropping its handle (per operation: a spawn from a
 //!   worker, a poll, a completion; no join).
@@ -30,6 +36,21 @@ async fn spawn_await(n: u64) {
     for _ in 0..n {
         spindle::spawn(async {}).await.unwrap();
     }
+}
+
+/// One ping-pong: spawn a partner, send it a reply channel, await its reply.
+async fn ping() {
+    use spindle::sync::oneshot;
+    let (to_partner, from_pinger) = oneshot::channel::<oneshot::Sender<()>>();
+    drop(spindle::spawn(async move {
+        let reply = from_pinger.await.expect("the pinger sends a reply channel");
+        reply.send(()).expect("the pinger awaits the reply");
+    }));
+    let (reply_tx, reply_rx) = oneshot::channel();
+    to_partner
+        .send(reply_tx)
+        .unwrap_or_else(|_| panic!("the partner is waiting"));
+    reply_rx.await.expect("the partner replies");
 }
 
 /// Link `left` of a chain: spawns the next link, or signals the end.
@@ -70,12 +91,24 @@ fn main() {
         "yield" => current.block_on(async move { spindle::spawn(yield_n(n)).await.unwrap() }),
         "spawn-mt" => multi.block_on(async move { spindle::spawn(spawn_await(n)).await.unwrap() }),
         "yield-mt" => multi.block_on(async move { spindle::spawn(yield_n(n)).await.unwrap() }),
+        "spawn-remote" => multi.block_on(async move {
+            let tasks: Vec<_> = (0..n).map(|_| spindle::spawn(async {})).collect();
+            for task in tasks {
+                task.await.expect("an empty task cannot fail");
+            }
+        }),
+        "ping" => multi.block_on(async move {
+            let pingers: Vec<_> = (0..n).map(|_| spindle::spawn(ping())).collect();
+            for pinger in pingers {
+                pinger.await.expect("a pinger cannot fail");
+            }
+        }),
         "chain" => multi.block_on(async move {
             let (done, finished) = spindle::sync::oneshot::channel();
             link(n, done);
             finished.await.expect("the last link signals");
         }),
-        other => panic!("unknown mode {other}: spawn, yield, spawn-mt, yield-mt or chain"),
+        other => panic!("unknown mode {other}: spawn, yield, spawn-mt, yield-mt, spawn-remote, ping or chain"),
     }
     println!("{mode} {n}: done");
 }
