@@ -13,7 +13,9 @@
 #                   local queue to a light sleeper that steals it (mio's epoll and eventfd run
 #                   under Miri's shims);
 # - trace::         the trace rings and JSON writer, and a traced 2-worker runtime dumped from
-#                   another thread while it runs (in the Tree Borrows run, for crossbeam's sake).
+#                   another thread while it runs (in the Tree Borrows run, for crossbeam's sake);
+#                   so does task::builder's test of spawn sites and names on a real runtime, whose
+#                   spawns reach the scheduler through the task cell (`Handle::spawn_owned`).
 #
 # Needs the nightly toolchain with the miri component; installs the component if missing.
 set -euo pipefail
@@ -23,7 +25,7 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
 fi
 # A separate target dir keeps Miri's build apart from the normal one.
 export MIRIFLAGS="${MIRIFLAGS:-}"
-cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: sync:: future::slot executor::idle monitor:: trace::ring trace::json "$@"
+cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: sync:: future::slot executor::idle monitor:: trace::ring trace::json --skip task::builder::tests::names_and_spawn_sites_are_recorded "$@"
 # The real runtime steals through crossbeam-deque, whose epoch collector keeps an intrusive list
 # that Stacked Borrows rejects inside crossbeam-epoch itself (internal.rs, `element_of`); Tree
 # Borrows, Miri's newer aliasing model, accepts it, so this one runs under Tree Borrows. The
@@ -33,4 +35,4 @@ cargo +nightly miri test -p spindle --lib --target-dir target/miri -- task:: syn
 # with the wall clock and reads the workers' CPU wait from /proc, and under Miri every poll is
 # slow enough to be reported.
 MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks -Zmiri-disable-isolation $MIRIFLAGS" \
-    cargo +nightly miri test -p spindle --lib --target-dir target/miri -- executor::multi_thread trace::tests "$@"
+    cargo +nightly miri test -p spindle --lib --target-dir target/miri -- executor::multi_thread trace::tests task::builder::tests::names_and_spawn_sites_are_recorded "$@"

@@ -114,9 +114,8 @@ mod tests {
 
     /// Every spawn function records its caller's line, and the builder's name; unnamed tasks
     /// have none.
-    // Not under Miri: a real multi-thread runtime, whose crossbeam-epoch queues Stacked
-    // Borrows rejects (see `scripts/miri.sh`); the meta word itself is checked by the test above.
-    #[cfg_attr(miri, ignore)]
+    // A real multi-thread runtime, whose crossbeam-epoch queues Stacked Borrows rejects:
+    // `scripts/miri.sh` runs it in its Tree Borrows run, with the other real runtimes.
     #[test]
     fn names_and_spawn_sites_are_recorded() {
         let rt = crate::Builder::new_multi_thread()
