@@ -108,7 +108,9 @@ fn main() {
             link(n, done);
             finished.await.expect("the last link signals");
         }),
-        other => panic!("unknown mode {other}: spawn, yield, spawn-mt, yield-mt, spawn-remote, ping or chain"),
+        other => panic!(
+            "unknown mode {other}: spawn, yield, spawn-mt, yield-mt, spawn-remote, ping or chain"
+        ),
     }
     println!("{mode} {n}: done");
 }

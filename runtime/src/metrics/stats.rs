@@ -234,8 +234,8 @@ impl WorkerStats {
             crate::trace::run(Some(self), task);
             return;
         }
-        let queued_at = task.take_scheduled_at();
         let start = now_ns();
+        let queued_at = task.take_scheduled_at(start);
         task.run();
         let end = now_ns();
         self.schedule_latency

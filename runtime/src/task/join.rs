@@ -122,8 +122,10 @@ pub struct JoinError {
 
 enum Repr {
     Cancelled,
-    /// The panic payload. A `Mutex` makes `JoinError: Sync` although the payload is only `Send`.
-    Panic(crate::loom::Mutex<Box<dyn Any + Send + 'static>>),
+    /// The panic payload. A `Mutex` makes `JoinError: Sync` although the payload is only `Send`;
+    /// the box keeps a `JoinError` one word, so that a task's cell, which holds the future or
+    /// its output, does not grow by the rare panic case (`docs/benchmarks.md`).
+    Panic(Box<crate::loom::Mutex<Box<dyn Any + Send + 'static>>>),
 }
 
 impl JoinError {
@@ -135,7 +137,7 @@ impl JoinError {
 
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
-            repr: Repr::Panic(crate::loom::Mutex::new(payload)),
+            repr: Repr::Panic(Box::new(crate::loom::Mutex::new(payload))),
         }
     }
 
@@ -159,7 +161,7 @@ impl JoinError {
     /// The panic payload, or the error back if the task was cancelled.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(p) => Ok(p.into_inner()),
+            Repr::Panic(p) => Ok((*p).into_inner()),
             Repr::Cancelled => Err(self),
         }
     }

@@ -62,8 +62,6 @@ use std::task::{Context, Poll};
 
 use raw::RawTask;
 
-use crate::loom::Ordering;
-
 /// What a task needs from the scheduler it belongs to.
 pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     /// Puts a woken task into a run queue.
@@ -142,34 +140,23 @@ impl<S: 'static> Notified<S> {
         self.0.shutdown();
     }
 
-    /// Marks this queue entry as timed: `now` is when it was made (see `Header::scheduled_at`).
+    /// Marks this queue entry as timed: `now` is when it was made (see `raw::Slot`).
     #[inline]
     pub(crate) fn set_scheduled_at(&self, now: u64) {
-        // Relaxed: we own the entry; the queue push that follows publishes the store.
-        self.0
-            .raw
-            .header()
-            .scheduled_at
-            .store(now, Ordering::Relaxed);
+        raw::Slot::of(&self.0.raw).stamp(now);
     }
 
     /// Whether this entry was picked for timing (see `take_scheduled_at`).
     #[inline]
     pub(crate) fn is_stamped(&self) -> bool {
-        // Relaxed: the pop that gave us the entry synchronized with its push.
-        self.0.raw.header().scheduled_at.load(Ordering::Relaxed) != 0
+        raw::Slot::of(&self.0.raw).is_stamped()
     }
 
-    /// When this entry was made if it was picked for timing, else 0; resets the mark.
+    /// When this entry was made if it was picked for timing, else 0, given the time `now`
+    /// (read after the pop); resets the mark.
     #[inline]
-    pub(crate) fn take_scheduled_at(&self) -> u64 {
-        // Relaxed: the pop that gave us the entry synchronized with its push.
-        let header = self.0.raw.header();
-        let at = header.scheduled_at.load(Ordering::Relaxed);
-        if at != 0 {
-            header.scheduled_at.store(0, Ordering::Relaxed);
-        }
-        at
+    pub(crate) fn take_scheduled_at(&self, now: u64) -> u64 {
+        raw::Slot::of(&self.0.raw).take_stamp(now)
     }
 }
 

@@ -6,7 +6,8 @@
 //! closes the list and cancels whatever is still in it, so every future's destructor runs.
 //!
 //! The list is sharded by task id (see [`shard_of`]), so two workers spawning at once rarely
-//! take the same lock. A task remembers its `(key, shard)` in `Header::owner_id`.
+//! take the same lock. A task remembers its key in its shard in `Header::slot` (`raw::Slot`); the
+//! shard follows from its id.
 //!
 //! Invariants:
 //! - INVARIANT: a task is in the list from `bind` until `remove` (at completion) or `close_and_shutdown_all`;
@@ -22,7 +23,7 @@ use super::raw::{self, RawTask};
 use super::{Notified, Schedule, Task};
 use crate::loom::Mutex;
 
-/// Number of shards; a power of two so the shard index is a mask of `owner_id`.
+/// Number of shards.
 const SHARDS: usize = 16;
 
 /// Every live task of one runtime.
@@ -79,23 +80,30 @@ impl OwnedTasks {
             task.shutdown();
             return None;
         }
+        assert!(
+            (shard.tasks.len() as u64) < raw::NO_KEY,
+            "too many live tasks (2^{} per shard of the task list)",
+            raw::KEY_BITS
+        );
         let raw = task.into_raw();
         shard.spawned += 1;
         let key = shard.tasks.insert(raw);
-        raw::set_owner_id(raw, key * SHARDS + shard_index);
+        raw::Slot::of(&raw).set_key(key as u64);
         Some(notified)
     }
 
     /// Takes a completing task out of the list, returning the list's reference.
     pub(crate) fn remove<S: Schedule>(&self, task: &Task<S>) -> Option<Task<S>> {
-        let id = raw::owner_id(task.raw());
-        if id == usize::MAX {
+        let raw = task.raw();
+        let key = raw::Slot::of(&raw).key();
+        if key == raw::NO_KEY {
             return None; // never bound (a blocking task)
         }
-        let mut shard = self.shards[id % SHARDS].lock();
-        match shard.tasks.get(id / SHARDS) {
+        let key = key as usize;
+        let mut shard = self.shards[shard_of(task.id())].lock();
+        match shard.tasks.get(key) {
             Some(&raw) if raw == task.raw() => {
-                shard.tasks.remove(id / SHARDS);
+                shard.tasks.remove(key);
                 Some(Task::from_raw(raw))
             }
             // Already taken by shutdown.

@@ -8,8 +8,7 @@
 //!
 //! ```text
 //!  RawTask ──► ┌──────────── Cell<F, S> (repr C) ────────────┐
-//!              │ Header { state, vtable, owner_id, id,        │ ◄── wakers point here too
-//!              │          meta, scheduled_at }                │
+//!              │ Header { state, vtable, id, meta, slot }     │ ◄── wakers point here too
 //!              │ scheduler: S  (a runtime Handle)             │
 //!              │ stage: Running(F) | Finished(Result) | Consumed
 //!              │ join_waker: Option<Waker>                    │
@@ -33,7 +32,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use super::id::{self, Id};
 use super::state::{State, TransitionToIdle, TransitionToNotified, TransitionToRunning};
 use super::{JoinError, Meta, Notified, Schedule, Task};
-use crate::loom::{AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::loom::{AtomicU64, Ordering, UnsafeCell};
 
 /// The type-independent front of every task allocation.
 #[repr(C)]
@@ -42,10 +41,6 @@ pub(crate) struct Header {
     pub(crate) state: State,
     /// Functions that know the concrete `F` and `S` of this cell.
     pub(crate) vtable: &'static Vtable,
-    /// Where this task sits in the runtime's owned-task list (see `owned.rs`).
-    /// INVARIANT: written once by `OwnedTasks::bind` before the task is first scheduled; Relaxed
-    /// suffices because the queue push that publishes the task synchronizes it.
-    pub(crate) owner_id: AtomicUsize,
     /// The task's process-wide id. INVARIANT: fixed at allocation; any holder of a reference
     /// may read it from any thread.
     pub(crate) id: Id,
@@ -53,11 +48,16 @@ pub(crate) struct Header {
     /// `task::Builder::name`, if any, for long-poll reports and traces. INVARIANT: fixed at
     /// allocation, like `id`; dropped with the cell.
     pub(crate) meta: Meta,
-    /// When the current queue entry was made, in `metrics::clock` nanoseconds, if this entry was
-    /// picked for timing (`metrics.rs`, "sampling"); 0 if not. INVARIANT: written only by the
-    /// party that owns the task's queue entry, before it pushes the entry (the push publishes
-    /// it), and reset by the worker that pops it; Relaxed suffices for the same reason.
-    pub(crate) scheduled_at: AtomicU64,
+    /// Two things in one word, to keep the header (which every spawn writes and every poll
+    /// reads) at five words: the task's key in its owned-list shard (`owned.rs`) in the low
+    /// [`KEY_BITS`] bits, and the timing stamp of its current queue entry in the high
+    /// [`STAMP_BITS`]. See [`Slot`].
+    /// INVARIANT: the key is written once, by `OwnedTasks::bind`, before the task is first
+    /// scheduled ([`NO_KEY`] until then, and for ever for a task that is never bound); every
+    /// later store keeps it. The stamp is written only by the party that owns the task's queue
+    /// entry, before it pushes the entry (the push publishes it), and reset by the worker that
+    /// pops it. So the word has one writer at a time and Relaxed suffices throughout.
+    pub(crate) slot: AtomicU64,
 }
 
 /// Functions specialised for one `(F, S)` pair. Each takes a pointer to the header of a live task.
@@ -135,10 +135,9 @@ impl RawTask {
                 header: Header {
                     state: State::new(),
                     vtable: vtable::<F, S>(),
-                    owner_id: AtomicUsize::new(usize::MAX),
                     id,
                     meta,
-                    scheduled_at: AtomicU64::new(0),
+                    slot: AtomicU64::new(NO_KEY),
                 },
                 scheduler,
                 stage: UnsafeCell::new(Stage::Running(future)),
@@ -493,16 +492,70 @@ unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     }
 }
 
-/// Records a task's owned-list slot (see `Header::owner_id`).
-pub(crate) fn set_owner_id(task: RawTask, id: usize) {
-    // Relaxed: published by the queue push that follows (see the field's INVARIANT).
-    task.header().owner_id.store(id, Ordering::Relaxed);
-}
+/// Bits of [`Header::slot`] that hold the task's key in its owned-list shard: 16.7 million live
+/// tasks per shard, 268 million in all (`OwnedTasks::bind` refuses more).
+pub(crate) const KEY_BITS: u32 = 24;
+/// Bits of [`Header::slot`] that hold the timing stamp.
+const STAMP_BITS: u32 = 64 - KEY_BITS;
+/// The key of a task that is not in the owned list (all key bits set).
+pub(crate) const NO_KEY: u64 = (1 << KEY_BITS) - 1;
 
-/// Reads a task's owned-list slot.
-pub(crate) fn owner_id(task: RawTask) -> usize {
-    // Relaxed: written before the task was published to any other thread.
-    task.header().owner_id.load(Ordering::Relaxed)
+/// Reading and writing [`Header::slot`]: the owned-list key and the timing stamp.
+///
+/// The stamp is a `metrics::now_ns` reading cut to its low [`STAMP_BITS`] bits (0 meaning "not
+/// timed"). The worker that pops the entry reads the clock and gets the full time back by
+/// subtracting the cut difference: exact whenever the entry waited less than 2^40 ns (18
+/// minutes), which the trace relies on to match a wake with its poll. An entry that waited
+/// longer is timed as if it had waited that much less.
+pub(crate) struct Slot<'a>(&'a AtomicU64);
+
+impl<'a> Slot<'a> {
+    /// The slot word of `task`.
+    pub(crate) fn of(task: &'a RawTask) -> Slot<'a> {
+        Slot(&task.header().slot)
+    }
+
+    /// Records the task's key in its owned-list shard (`key < NO_KEY`).
+    pub(crate) fn set_key(&self, key: u64) {
+        debug_assert!(key < NO_KEY);
+        // Relaxed: published by the queue push that follows (see the field's INVARIANT).
+        self.0.store(key, Ordering::Relaxed);
+    }
+
+    /// The task's key in its owned-list shard, or [`NO_KEY`].
+    pub(crate) fn key(&self) -> u64 {
+        // Relaxed: the key was written before the task was published to any other thread.
+        self.0.load(Ordering::Relaxed) & NO_KEY
+    }
+
+    /// Stamps the current queue entry with the time `now` (`metrics::now_ns`).
+    pub(crate) fn stamp(&self, now: u64) {
+        let cut = (now << KEY_BITS).max(1 << KEY_BITS);
+        // Relaxed load and store: the entry's owner is the word's only writer now (INVARIANT).
+        let key = self.0.load(Ordering::Relaxed) & NO_KEY;
+        self.0.store(cut | key, Ordering::Relaxed);
+    }
+
+    /// Whether the current queue entry is stamped.
+    #[inline]
+    pub(crate) fn is_stamped(&self) -> bool {
+        // Relaxed: the pop that gave us the entry synchronized with its push.
+        self.0.load(Ordering::Relaxed) > NO_KEY
+    }
+
+    /// When the current queue entry was stamped, given the time `now` (read after the pop),
+    /// or 0 if it was not; clears the stamp.
+    pub(crate) fn take_stamp(&self, now: u64) -> u64 {
+        // Relaxed: as for `is_stamped`; the popping worker owns the entry now.
+        let word = self.0.load(Ordering::Relaxed);
+        let cut = word >> KEY_BITS;
+        if cut == 0 {
+            return 0;
+        }
+        self.0.store(word & NO_KEY, Ordering::Relaxed);
+        let waited = now.wrapping_sub(cut) & ((1 << STAMP_BITS) - 1);
+        now.saturating_sub(waited).max(1)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -597,5 +650,33 @@ mod tests {
         check::<Aligned, u8>();
         check::<std::future::Pending<()>, u128>();
         check::<std::future::Ready<[u64; 9]>, ()>();
+    }
+
+    /// The slot word keeps the key through stamps, and gives back the stamp's full time.
+    #[test]
+    fn slot_keeps_the_key_and_restores_the_stamp() {
+        let word = AtomicU64::new(NO_KEY);
+        let slot = Slot(&word);
+        assert_eq!(slot.key(), NO_KEY);
+        assert!(!slot.is_stamped());
+        slot.set_key(12_345);
+        assert_eq!(slot.key(), 12_345);
+        // A time whose low 40 bits are about to wrap, popped 5 µs later (after the wrap).
+        let stamped_at = (7 << 40) + (1 << 40) - 2_000;
+        slot.stamp(stamped_at);
+        assert!(slot.is_stamped());
+        assert_eq!(slot.key(), 12_345);
+        assert_eq!(slot.take_stamp(stamped_at + 5_000), stamped_at);
+        assert!(!slot.is_stamped());
+        assert_eq!(slot.key(), 12_345);
+        assert_eq!(
+            slot.take_stamp(stamped_at + 6_000),
+            0,
+            "the stamp is taken once"
+        );
+        // A time whose low 40 bits are all zero still counts as stamped (1 ns later).
+        slot.stamp(3 << 40);
+        assert_eq!(slot.take_stamp((3 << 40) + 10), (3 << 40) + 1);
+        assert_eq!(slot.key(), 12_345);
     }
 }

@@ -246,8 +246,8 @@ pub(crate) fn run<S: 'static>(stats: Option<&WorkerStats>, task: Notified<S>) {
     if let Some(name) = header.meta.name() {
         with_writer(|w| w.name_task(id, name));
     }
-    let queued_at = task.take_scheduled_at();
     let start = now_ns();
+    let queued_at = task.take_scheduled_at(start);
     task.run();
     let end = now_ns();
     if let (Some(stats), true) = (stats, queued_at != 0) {
