@@ -340,6 +340,7 @@ impl Schedule for Handle {
         }
     }
 
+    #[inline]
     fn release(&self, task: &Task<Self>) -> Option<Task<Self>> {
         self.inner.owned.remove(task)
     }

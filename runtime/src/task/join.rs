@@ -122,10 +122,43 @@ pub struct JoinError {
 
 enum Repr {
     Cancelled,
-    /// The panic payload. A `Mutex` makes `JoinError: Sync` although the payload is only `Send`;
-    /// the box keeps a `JoinError` one word, so that a task's cell, which holds the future or
-    /// its output, does not grow by the rare panic case (`docs/benchmarks.md`).
-    Panic(Box<crate::loom::Mutex<Box<dyn Any + Send + 'static>>>),
+    /// The panic payload.
+    Panic(Payload),
+}
+
+/// A panic payload, kept so that it costs the common path nothing: boxed, so that a `JoinError`
+/// is one word and a task's cell (which holds the future or its output) does not grow for the
+/// rare panic case, and freed out of line, so that dropping a task's output stays small enough
+/// to inline (`docs/benchmarks.md`). A `Mutex` makes `JoinError: Sync` although the payload is
+/// only `Send`. INVARIANT: `Some` until `drop` or `into_inner`.
+struct Payload(Option<Box<crate::loom::Mutex<Box<dyn Any + Send + 'static>>>>);
+
+impl Payload {
+    fn new(payload: Box<dyn Any + Send + 'static>) -> Payload {
+        Payload(Some(Box::new(crate::loom::Mutex::new(payload))))
+    }
+
+    fn into_inner(mut self) -> Box<dyn Any + Send + 'static> {
+        self.0
+            .take()
+            .expect("a payload is present until taken")
+            .into_inner()
+    }
+
+    fn lock(&self) -> impl std::ops::Deref<Target = Box<dyn Any + Send + 'static>> + '_ {
+        self.0
+            .as_ref()
+            .expect("a payload is present until taken")
+            .lock()
+    }
+}
+
+impl Drop for Payload {
+    #[cold]
+    #[inline(never)]
+    fn drop(&mut self) {
+        drop(self.0.take());
+    }
 }
 
 impl JoinError {
@@ -137,7 +170,7 @@ impl JoinError {
 
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
-            repr: Repr::Panic(Box::new(crate::loom::Mutex::new(payload))),
+            repr: Repr::Panic(Payload::new(payload)),
         }
     }
 
@@ -161,7 +194,7 @@ impl JoinError {
     /// The panic payload, or the error back if the task was cancelled.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(p) => Ok((*p).into_inner()),
+            Repr::Panic(p) => Ok(p.into_inner()),
             Repr::Cancelled => Err(self),
         }
     }

@@ -333,6 +333,7 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
 
 /// Replaces the stage, catching a panic from dropping the old one (a future's destructor may panic).
 /// Returns that panic, if any. Caller holds RUNNING (or is the JoinHandle after COMPLETE).
+#[inline]
 fn set_stage<F: Future, S>(cell: &Cell<F, S>, new: Stage<F>) -> Option<Box<dyn Any + Send>> {
     let mut new = Some(new);
     panic::catch_unwind(AssertUnwindSafe(|| {
