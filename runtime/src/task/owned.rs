@@ -94,8 +94,7 @@ impl OwnedTasks {
 
     /// Takes a completing task out of the list, returning the list's reference.
     pub(crate) fn remove<S: Schedule>(&self, task: &Task<S>) -> Option<Task<S>> {
-        let raw = task.raw();
-        let key = raw::Slot::of(&raw).key();
+        let key = raw::Slot::of(&task.raw()).key();
         if key == raw::NO_KEY {
             return None; // never bound (a blocking task)
         }
