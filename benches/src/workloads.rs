@@ -73,7 +73,9 @@ macro_rules! workloads {
         /// 10,000 spawns from inside `block_on`; each task decrements a shared counter and the
         /// task that brings it to zero sends on a oneshot, which `block_on` awaits.
         ///
-        /// Measures: spawning from a worker-context task (local queue push), running tiny tasks.
+        /// Measures: spawning from a future that is not on a worker (`block_on` runs on the calling
+        /// thread, so every spawn goes through the injector while the workers run the tasks), and
+        /// running tiny tasks.
         fn spawn_many_local(rt: &Runtime) {
             use std::sync::atomic::{AtomicUsize, Ordering};
             use std::sync::{Arc, Mutex};
