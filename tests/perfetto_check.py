@@ -33,26 +33,36 @@ QUERIES = {
 }
 
 
-def wait(what, ok, seconds):
+def wait(what, ok, seconds, exit=True):
     deadline = time.time() + seconds
     while time.time() < deadline:
         got = ok()
         if got:
             return got
         time.sleep(0.25)
-    sys.exit(f"timed out after {seconds} s waiting for {what}")
+    if exit:
+        sys.exit(f"timed out after {seconds} s waiting for {what}")
+    return None
 
 
 def ask(driver, box, sql):
     """Types `sql` into the query box, runs it, and returns the one answer cell's text."""
     session = f"/session/{driver.session}/element/{box}"
     value = "return document.querySelector('input').value"
-    for _ in range(10):  # the UI may still be re-rendering the box from the last query
-        driver.call("POST", f"{session}/clear", {})
-        if wait("the query box to empty", lambda: driver.js(value) == "" or None, 5):
+    # The box still holds the last query. It is emptied with keystrokes (Ctrl+A, then the new
+    # text typed over the selection), not WebDriver's `clear`: the UI keeps the box's text in
+    # its own state, which only key events update, so a box emptied behind its back gets the
+    # last query back at the UI's next redraw, and the new one is typed after it (seen on a
+    # loaded machine: "...from flowselect group_concat..."). Ctrl+A on an empty box selects
+    # nothing; no Backspace is sent, as the UI may read one on an empty box as "leave SQL mode".
+    select_all = "\ue009a\ue000"  # Control down, "a", all modifiers up
+    for _ in range(5):
+        driver.call("POST", f"{session}/value", {"text": select_all + sql})
+        if wait("the query to be typed", lambda: driver.js(value) == sql or None, 10, exit=False):
             break
-    driver.call("POST", f"{session}/value", {"text": sql})
-    wait("the query to be typed", lambda: driver.js(value) == sql, 10)
+        print(f"typing again: the box held {driver.js(value)!r}", file=sys.stderr)
+    else:
+        sys.exit(f"the query box holds {driver.js(value)!r}, not {sql!r}, after 5 tries")
     driver.call("POST", f"{session}/value", {"text": "\ue007"})  # Enter
 
     def answer():
